@@ -1,0 +1,7 @@
+"""``python -m rrdbg`` runs the command line."""
+
+from __future__ import annotations
+
+from rrdbg.cli import main
+
+raise SystemExit(main())

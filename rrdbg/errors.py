@@ -1,0 +1,31 @@
+"""The exception hierarchy: every error rrdbg raises derives from RrdbgError.
+
+Third-party exceptions (UcError, ELFError, struct.error, OSError from the host)
+are converted at one wrapper per dependency, so callers only ever catch these.
+"""
+
+from __future__ import annotations
+
+
+class RrdbgError(Exception):
+    """Root of all rrdbg errors. The message is one line meant for a user."""
+
+
+class UsageError(RrdbgError):
+    """The command line or an API argument is wrong."""
+
+
+class LoaderError(RrdbgError):
+    """The program file cannot be loaded (missing, not ELF, wrong kind)."""
+
+
+class EmulatorError(RrdbgError):
+    """Unicorn refused an operation that rrdbg expected to succeed (a bug or a limit)."""
+
+
+class GuestMemoryError(RrdbgError):
+    """A guest address range is not mapped or not accessible."""
+
+    def __init__(self, message: str, address: int) -> None:
+        super().__init__(message)
+        self.address = address

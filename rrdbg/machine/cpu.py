@@ -1,0 +1,487 @@
+"""The i386 CPU: Unicorn plus an always-exact instruction count.
+
+Role: run guest code and stop at exact instruction counts.  The count
+(``icount``) is the number of guest instructions retired since the machine
+was created; a faulting instruction is not retired, ``int 0x80`` is.
+
+Theory of operation (facts in docs/machine.md):
+- One native UC_HOOK_BLOCK adds each block's instruction count (decoded once
+  with capstone) to ``counter.total`` as the block is entered.
+- After a stop that did not come from the block hook, the PC may lie inside
+  the last block entered: the exact count is then ``total - icount(last) +
+  instructions in [last.addr, pc)``.
+- ``run(limit)`` never retires more than ``limit`` instructions: the hook stops
+  before the block that would overshoot, and a temporary exit placed inside
+  that block finishes the job exactly.  Unicorn's own ``count=`` is never used.
+
+The guest runs at CPL 3 with Linux's flat user segments, so privileged
+instructions fault as they do on Linux.  Hooks only record facts and stop;
+the caller of ``run()`` decides what happens next.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import capstone
+from unicorn import unicorn_const as ucc
+from unicorn import x86_const as x86
+
+from rrdbg.errors import EmulatorError
+from rrdbg.machine import icount as ic
+from rrdbg.machine.engine import Engine
+from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
+
+# Linux i386 GDT layout: TLS slots 6..8, user code 14, user data 15.
+GDT_ADDRESS = 0xFFFFF000
+GDT_ENTRIES = 32
+TLS_FIRST_ENTRY = 6
+TLS_ENTRIES = 3
+USER_CS = (14 << 3) | 3  # 0x73
+USER_DS = (15 << 3) | 3  # 0x7b
+KERNEL_CS = 12 << 3  # 0x60
+KERNEL_DS = 13 << 3  # 0x68
+#: A page holding the one-instruction "kernel" that drops to user mode.
+BOOT_STUB = 0xFFFFE000
+
+SIGTRAP = 5
+SIGILL = 4
+SIGBUS = 7
+SIGFPE = 8
+SIGSEGV = 11
+SIGNAL_NAMES = {
+    SIGILL: "SIGILL",
+    SIGTRAP: "SIGTRAP",
+    SIGBUS: "SIGBUS",
+    SIGFPE: "SIGFPE",
+    SIGSEGV: "SIGSEGV",
+    6: "SIGABRT",
+    9: "SIGKILL",
+    15: "SIGTERM",
+}
+
+# x86 exception vector -> the signal Linux delivers for it.
+_EXCEPTION_SIGNALS = {
+    0: SIGFPE,  # divide error
+    1: SIGTRAP,
+    3: SIGTRAP,  # int3
+    4: SIGSEGV,  # into
+    5: SIGSEGV,  # bound
+    6: SIGILL,  # invalid opcode
+    7: SIGFPE,  # device not available (no FPU)
+    10: SIGSEGV,
+    11: SIGBUS,  # segment not present
+    12: SIGBUS,  # stack segment
+    13: SIGSEGV,  # general protection
+    14: SIGSEGV,  # page fault
+    16: SIGFPE,  # x87 error
+    17: SIGBUS,  # alignment check
+    19: SIGFPE,  # SIMD floating point
+}
+SYSCALL_VECTOR = 0x80
+_VECTOR_GP = 13
+_MAX_INSN_LENGTH = 15
+_CR4_TSD = 1 << 2
+_CR0_LINUX = 0x1 | 0x2 | 0x10 | 0x20  # PE, MP, ET, NE
+_CR4_LINUX = _CR4_TSD | (1 << 9) | (1 << 10)  # TSD, OSFXSR, OSXMMEXCPT
+
+
+class StopReason(enum.Enum):
+    """Why ``Cpu.run`` returned."""
+
+    #: The requested instruction count was reached exactly.
+    LIMIT = "limit"
+    #: An exit address (breakpoint) was reached; the instruction there has not run.
+    EXIT = "exit"
+    #: A syscall handler asked to stop (``exit``, a stop request, ...).
+    SYSCALL = "syscall"
+    #: The guest faulted; ``fault`` says how.  The faulting instruction did not retire.
+    FAULT = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A guest fault, as Linux would report it to the process."""
+
+    signal: int
+    eip: int
+    address: int | None
+    what: str
+
+    def describe(self) -> str:
+        name = SIGNAL_NAMES.get(self.signal, f"signal {self.signal}")
+        text = f"guest {name} at eip={self.eip:#010x}"
+        if self.address is not None:
+            text += f" accessing {self.address:#010x}"
+        if self.what:
+            text += f" ({self.what})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The outcome of ``Cpu.run``: why it stopped and the exact count then."""
+
+    reason: StopReason
+    icount: int
+    fault: Fault | None = None
+
+
+def _descriptor(base: int, limit: int, access: int, flags: int) -> bytes:
+    """An 8-byte GDT descriptor (limit in pages when flags has G set)."""
+    value = (
+        (limit & 0xFFFF)
+        | ((base & 0xFFFFFF) << 16)
+        | ((access & 0xFF) << 40)
+        | (((limit >> 16) & 0xF) << 48)
+        | ((flags & 0xF) << 52)
+        | (((base >> 24) & 0xFF) << 56)
+    )
+    return struct.pack("<Q", value)
+
+
+#: Present, DPL 3, code/data, accessed (so loading never writes the GDT).
+USER_CODE_ACCESS = 0xFB
+USER_DATA_ACCESS = 0xF3
+KERNEL_CODE_ACCESS = 0x9B
+KERNEL_DATA_ACCESS = 0x93
+FLAGS_32BIT_PAGES = 0xC
+
+
+class Cpu:
+    """Unicorn i386 CPU at CPL 3 with an exact instruction count."""
+
+    def __init__(self, memory: GuestMemory, engine: Engine, *, native: bool | None = None) -> None:
+        self.engine = engine
+        self.memory = memory
+        self.counter, self.native = ic.make_counter(engine, native)
+        self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+        self._md.detail = False
+        self._exits: set[int] = set()
+        self._temp_exit: int | None = None
+        self._pending: Stop | None = None
+        self._fault_access: tuple[str, int] | None = None
+        self._in_hook_stop = False
+        #: Called on ``int 0x80``; returns True to stop the CPU after the syscall.
+        self.on_syscall: Callable[[], bool] = lambda: True
+        #: Called on ``rdtsc`` with the exact count; returns the 64-bit TSC.
+        self.on_rdtsc: Callable[[int], int] = lambda n: n
+        #: Called on ``cpuid`` with (eax, ecx); returns (eax, ebx, ecx, edx).
+        self.on_cpuid: Callable[[int, int], tuple[int, int, int, int]] | None = None
+        memory.on_code_change = self.invalidate_code
+        self._setup_gdt()
+        self._install_hooks()
+        engine.enable_exits()
+
+    # -- setup ---------------------------------------------------------
+    def _setup_gdt(self) -> None:
+        self.memory.map(GDT_ADDRESS, PAGE, PROT_READ, "[gdt]")
+        gdt = bytearray(GDT_ENTRIES * 8)
+        gdt[12 * 8 : 13 * 8] = _descriptor(0, 0xFFFFF, KERNEL_CODE_ACCESS, FLAGS_32BIT_PAGES)
+        gdt[13 * 8 : 14 * 8] = _descriptor(0, 0xFFFFF, KERNEL_DATA_ACCESS, FLAGS_32BIT_PAGES)
+        gdt[14 * 8 : 15 * 8] = _descriptor(0, 0xFFFFF, USER_CODE_ACCESS, FLAGS_32BIT_PAGES)
+        gdt[15 * 8 : 16 * 8] = _descriptor(0, 0xFFFFF, USER_DATA_ACCESS, FLAGS_32BIT_PAGES)
+        self.memory.poke(GDT_ADDRESS, bytes(gdt))
+        self.engine.reg_write_any(x86.UC_X86_REG_GDTR, (0, GDT_ADDRESS, GDT_ENTRIES * 8 - 1, 0))
+        for reg, sel in (
+            (x86.UC_X86_REG_CS, KERNEL_CS),
+            (x86.UC_X86_REG_SS, KERNEL_DS),
+            (x86.UC_X86_REG_DS, USER_DS),
+            (x86.UC_X86_REG_ES, USER_DS),
+            (x86.UC_X86_REG_FS, 0),
+            (x86.UC_X86_REG_GS, 0),
+        ):
+            self.engine.reg_write(reg, sel)
+
+    def enter_user_mode(self, eip: int, esp: int) -> None:
+        """Start the process at CPL 3 the way a kernel does: with ``iret``.
+
+        Unicorn cannot load a ring-3 SS directly, so a one-instruction stub
+        runs at CPL 0 and is then removed; the count starts at 0 after it.
+        """
+        frame = struct.pack("<5I", eip, USER_CS, 0x202, esp, USER_DS)
+        self.memory.map(BOOT_STUB, PAGE, PROT_READ | PROT_EXEC, "[boot]")
+        self.memory.poke(BOOT_STUB, b"\xcf")  # iret
+        self.memory.poke(BOOT_STUB + 0x100, frame)
+        self.engine.reg_write(x86.UC_X86_REG_ESP, BOOT_STUB + 0x100)
+        self.eip = BOOT_STUB
+        self._temp_exit = eip
+        self._sync_exits()
+        try:
+            stop = self._run(ic.NO_LIMIT)
+        finally:
+            self._temp_exit = None
+            self._sync_exits()
+        if self.eip != eip or stop.reason is not StopReason.EXIT:
+            raise EmulatorError(f"could not enter user mode (stopped at {self.eip:#x})")
+        self.memory.unmap(BOOT_STUB, PAGE)
+        self.counter.total = 0
+        self._icount = 0
+
+    def set_gdt_entry(self, index: int, base: int, limit: int, access: int, flags: int) -> None:
+        """Install a descriptor (used by set_thread_area)."""
+        self.memory.poke(GDT_ADDRESS + 8 * index, _descriptor(base, limit, access, flags))
+
+    def clear_gdt_entry(self, index: int) -> None:
+        self.memory.poke(GDT_ADDRESS + 8 * index, bytes(8))
+
+    def _install_hooks(self) -> None:
+        e = self.engine
+        e.hook_add(ucc.UC_HOOK_INTR, self._hook_intr)
+        e.hook_add(ucc.UC_HOOK_MEM_READ_UNMAPPED, self._hook_bad_access, user_data="read")
+        e.hook_add(ucc.UC_HOOK_MEM_WRITE_UNMAPPED, self._hook_bad_access, user_data="write")
+        e.hook_add(ucc.UC_HOOK_MEM_FETCH_UNMAPPED, self._hook_bad_access, user_data="fetch")
+        e.hook_add(ucc.UC_HOOK_MEM_READ_PROT, self._hook_bad_access, user_data="read")
+        e.hook_add(ucc.UC_HOOK_MEM_WRITE_PROT, self._hook_bad_access, user_data="write")
+        e.hook_add(ucc.UC_HOOK_MEM_FETCH_PROT, self._hook_bad_access, user_data="fetch")
+        e.hook_insn_raw(x86.UC_X86_INS_CPUID, self._hook_cpuid)
+        # Unicorn 2.1.1 cannot hook rdtsc, and unhooked it returns the host's
+        # TSC.  With CR4.TSD set, rdtsc at CPL 3 raises #GP instead, which the
+        # interrupt hook emulates from the instruction count.
+        # CR0/CR4 as Linux sets them for user code: x87 with native error
+        # reporting, SSE enabled (OSFXSR/OSXMMEXCPT).
+        e.reg_write(x86.UC_X86_REG_CR0, _CR0_LINUX)
+        e.reg_write(x86.UC_X86_REG_CR4, _CR4_LINUX)
+        # A new Linux process starts with FNINIT's x87 state and all SSE
+        # exceptions masked; Unicorn resets both control words to 0 (single
+        # precision, exceptions unmasked).
+        e.reg_write(x86.UC_X86_REG_FPCW, 0x037F)
+        e.reg_write(x86.UC_X86_REG_MXCSR, 0x1F80)
+
+    # -- hooks (record facts, maybe stop, return) ------------------------
+    def _hook_intr(self, _uc: object, intno: int, _ud: object) -> None:
+        if intno == SYSCALL_VECTOR:
+            if self.on_syscall():
+                self._pending = Stop(StopReason.SYSCALL, self.counter.total)
+                self.engine.stop()
+            return
+        eip = self.eip
+        if intno == _VECTOR_GP and self._emulate_tsc(eip):
+            return
+        signal = _EXCEPTION_SIGNALS.get(intno, SIGSEGV)
+        what = f"x86 exception {intno}" if intno in _EXCEPTION_SIGNALS else f"int {intno:#x}"
+        self._pending = Stop(
+            StopReason.FAULT, self.count_at(eip), Fault(signal, eip, None, what)
+        )
+        self.engine.stop()
+
+    def _hook_bad_access(
+        self, _uc: object, _access: int, address: int, _size: int, _value: int, kind: str
+    ) -> bool:
+        self._fault_access = (kind, address)
+        return False
+
+    def _emulate_tsc(self, eip: int) -> bool:
+        """Emulate rdtsc/rdtscp that raised #GP (CR4.TSD); False if it was not one."""
+        try:
+            code = bytes(self.memory.view(eip, 3)) if self.memory.is_mapped(eip, 3) else b""
+        except ValueError:
+            return False
+        if code[:2] == b"\x0f\x31":
+            length = 2
+        elif code == b"\x0f\x01\xf9":
+            length = 3
+            self.engine.reg_write(x86.UC_X86_REG_ECX, 0)  # IA32_TSC_AUX: cpu 0
+        else:
+            return False
+        # The fault cut the block short: make the count exact, retire the
+        # instruction, and let the next block start afresh (the fault fixup
+        # of docs/machine.md).
+        before = self.count_at(eip)
+        tsc = self.on_rdtsc(before) & 0xFFFFFFFFFFFFFFFF
+        c = self.counter
+        c.total = before + 1
+        c.last_addr = c.last_size = c.last_icount = 0
+        self.engine.reg_write(x86.UC_X86_REG_EAX, tsc & 0xFFFFFFFF)
+        self.engine.reg_write(x86.UC_X86_REG_EDX, tsc >> 32)
+        self.eip = eip + length
+        return True
+
+    def _hook_cpuid(self) -> int:
+        if self.on_cpuid is None:
+            return 0  # let Unicorn answer for the pinned model
+        leaf = self.engine.reg_read(x86.UC_X86_REG_EAX)
+        sub = self.engine.reg_read(x86.UC_X86_REG_ECX)
+        a, b, c, d = self.on_cpuid(leaf, sub)
+        for reg, value in (
+            (x86.UC_X86_REG_EAX, a),
+            (x86.UC_X86_REG_EBX, b),
+            (x86.UC_X86_REG_ECX, c),
+            (x86.UC_X86_REG_EDX, d),
+        ):
+            self.engine.reg_write(reg, value)
+        return 1
+
+    # -- counting ------------------------------------------------------
+    @property
+    def eip(self) -> int:
+        return self.engine.reg_read(x86.UC_X86_REG_EIP)
+
+    @eip.setter
+    def eip(self, value: int) -> None:
+        self.engine.reg_write(x86.UC_X86_REG_EIP, value)
+
+    @property
+    def icount(self) -> int:
+        """Exact number of instructions retired (valid whenever the CPU is stopped)."""
+        return self._icount
+
+    def count_at(self, pc: int) -> int:
+        """Exact count when execution is at ``pc`` inside the block last entered."""
+        c = self.counter
+        la = c.last_addr
+        if la <= pc < la + c.last_size:
+            return c.total - c.last_icount + self._ninsn(la, pc)
+        return c.total
+
+    def _decode(self, addr: int, size: int) -> list[int]:
+        """Start addresses of the instructions of the block [addr, addr+size).
+
+        A block that ends in an instruction Unicorn found invalid while
+        translating covers only part of that instruction; it still counts as
+        one (it will fault, and the fault's count correction removes it).
+        """
+        code = self.memory.view(addr, size).tobytes()
+        out = []
+        end = addr
+        for insn_addr, insn_size, _m, _o in self._md.disasm_lite(code, addr):
+            out.append(insn_addr)
+            end = insn_addr + insn_size
+        if end < addr + size:
+            if addr + size - end > _MAX_INSN_LENGTH:
+                raise EmulatorError(f"cannot decode guest code at {end:#x}")
+            out.append(end)
+        return out
+
+    def _ninsn(self, addr: int, pc: int) -> int:
+        if pc <= addr:
+            return 0
+        return len(self._decode_prefix(addr, pc))
+
+    def _decode_prefix(self, addr: int, pc: int) -> list[int]:
+        code = self.memory.view(addr, pc - addr).tobytes()
+        return [i[0] for i in self._md.disasm_lite(code, addr) if i[0] < pc]
+
+    def _learn_block(self, addr: int, size: int) -> None:
+        n = len(self._decode(addr, size)) if size else 0
+        region = self.memory.region_at(addr)
+        # Code in writable memory can change under the same (addr, size): count
+        # such blocks every time instead of caching them (unicorn.md G12).
+        cacheable = region is not None and not region.perms & PROT_WRITE
+        if not (cacheable and self.counter.set_entry(addr, size, n)):
+            self.counter.pass_once(addr, size, n)
+
+    def invalidate_code(self, lo: int, hi: int) -> None:
+        """Forget translations and cached counts for [lo, hi) after it changed."""
+        self.counter.forget(max(lo - PAGE, 0), hi)
+        self.engine.remove_cache(max(lo - PAGE, 0), hi)
+
+    # -- exits (breakpoints) ---------------------------------------------
+    def add_exit(self, addr: int) -> None:
+        self._exits.add(addr)
+        self._sync_exits()
+        self.engine.remove_cache(max(addr - 1, 0), addr + 1)
+
+    def remove_exit(self, addr: int) -> None:
+        self._exits.discard(addr)
+        self._sync_exits()
+
+    def _sync_exits(self) -> None:
+        exits = set(self._exits)
+        if self._temp_exit is not None:
+            exits.add(self._temp_exit)
+        self.engine.set_exits(sorted(exits))
+
+    # -- running -------------------------------------------------------
+    _icount = 0
+
+    def run(self, limit: int = ic.NO_LIMIT) -> Stop:
+        """Run until a stop, retiring at most ``limit - icount`` more instructions.
+
+        Returns at the first of: the count reaching ``limit`` exactly, an exit
+        address, a syscall handler asking to stop, a guest fault.
+        """
+        if limit < self._icount:
+            raise EmulatorError(f"cannot run backwards to {limit} from {self._icount}")
+        c = self.counter
+        c.total = self._icount
+        c.last_addr = c.last_size = c.last_icount = 0
+        try:
+            return self._run(limit)
+        finally:
+            if self._temp_exit is not None:
+                self._temp_exit = None
+                self._sync_exits()
+
+    def _run(self, limit: int) -> Stop:
+        c = self.counter
+        while True:
+            if c.total >= limit:
+                self._icount = c.total
+                return Stop(StopReason.LIMIT, c.total)
+            c.limit = limit
+            c.stop_reason = ic.STOP_NONE
+            self._pending = None
+            self._fault_access = None
+            status = self.engine.start(self.eip)
+            reason = c.stop_reason
+            if reason == ic.STOP_UNKNOWN:
+                self._learn_block(c.stop_addr, c.stop_size)
+                continue
+            if reason == ic.STOP_LIMIT:
+                if c.total < limit:
+                    self._place_temp_exit(c.stop_addr, c.stop_size, limit - c.total)
+                continue
+            if self._pending is not None:
+                stop = self._pending
+                self._icount = stop.icount
+                if stop.reason is StopReason.FAULT:
+                    # Linux delivers the signal with EIP at the faulting insn.
+                    assert stop.fault is not None
+                    self.eip = stop.fault.eip
+                return stop
+            eip = self.eip
+            count = self.count_at(eip)
+            self._icount = count
+            c.total = count
+            if status != ucc.UC_ERR_OK:
+                return Stop(StopReason.FAULT, count, self._fault_from_status(status, eip))
+            if eip == self._temp_exit and count == limit:
+                return Stop(StopReason.LIMIT, count)
+            if eip in self._exits or eip == self._temp_exit:
+                return Stop(StopReason.EXIT, count)
+            # A clean stop we did not ask for: a privileged instruction such as
+            # hlt that Unicorn ends emulation on.  Linux raises #GP for it.
+            return Stop(
+                StopReason.FAULT,
+                count,
+                Fault(SIGSEGV, eip, None, "privileged instruction"),
+            )
+
+    def _place_temp_exit(self, pc: int, size: int, remaining: int) -> None:
+        insns = self._decode(pc, size)
+        exit_addr = insns[remaining]
+        self._temp_exit = exit_addr
+        self._sync_exits()
+        self.engine.remove_cache(pc, exit_addr + 1)
+
+    def _fault_from_status(self, status: int, eip: int) -> Fault:
+        access = self._fault_access
+        if status == ucc.UC_ERR_INSN_INVALID:
+            return Fault(SIGILL, eip, None, "invalid instruction")
+        if access is not None:
+            kind, addr = access
+            return Fault(SIGSEGV, eip, addr, f"{kind} of unmapped or protected memory")
+        if status in (ucc.UC_ERR_FETCH_UNMAPPED, ucc.UC_ERR_FETCH_PROT):
+            return Fault(SIGSEGV, eip, eip, "instruction fetch")
+        return Fault(SIGSEGV, eip, None, self.engine.strerror(status))
+
+    def set_icount(self, value: int) -> None:
+        """Set the count (used when restoring machine state)."""
+        self._icount = value
+
+
+_ = PROT_EXEC  # re-exported for callers building executable mappings

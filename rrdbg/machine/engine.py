@@ -1,0 +1,215 @@
+"""The one wrapper around Unicorn: every call into the emulator goes through here.
+
+Role: open a pinned i386 engine, and expose the small set of Unicorn calls
+rrdbg uses with Unicorn's exceptions converted to ``EmulatorError``.  Guest
+faults are not errors at this level: ``start()`` returns Unicorn's error code
+so the CPU layer can turn it into a guest signal.
+
+Invariants: the Unicorn version and CPU model are fixed (instruction counts,
+and so recordings, depend on both); no other module imports ``unicorn``
+except ``cpu``/``icount`` for constants.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import unicorn
+from unicorn import unicorn_const as ucc
+from unicorn import x86_const as x86
+from unicorn.unicorn_py3 import unicorn as _ucmod
+
+from rrdbg.errors import EmulatorError
+
+#: The Unicorn release rrdbg is built and measured on (docs/machine.md).
+PINNED_UNICORN = "2.1.1"
+#: The emulated CPU model; glibc picks its string routines from CPUID, so the
+#: model is part of what makes an instruction count reproducible.
+CPU_MODEL = x86.UC_CPU_X86_QEMU64
+
+_UCLIB = _ucmod.uclib
+EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value or 0
+
+#: Signature of a raw block hook (uc, address, size, user_data).
+BLOCK_HOOK_CFUNC = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
+)
+#: Signature of Unicorn's RDTSC/CPUID instruction hooks (uc, user_data) -> int.
+INSN_HOOK_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def unicorn_version() -> str:
+    """The installed Unicorn binding's version string."""
+    version: str = getattr(unicorn, "__version__", "unknown")
+    return version
+
+
+@contextmanager
+def converted() -> Iterator[None]:
+    """Turn a ``UcError`` raised inside the block into an ``EmulatorError``."""
+    try:
+        yield
+    except unicorn.UcError as exc:
+        raise EmulatorError(f"emulator error: {exc}") from None
+
+
+class Engine:
+    """A Unicorn i386 (32-bit mode) engine with errors converted."""
+
+    def __init__(self) -> None:
+        with converted():
+            self.uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_32)
+            self.uc.ctl_set_cpu_model(CPU_MODEL)
+        self._handle = self.uc._uch
+        # ctypes callbacks must outlive their registration.
+        self._keep: list[Any] = []
+
+    # -- execution -----------------------------------------------------
+    def start(self, begin: int) -> int:
+        """Run from ``begin`` until something stops the engine.
+
+        Returns Unicorn's error code (0 = clean stop).  Exits are always
+        enabled, so there is no "until" address.
+        """
+        status: int = _UCLIB.uc_emu_start(self._handle, begin, 0, 0, 0)
+        exc = self.uc._hook_exception
+        if exc is not None:
+            # A Python hook raised: the binding stopped the engine for us.
+            self.uc._hook_exception = None
+            raise exc
+        return status
+
+    def stop(self) -> None:
+        _UCLIB.uc_emu_stop(self._handle)
+
+    @staticmethod
+    def strerror(status: int) -> str:
+        text: bytes = _UCLIB.uc_strerror(status)
+        return text.decode("ascii", "replace")
+
+    # -- registers -----------------------------------------------------
+    def reg_read(self, reg: int) -> int:
+        with converted():
+            value: int = self.uc.reg_read(reg)
+        return value
+
+    def reg_write(self, reg: int, value: int) -> None:
+        with converted():
+            self.uc.reg_write(reg, value)
+
+    def batch_reader(self, regs: Sequence[int]) -> Callable[[], list[int]]:
+        """A fast reader of several 32-bit registers (used on every syscall)."""
+        count = len(regs)
+        ids = (ctypes.c_int * count)(*regs)
+        vals = (ctypes.c_uint64 * count)()
+        ptrs = (ctypes.c_void_p * count)(
+            *(ctypes.addressof(vals) + 8 * i for i in range(count))
+        )
+        fn = _UCLIB.uc_reg_read_batch
+        handle = self._handle
+
+        def read() -> list[int]:
+            status = fn(handle, ids, ptrs, count)
+            if status != ucc.UC_ERR_OK:
+                raise EmulatorError(f"cannot read registers: {self.strerror(status)}")
+            return [v & 0xFFFFFFFF for v in vals]
+
+        return read
+
+    def reg_read_any(self, reg: int) -> Any:
+        with converted():
+            return self.uc.reg_read(reg)
+
+    def reg_write_any(self, reg: int, value: Any) -> None:
+        with converted():
+            self.uc.reg_write(reg, value)
+
+    def msr_write(self, msr: int, value: int) -> None:
+        with converted():
+            self.uc.msr_write(msr, value)
+
+    # -- memory --------------------------------------------------------
+    def mem_map_ptr(self, address: int, size: int, perms: int, ptr: int) -> None:
+        with converted():
+            self.uc.mem_map_ptr(address, size, perms, ptr)
+
+    def mem_unmap(self, address: int, size: int) -> None:
+        with converted():
+            self.uc.mem_unmap(address, size)
+
+    def mem_protect(self, address: int, size: int, perms: int) -> None:
+        with converted():
+            self.uc.mem_protect(address, size, perms)
+
+    # -- control -------------------------------------------------------
+    def set_exits(self, exits: Sequence[int]) -> None:
+        with converted():
+            self.uc.ctl_set_exits(list(exits))
+
+    def enable_exits(self) -> None:
+        with converted():
+            self.uc.ctl_exits_enabled(True)
+            self.uc.ctl_set_exits([])
+
+    def remove_cache(self, lo: int, hi: int) -> None:
+        with converted():
+            self.uc.ctl_remove_cache(lo, hi)
+
+    def flush_tb(self) -> None:
+        with converted():
+            self.uc.ctl_flush_tb()
+
+    # -- hooks ---------------------------------------------------------
+    def hook_block_raw(self, fn_address: int, user_data: int) -> int:
+        """Register a native block hook by address (the only block hook: G11)."""
+        handle = _ucmod.uc_hook_h()
+        status = _UCLIB.uc_hook_add(
+            self._handle,
+            ctypes.byref(handle),
+            ucc.UC_HOOK_BLOCK,
+            ctypes.c_void_p(fn_address),
+            ctypes.c_void_p(user_data),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+        )
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot add block hook: {self.strerror(status)}")
+        return int(handle.value)
+
+    def hook_insn_raw(self, insn: int, callback: Callable[[], int]) -> int:
+        """Hook RDTSC/CPUID-style instructions, which the binding cannot do for RDTSC."""
+
+        def trampoline(_uc: int | None, _ud: int | None) -> int:
+            return callback()
+
+        fptr = INSN_HOOK_CFUNC(trampoline)
+        self._keep.append(fptr)
+        handle = _ucmod.uc_hook_h()
+        status = _UCLIB.uc_hook_add(
+            self._handle,
+            ctypes.byref(handle),
+            ucc.UC_HOOK_INSN,
+            ctypes.cast(fptr, ctypes.c_void_p),
+            ctypes.c_void_p(0),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+            ctypes.c_int(insn),
+        )
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot add instruction hook: {self.strerror(status)}")
+        return int(handle.value)
+
+    def hook_add(self, htype: int, callback: Callable[..., Any], **kw: Any) -> int:
+        with converted():
+            handle: int = self.uc.hook_add(htype, callback, **kw)
+        return handle
+
+    def hook_del(self, handle: int) -> None:
+        with converted():
+            self.uc.hook_del(handle)
+
+    def keep_alive(self, obj: Any) -> None:
+        self._keep.append(obj)

@@ -1,0 +1,362 @@
+"""The host interface: the one door through which the outside world reaches the guest.
+
+Role: every value a guest can observe that does not follow from its program
+and its earlier inputs (environment, ids, random bytes, the wall-clock epoch,
+console input, host files) is obtained by calling a ``Host`` method.  The
+machine never touches ``os``, ``time`` or ``random`` itself.  Recording wraps
+a live host and logs each result; replay substitutes the log.
+
+Results are plain data (bytes, ints, small frozen dataclasses).  Failures are
+negative errno values, exactly as the Linux syscall would return them, so a
+recorded failure replays like a recorded success.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+import struct
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ids:
+    pid: int
+    ppid: int
+    uid: int
+    euid: int
+    gid: int
+    egid: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What stat(2) says about a file, independent of any struct layout."""
+
+    dev: int
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def _to_stat(st: os.stat_result) -> FileStat:
+    return FileStat(
+        dev=st.st_dev,
+        ino=st.st_ino,
+        mode=st.st_mode,
+        nlink=st.st_nlink,
+        uid=st.st_uid,
+        gid=st.st_gid,
+        rdev=st.st_rdev,
+        size=st.st_size,
+        blksize=st.st_blksize,
+        blocks=st.st_blocks,
+        atime_ns=st.st_atime_ns,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+    )
+
+
+class Host(ABC):
+    """Everything the guest can learn from outside the machine.
+
+    File handles are small integers chosen by the host; console handles 0, 1
+    and 2 always exist and stand for the guest's stdin, stdout and stderr.
+    """
+
+    @abstractmethod
+    def environment(self) -> list[bytes]: ...
+    @abstractmethod
+    def ids(self) -> Ids: ...
+    @abstractmethod
+    def random_bytes(self, n: int) -> bytes: ...
+    @abstractmethod
+    def realtime_epoch_ns(self) -> int:
+        """Wall-clock time at boot; guest clocks advance from it in virtual time."""
+
+    @abstractmethod
+    def read(self, handle: int, n: int) -> bytes | int: ...
+    @abstractmethod
+    def write(self, handle: int, data: bytes) -> int: ...
+    @abstractmethod
+    def open(self, path: bytes, flags: int, mode: int) -> int: ...
+    @abstractmethod
+    def close(self, handle: int) -> int: ...
+    @abstractmethod
+    def lseek(self, handle: int, offset: int, whence: int) -> int: ...
+    @abstractmethod
+    def fstat(self, handle: int) -> FileStat | int: ...
+    @abstractmethod
+    def stat(self, path: bytes, follow: bool) -> FileStat | int: ...
+    @abstractmethod
+    def access(self, path: bytes, mode: int) -> int: ...
+    @abstractmethod
+    def readlink(self, path: bytes) -> bytes | int: ...
+    @abstractmethod
+    def getcwd(self) -> bytes: ...
+    @abstractmethod
+    def unlink(self, path: bytes) -> int: ...
+    @abstractmethod
+    def terminal_attrs(self, handle: int) -> bytes | int:
+        """The i386 ``struct termios`` of a terminal handle, or -ENOTTY."""
+
+    @abstractmethod
+    def window_size(self, handle: int) -> bytes | int:
+        """The ``struct winsize`` of a terminal handle, or -ENOTTY."""
+
+
+# Guest open(2) flag bits on i386 (the same values as on x86-64 Linux hosts,
+# but spelled out so a host with other values still gets the guest's meaning).
+O_ACCMODE = 0o3
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_NOCTTY = 0o400
+O_TRUNC = 0o1000
+O_APPEND = 0o2000
+O_NONBLOCK = 0o4000
+O_DIRECTORY = 0o200000
+O_NOFOLLOW = 0o400000
+O_CLOEXEC = 0o2000000
+O_LARGEFILE = 0o100000
+
+_FLAG_MAP = (
+    (O_CREAT, os.O_CREAT),
+    (O_EXCL, os.O_EXCL),
+    (O_NOCTTY, os.O_NOCTTY),
+    (O_TRUNC, os.O_TRUNC),
+    (O_APPEND, os.O_APPEND),
+    (O_NONBLOCK, os.O_NONBLOCK),
+    (O_DIRECTORY, os.O_DIRECTORY),
+    (O_NOFOLLOW, os.O_NOFOLLOW),
+)
+
+
+def _errno_of(exc: OSError) -> int:
+    return -(exc.errno or errno.EIO)
+
+
+class LiveHost(Host):
+    """The real host: the process environment, its files and its console."""
+
+    def __init__(
+        self,
+        *,
+        stdin_path: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._env = [f"{k}={v}".encode() for k, v in env.items()]
+        self._fds: dict[int, int] = {}
+        # Console handles: the guest's stdin may come from a file.
+        stdin_fd = 0
+        if stdin_path is not None:
+            stdin_fd = os.open(stdin_path, os.O_RDONLY | os.O_CLOEXEC)
+        self._fds = {0: stdin_fd, 1: 1, 2: 2}
+        self._own = {stdin_fd} if stdin_path is not None else set()
+        self._next = 3
+
+    def environment(self) -> list[bytes]:
+        return list(self._env)
+
+    def ids(self) -> Ids:
+        return Ids(
+            pid=os.getpid(),
+            ppid=os.getppid(),
+            uid=os.getuid(),
+            euid=os.geteuid(),
+            gid=os.getgid(),
+            egid=os.getegid(),
+        )
+
+    def random_bytes(self, n: int) -> bytes:
+        return os.urandom(n)
+
+    def realtime_epoch_ns(self) -> int:
+        return time.time_ns()
+
+    def _fd(self, handle: int) -> int | None:
+        return self._fds.get(handle)
+
+    def read(self, handle: int, n: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        try:
+            return os.read(fd, n)
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def write(self, handle: int, data: bytes) -> int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        try:
+            if handle in (1, 2):
+                # Console output must not be lost: write it all.
+                view = memoryview(data)
+                while view:
+                    done = os.write(fd, view)
+                    view = view[done:]
+                return len(data)
+            return os.write(fd, data)
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def open(self, path: bytes, flags: int, mode: int) -> int:
+        host_flags = flags & O_ACCMODE
+        for guest_bit, host_bit in _FLAG_MAP:
+            if flags & guest_bit:
+                host_flags |= host_bit
+        try:
+            fd = os.open(path, host_flags | os.O_CLOEXEC, mode)
+        except OSError as exc:
+            return _errno_of(exc)
+        handle = self._next
+        self._next += 1
+        self._fds[handle] = fd
+        self._own.add(fd)
+        return handle
+
+    def close(self, handle: int) -> int:
+        fd = self._fds.pop(handle, None)
+        if fd is None:
+            return -errno.EBADF
+        if fd in self._own:
+            self._own.discard(fd)
+            try:
+                os.close(fd)
+            except OSError as exc:
+                return _errno_of(exc)
+        return 0
+
+    def lseek(self, handle: int, offset: int, whence: int) -> int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        try:
+            return os.lseek(fd, offset, whence)
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def fstat(self, handle: int) -> FileStat | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        try:
+            return _to_stat(os.fstat(fd))
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def stat(self, path: bytes, follow: bool) -> FileStat | int:
+        try:
+            return _to_stat(os.stat(path, follow_symlinks=follow))
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def access(self, path: bytes, mode: int) -> int:
+        try:
+            os.stat(path)
+        except OSError as exc:
+            return _errno_of(exc)
+        return 0 if os.access(path, mode) else -errno.EACCES
+
+    def readlink(self, path: bytes) -> bytes | int:
+        if path == b"/proc/self/exe":
+            return -errno.ENOENT  # the guest is not a host process
+        try:
+            return os.readlink(path)
+        except OSError as exc:
+            return _errno_of(exc)
+
+    def getcwd(self) -> bytes:
+        return os.getcwdb()
+
+    def unlink(self, path: bytes) -> int:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            return _errno_of(exc)
+        return 0
+
+    def terminal_attrs(self, handle: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        if not os.isatty(fd):
+            return -errno.ENOTTY
+        import termios
+
+        try:
+            iflag, oflag, cflag, lflag, _ispeed, _ospeed, cc = termios.tcgetattr(fd)
+        except termios.error:
+            return -errno.ENOTTY
+        ccbytes = bytes(c if isinstance(c, int) else c[0] for c in cc[:19])
+        return struct.pack("<4IB19s", iflag, oflag, cflag, lflag, 0, ccbytes.ljust(19, b"\0"))
+
+    def window_size(self, handle: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        if not os.isatty(fd):
+            return -errno.ENOTTY
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError as exc:
+            return _errno_of(exc)
+        return struct.pack("<4H", size.lines, size.columns, 0, 0)
+
+    def shutdown(self) -> None:
+        for fd in list(self._own):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._own.clear()
+
+
+def is_directory(mode: int) -> bool:
+    return stat_mod.S_ISDIR(mode)
+
+
+class SeededHost(LiveHost):
+    """A live host whose nondeterministic answers are fixed by a seed.
+
+    Files and the console are still the real ones; random bytes, the clock
+    epoch and the process ids are not.  Tests use it to compare runs.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        stdin_path: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        epoch_ns: int = 1_700_000_000_000_000_000,
+    ) -> None:
+        super().__init__(stdin_path=stdin_path, environ={} if environ is None else environ)
+        import random
+
+        self._rng = random.Random(seed)
+        self._epoch = epoch_ns
+
+    def ids(self) -> Ids:
+        return Ids(pid=1000, ppid=999, uid=1000, euid=1000, gid=1000, egid=1000)
+
+    def random_bytes(self, n: int) -> bytes:
+        return self._rng.randbytes(n)
+
+    def realtime_epoch_ns(self) -> int:
+        return self._epoch

@@ -1,0 +1,139 @@
+"""Block-granular instruction counting: the native hook and its Python twin.
+
+Role: give the CPU an always-up-to-date count of retired guest instructions
+at translated-block granularity (``total``), plus the facts needed to make it
+exact at any stop (the last block entered).  See ``_icount.c`` for the
+native hook; ``PyCounter`` below is the same algorithm in Python, used when
+the extension is not built or when asked for (``RRDBG_ICOUNT=python``).
+
+Invariants shared by both implementations:
+- ``total`` counts every instruction of every block whose hook returned
+  without stopping; a block the hook stops at is *not* executed.
+- A block is known by (address, size); an unknown one stops the engine with
+  ``stop_reason == STOP_UNKNOWN`` so Python can decode it and resume.
+- ``total + icount(block) > limit`` stops the engine with ``STOP_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Protocol
+
+from rrdbg.machine.engine import BLOCK_HOOK_CFUNC, EMU_STOP_ADDRESS, Engine
+
+STOP_NONE = 0
+STOP_LIMIT = 1
+STOP_UNKNOWN = 2
+NO_LIMIT = (1 << 64) - 1
+_MAX_SIZE = 0x7FFF
+_MAX_ICOUNT = 0xFFFF
+
+
+class Counter(Protocol):
+    """What the CPU needs from a block counter (both implementations)."""
+
+    total: int
+    limit: int
+    last_addr: int
+    last_size: int
+    last_icount: int
+    stop_reason: int
+    stop_addr: int
+    stop_size: int
+
+    def set_entry(self, addr: int, size: int, icount: int) -> bool: ...
+    def pass_once(self, addr: int, size: int, icount: int) -> None: ...
+    def forget(self, lo: int, hi: int) -> None: ...
+    def forget_all(self) -> None: ...
+
+
+class PyCounter:
+    """Pure-Python block counter with the native counter's exact semantics."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.total = 0
+        self.limit = NO_LIMIT
+        self.last_addr = 0
+        self.last_size = 0
+        self.last_icount = 0
+        self.stop_reason = STOP_NONE
+        self.stop_addr = 0
+        self.stop_size = 0
+        self._table: dict[int, tuple[int, int]] = {}
+        self._pass: tuple[int, int, int] | None = None
+        stop = engine.stop
+
+        # A closure over locals keeps the per-block cost as low as Python allows.
+        def hook(_uc: int | None, address: int, size: int, _ud: int | None) -> None:
+            entry = self._table.get(address)
+            if entry is not None and entry[0] == size:
+                n = entry[1]
+            elif self._pass is not None and self._pass[:2] == (address, size):
+                n = self._pass[2]
+                self._pass = None
+            else:
+                self.stop_reason = STOP_UNKNOWN
+                self.stop_addr = address
+                self.stop_size = size
+                stop()
+                return
+            if self.total + n > self.limit:
+                self.stop_reason = STOP_LIMIT
+                self.stop_addr = address
+                self.stop_size = size
+                stop()
+                return
+            self.total += n
+            self.last_addr = address
+            self.last_size = size
+            self.last_icount = n
+
+        self._cfunc = BLOCK_HOOK_CFUNC(hook)
+        engine.hook_block_raw(ctypes.cast(self._cfunc, ctypes.c_void_p).value or 0, 0)
+
+    def set_entry(self, addr: int, size: int, icount: int) -> bool:
+        # Same representability limits as the native table, so both agree.
+        if addr > 0xFFFFFFFF or size > _MAX_SIZE or icount > _MAX_ICOUNT:
+            return False
+        self._table[addr] = (size, icount)
+        return True
+
+    def pass_once(self, addr: int, size: int, icount: int) -> None:
+        self._pass = (addr, size, icount)
+
+    def forget(self, lo: int, hi: int) -> None:
+        for addr in [a for a in self._table if lo <= a < hi]:
+            del self._table[addr]
+        self._pass = None
+
+    def forget_all(self) -> None:
+        self._table.clear()
+        self._pass = None
+
+
+def native_available() -> bool:
+    """Whether the C extension was built for this interpreter."""
+    try:
+        from rrdbg.machine import _icount  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, bool]:
+    """Create and register the block counter; returns it and whether it is native.
+
+    ``native=None`` picks the C hook when built, unless the environment
+    variable ``RRDBG_ICOUNT=python`` asks for the fallback.
+    """
+    if native is None:
+        native = os.environ.get("RRDBG_ICOUNT", "") != "python" and native_available()
+    if native:
+        from rrdbg.machine import _icount
+
+        counter = _icount.NativeCounter(EMU_STOP_ADDRESS)
+        engine.hook_block_raw(counter.hook_address, counter.user_data)
+        engine.keep_alive(counter)
+        return counter, True
+    return PyCounter(engine), False

@@ -1,0 +1,225 @@
+"""Static ELF32 i386 loader (pyelftools) and the Linux initial process stack.
+
+Role: check that a file is a program rrdbg can run, map its PT_LOAD segments
+and build the stack Linux gives a new i386 process: argc, argv, envp and the
+auxiliary vector (AT_PHDR, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_HWCAP,
+AT_UID..., AT_EXECFN).  This module is the one place where pyelftools'
+exceptions become ``LoaderError``.
+
+Invariant: everything the new process observes from the host (arguments,
+environment, AT_RANDOM bytes, ids) arrives through the ``Host`` passed in.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from rrdbg.errors import LoaderError
+from rrdbg.machine.host import Host
+from rrdbg.machine.memory import (
+    PAGE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    GuestMemory,
+    page_down,
+    page_up,
+)
+
+#: Top of the user stack, as on a 3G/1G-split i386 kernel.
+STACK_TOP = 0xC0000000
+STACK_SIZE = 8 << 20
+#: Where position-independent static executables (static-pie) are placed.
+PIE_BASE = 0x56555000
+
+AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE = 0, 3, 4, 5, 6, 7
+AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID = 8, 9, 11, 12, 13, 14
+AT_PLATFORM, AT_HWCAP, AT_CLKTCK, AT_SECURE, AT_RANDOM = 15, 16, 17, 23, 25
+AT_HWCAP2, AT_EXECFN = 26, 31
+
+_PF_X, _PF_W, _PF_R = 1, 2, 4
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    vaddr: int
+    memsz: int
+    data: bytes
+    perms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A validated static i386 executable, read fully into memory."""
+
+    path: str
+    entry: int
+    phoff_vaddr: int
+    phnum: int
+    phentsize: int
+    segments: tuple[Segment, ...]
+    is_pie: bool
+    image: bytes
+
+    @property
+    def brk_start(self) -> int:
+        return page_up(max(s.vaddr + s.memsz for s in self.segments))
+
+
+def _perms(flags: int) -> int:
+    return (
+        (PROT_READ if flags & _PF_R else 0)
+        | (PROT_WRITE if flags & _PF_W else 0)
+        | (PROT_EXEC if flags & _PF_X else 0)
+    )
+
+
+def read_program(path: str) -> Program:
+    """Read and validate ``path``; raises LoaderError with a one-line reason."""
+    try:
+        image = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise LoaderError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoaderError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise LoaderError(f"{path}: cannot read: {exc.strerror}") from None
+    if image[:4] != b"\x7fELF":
+        raise LoaderError(f"{path}: not an ELF file")
+    try:
+        return _parse(path, image)
+    except (ELFError, struct.error, ValueError, KeyError, IndexError) as exc:
+        raise LoaderError(f"{path}: malformed ELF file ({exc})") from None
+
+
+def _parse(path: str, image: bytes) -> Program:
+    import io
+
+    elf = ELFFile(io.BytesIO(image))
+    if elf.elfclass != 32:
+        raise LoaderError(f"{path}: {elf.elfclass}-bit ELF; rrdbg runs 32-bit i386 programs")
+    if elf["e_machine"] != "EM_386":
+        raise LoaderError(f"{path}: ELF for {elf['e_machine']}; rrdbg runs i386 programs")
+    if not elf.little_endian:
+        raise LoaderError(f"{path}: big-endian ELF; rrdbg runs i386 programs")
+    etype = elf["e_type"]
+    if etype not in ("ET_EXEC", "ET_DYN"):
+        raise LoaderError(f"{path}: not an executable ({etype})")
+    headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
+    if any(h.p_type == "PT_INTERP" for h in headers):
+        raise LoaderError(f"{path}: dynamically linked; rrdbg needs a static program (link with -static)")
+    if etype == "ET_DYN" and not any(h.p_type == "PT_LOAD" for h in headers):
+        raise LoaderError(f"{path}: shared object without loadable segments")
+    is_pie = etype == "ET_DYN"
+    base = PIE_BASE if is_pie else 0
+    segments = []
+    phdr_vaddr = None
+    for h in headers:
+        if h.p_type == "PT_PHDR":
+            phdr_vaddr = base + h.p_vaddr
+        if h.p_type != "PT_LOAD" or h.p_memsz == 0:
+            continue
+        if h.p_filesz > h.p_memsz or h.p_offset + h.p_filesz > len(image):
+            raise LoaderError(f"{path}: PT_LOAD segment extends past the file")
+        vaddr = base + h.p_vaddr
+        if vaddr + h.p_memsz > STACK_TOP - STACK_SIZE or vaddr < PAGE:
+            raise LoaderError(f"{path}: segment at {vaddr:#x} is outside the user address space")
+        data = image[h.p_offset : h.p_offset + h.p_filesz]
+        segments.append(Segment(vaddr, h.p_memsz, data, _perms(h.p_flags)))
+    if not segments:
+        raise LoaderError(f"{path}: no loadable segments")
+    if phdr_vaddr is None:
+        phoff = elf["e_phoff"]
+        for h in headers:
+            if h.p_type == "PT_LOAD" and h.p_offset <= phoff < h.p_offset + h.p_filesz:
+                phdr_vaddr = base + h.p_vaddr + (phoff - h.p_offset)
+                break
+    return Program(
+        path=path,
+        entry=base + elf["e_entry"],
+        phoff_vaddr=phdr_vaddr or 0,
+        phnum=elf["e_phnum"],
+        phentsize=elf["e_phentsize"],
+        segments=tuple(segments),
+        is_pie=is_pie,
+        image=image,
+    )
+
+
+def map_program(program: Program, memory: GuestMemory) -> None:
+    """Map the PT_LOAD segments (pages shared by two segments get both permissions)."""
+    page_perms: dict[int, int] = {}
+    for seg in program.segments:
+        for page in range(page_down(seg.vaddr), page_up(seg.vaddr + seg.memsz), PAGE):
+            page_perms[page] = page_perms.get(page, 0) | seg.perms
+    pages = sorted(page_perms)
+    run_start = pages[0]
+    for i, page in enumerate(pages):
+        nxt = pages[i + 1] if i + 1 < len(pages) else None
+        if nxt != page + PAGE or page_perms[nxt] != page_perms[page]:
+            memory.map(run_start, page + PAGE - run_start, page_perms[page], program.path)
+            if nxt is not None:
+                run_start = nxt
+    for seg in program.segments:
+        memory.poke(seg.vaddr, seg.data)
+
+
+def build_stack(
+    program: Program, memory: GuestMemory, host: Host, argv: list[bytes], hwcap: int
+) -> int:
+    """Map the stack and lay out argc/argv/envp/auxv; returns the initial ESP."""
+    memory.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
+    env = host.environment()
+    ids = host.ids()
+    strings = bytearray()
+    # Strings are packed downward from the top, like the kernel does.
+    pos = STACK_TOP - 4  # the kernel leaves a NULL word at the very top
+
+    def push_string(s: bytes) -> int:
+        nonlocal pos
+        pos -= len(s) + 1
+        memory.poke(pos, s + b"\0")
+        return pos
+
+    execfn = push_string(argv[0] if argv else program.path.encode())
+    env_ptrs = [push_string(e) for e in reversed(env)][::-1]
+    arg_ptrs = [push_string(a) for a in reversed(argv)][::-1]
+    platform = push_string(b"i686")
+    pos &= ~0xF
+    pos -= 16
+    random_addr = pos
+    memory.poke(random_addr, host.random_bytes(16))
+    del strings
+    auxv = [
+        (AT_HWCAP, hwcap),
+        (AT_PAGESZ, PAGE),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, program.phoff_vaddr),
+        (AT_PHENT, program.phentsize),
+        (AT_PHNUM, program.phnum),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, program.entry),
+        (AT_UID, ids.uid),
+        (AT_EUID, ids.euid),
+        (AT_GID, ids.gid),
+        (AT_EGID, ids.egid),
+        (AT_SECURE, 0),
+        (AT_RANDOM, random_addr),
+        (AT_HWCAP2, 0),
+        (AT_EXECFN, execfn),
+        (AT_PLATFORM, platform),
+        (AT_NULL, 0),
+    ]
+    words = [len(arg_ptrs), *arg_ptrs, 0, *env_ptrs, 0]
+    for key, value in auxv:
+        words += [key, value]
+    size = 4 * len(words)
+    esp = (pos - size) & ~0xF
+    memory.poke(esp, struct.pack(f"<{len(words)}I", *words))
+    return esp

@@ -1,0 +1,195 @@
+"""A Linux i386 process machine: CPU + memory + loader + syscalls + host.
+
+Role: the object the rest of rrdbg drives.  ``run(limit)`` executes the
+guest until it exits, faults, or reaches instruction count ``limit``; the
+machine never calls anything above it (no server, no recorder): it returns
+a ``Stop`` and the caller decides.
+
+Determinism: given the same program, arguments and ``Host`` answers, two
+machines retire the same instructions and reach the same ``digest()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from unicorn import x86_const as x86
+
+from rrdbg.errors import EmulatorError
+from rrdbg.machine import icount as ic
+from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason
+from rrdbg.machine.engine import Engine
+from rrdbg.machine.host import Host
+from rrdbg.machine.linux import ExitStatus, Linux, ProcessExit
+from rrdbg.machine.loader import build_stack, map_program, read_program
+from rrdbg.machine.memory import GuestMemory
+
+#: CPUID.1:EDX as reported in AT_HWCAP (fpu, tsc, cx8, cmov, mmx, fxsr, sse, sse2...).
+HWCAP = 0x178BFBFF
+
+_SYSCALL_REGS = (
+    x86.UC_X86_REG_EAX,
+    x86.UC_X86_REG_EBX,
+    x86.UC_X86_REG_ECX,
+    x86.UC_X86_REG_EDX,
+    x86.UC_X86_REG_ESI,
+    x86.UC_X86_REG_EDI,
+    x86.UC_X86_REG_EBP,
+)
+
+#: Registers that make up the user-visible CPU state (digest, debugger).
+STATE_REGS = (
+    ("eax", x86.UC_X86_REG_EAX),
+    ("ecx", x86.UC_X86_REG_ECX),
+    ("edx", x86.UC_X86_REG_EDX),
+    ("ebx", x86.UC_X86_REG_EBX),
+    ("esp", x86.UC_X86_REG_ESP),
+    ("ebp", x86.UC_X86_REG_EBP),
+    ("esi", x86.UC_X86_REG_ESI),
+    ("edi", x86.UC_X86_REG_EDI),
+    ("eip", x86.UC_X86_REG_EIP),
+    ("eflags", x86.UC_X86_REG_EFLAGS),
+    ("cs", x86.UC_X86_REG_CS),
+    ("ss", x86.UC_X86_REG_SS),
+    ("ds", x86.UC_X86_REG_DS),
+    ("es", x86.UC_X86_REG_ES),
+    ("fs", x86.UC_X86_REG_FS),
+    ("gs", x86.UC_X86_REG_GS),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run to completion ended."""
+
+    icount: int
+    exit: ExitStatus
+    fault: Fault | None
+
+
+class LinuxMachine:
+    """One static i386 Linux program under emulation."""
+
+    def __init__(
+        self,
+        program_path: str,
+        argv: list[str] | list[bytes],
+        host: Host,
+        *,
+        native: bool | None = None,
+        warn: TextIO | None = None,
+    ) -> None:
+        self.program = read_program(program_path)
+        self.host = host
+        self.engine = Engine()
+        self.memory = GuestMemory(self.engine)
+        self.cpu = Cpu(self.memory, self.engine, native=native)
+        self.exit: ExitStatus | None = None
+        self.fault: Fault | None = None
+        ids = host.ids()
+        self.linux = Linux(
+            self.memory,
+            host,
+            exe_path=os.path.abspath(program_path).encode(),
+            set_tls=self.cpu.set_gdt_entry,
+            clear_tls=self.cpu.clear_gdt_entry,
+            icount=lambda: self.cpu.counter.total,
+            ids=ids,
+            epoch_ns=host.realtime_epoch_ns(),
+            warn=warn,
+        )
+        self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
+        self.cpu.on_syscall = self._syscall
+        # Virtual TSC: one tick per retired instruction (no host time leaks).
+        self.cpu.on_rdtsc = lambda n: n * ic_TSC_PER_INSN
+        map_program(self.program, self.memory)
+        self.linux.set_brk_start(self.program.brk_start)
+        args = [a.encode() if isinstance(a, str) else a for a in argv]
+        esp = build_stack(self.program, self.memory, host, args, HWCAP)
+        self.cpu.enter_user_mode(self.program.entry, esp)
+        # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.
+        for _, reg in STATE_REGS[:8]:
+            if reg not in (x86.UC_X86_REG_ESP, x86.UC_X86_REG_EIP):
+                self.engine.reg_write(reg, 0)
+
+    # -- the syscall gate (runs inside Unicorn's interrupt hook) ----------
+    def _syscall(self) -> bool:
+        regs = self._read_syscall_regs()
+        try:
+            result = self.linux.dispatch(regs[0], regs[1:])
+        except ProcessExit as done:
+            self.exit = done.status
+            return True
+        self.engine.reg_write(x86.UC_X86_REG_EAX, result & 0xFFFFFFFF)
+        return False
+
+    # -- running -------------------------------------------------------
+    @property
+    def icount(self) -> int:
+        return self.cpu.icount
+
+    @property
+    def finished(self) -> bool:
+        return self.exit is not None
+
+    def run(self, limit: int = ic.NO_LIMIT) -> Stop:
+        """Run until exit, fault, exit address or ``limit`` instructions."""
+        if self.exit is not None:
+            raise EmulatorError("the program has already exited")
+        stop = self.cpu.run(limit)
+        if stop.reason is StopReason.FAULT:
+            assert stop.fault is not None
+            self.fault = stop.fault
+            self.exit = ExitStatus(signal=stop.fault.signal)
+        return stop
+
+    def run_to_end(self) -> RunResult:
+        while self.exit is None:
+            self.run()
+        return RunResult(self.icount, self.exit, self.fault)
+
+    # -- inspection ----------------------------------------------------
+    def registers(self) -> dict[str, int]:
+        return {name: self.engine.reg_read(reg) for name, reg in STATE_REGS}
+
+    def digest(self) -> str:
+        """SHA-256 over registers (incl. x87/SSE), the memory map and contents."""
+        h = hashlib.sha256()
+        h.update(struct.pack("<Q", self.icount))
+        for _, reg in STATE_REGS:
+            h.update(struct.pack("<I", self.engine.reg_read(reg) & 0xFFFFFFFF))
+        for i in range(8):
+            h.update(repr(self.engine.reg_read_any(x86.UC_X86_REG_XMM0 + i)).encode())
+            h.update(repr(self.engine.reg_read_any(x86.UC_X86_REG_FP0 + i)).encode())
+        for reg in (x86.UC_X86_REG_FPSW, x86.UC_X86_REG_FPCW, x86.UC_X86_REG_MXCSR):
+            h.update(repr(self.engine.reg_read_any(reg)).encode())
+        for r in self.memory.regions():
+            h.update(struct.pack("<QQI", r.start, r.end, r.perms))
+            h.update(self.memory.view(r.start, r.size))
+        st = self.linux.state
+        h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.sigmask))
+        return h.hexdigest()
+
+
+ic_TSC_PER_INSN = 1
+
+
+def run_program(
+    program: str,
+    args: list[str],
+    host: Host,
+    *,
+    native: bool | None = None,
+    warn: TextIO | None = None,
+) -> RunResult:
+    """Convenience: load, run to the end and return how it ended."""
+    machine = LinuxMachine(program, [program, *args], host, native=native, warn=warn)
+    return machine.run_to_end()
+
+
+_ = sys
