@@ -92,6 +92,19 @@ if [ "$failed" -ne 0 ]; then
     exit 1
 fi
 
+# A dynamically linked hello, so tests can check that rrdbg refuses it.
+DYN_FLAGS=()
+for flag in "${COMMON_FLAGS[@]}"; do
+    [ "$flag" = -static ] || DYN_FLAGS+=("$flag")
+done
+if "$CC" "${DYN_FLAGS[@]}" -frandom-seed=hello-dynamic "$GUEST_DIR/hello.c" \
+        -o "$BIN_DIR/hello-dynamic"; then
+    echo "  built $BIN_DIR/hello-dynamic"
+else
+    echo "build_guests.sh: FAILED to build hello-dynamic" >&2
+    exit 1
+fi
+
 # --- optional musl variant of hello ----------------------------------------
 if [ "$fetch_musl" -eq 1 ]; then
     echo "  fetching musl-dev:i386 into $MUSL_CACHE"

@@ -157,7 +157,7 @@ class Cpu:
     def __init__(self, memory: GuestMemory, engine: Engine, *, native: bool | None = None) -> None:
         self.engine = engine
         self.memory = memory
-        self.counter, self.native = ic.make_counter(engine, native)
+        self.counter, self.native, self.block_hook = ic.make_counter(engine, native)
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md.detail = False
         self._exits: set[int] = set()

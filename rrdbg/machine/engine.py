@@ -159,8 +159,10 @@ class Engine:
             self.uc.ctl_remove_cache(lo, hi)
 
     def flush_tb(self) -> None:
-        with converted():
-            self.uc.ctl_flush_tb()
+        """Drop every translated block (the 2.1.1 binding's ctl_flush_tb is broken)."""
+        status = _UCLIB.uc_ctl(self._handle, ucc.UC_CTL_TB_FLUSH | (ucc.UC_CTL_IO_WRITE << 30))
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot flush translations: {self.strerror(status)}")
 
     # -- hooks ---------------------------------------------------------
     def hook_block_raw(self, fn_address: int, user_data: int) -> int:
@@ -210,6 +212,12 @@ class Engine:
     def hook_del(self, handle: int) -> None:
         with converted():
             self.uc.hook_del(handle)
+
+    def hook_del_raw(self, handle: int) -> None:
+        """Remove a hook registered with one of the ``*_raw`` methods."""
+        status = _UCLIB.uc_hook_del(self._handle, _ucmod.uc_hook_h(handle))
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot remove hook: {self.strerror(status)}")
 
     def keep_alive(self, obj: Any) -> None:
         self._keep.append(obj)

@@ -156,6 +156,8 @@ class LiveHost(Host):
         *,
         stdin_path: str | None = None,
         environ: Mapping[str, str] | None = None,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
     ) -> None:
         env = os.environ if environ is None else environ
         self._env = [f"{k}={v}".encode() for k, v in env.items()]
@@ -164,7 +166,7 @@ class LiveHost(Host):
         stdin_fd = 0
         if stdin_path is not None:
             stdin_fd = os.open(stdin_path, os.O_RDONLY | os.O_CLOEXEC)
-        self._fds = {0: stdin_fd, 1: 1, 2: 2}
+        self._fds = {0: stdin_fd, 1: stdout_fd, 2: stderr_fd}
         self._own = {stdin_fd} if stdin_path is not None else set()
         self._next = 3
 
@@ -344,9 +346,16 @@ class SeededHost(LiveHost):
         *,
         stdin_path: str | None = None,
         environ: Mapping[str, str] | None = None,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
         epoch_ns: int = 1_700_000_000_000_000_000,
     ) -> None:
-        super().__init__(stdin_path=stdin_path, environ={} if environ is None else environ)
+        super().__init__(
+            stdin_path=stdin_path,
+            environ={} if environ is None else environ,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+        )
         import random
 
         self._rng = random.Random(seed)

@@ -90,7 +90,9 @@ class PyCounter:
             self.last_icount = n
 
         self._cfunc = BLOCK_HOOK_CFUNC(hook)
-        engine.hook_block_raw(ctypes.cast(self._cfunc, ctypes.c_void_p).value or 0, 0)
+        self.hook_handle = engine.hook_block_raw(
+            ctypes.cast(self._cfunc, ctypes.c_void_p).value or 0, 0
+        )
 
     def set_entry(self, addr: int, size: int, icount: int) -> bool:
         # Same representability limits as the native table, so both agree.
@@ -121,8 +123,10 @@ def native_available() -> bool:
     return True
 
 
-def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, bool]:
-    """Create and register the block counter; returns it and whether it is native.
+def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, bool, int]:
+    """Create and register the block counter.
+
+    Returns the counter, whether it is the native one, and the hook handle.
 
     ``native=None`` picks the C hook when built, unless the environment
     variable ``RRDBG_ICOUNT=python`` asks for the fallback.
@@ -133,7 +137,8 @@ def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, b
         from rrdbg.machine import _icount
 
         counter = _icount.NativeCounter(EMU_STOP_ADDRESS)
-        engine.hook_block_raw(counter.hook_address, counter.user_data)
+        handle = engine.hook_block_raw(counter.hook_address, counter.user_data)
         engine.keep_alive(counter)
-        return counter, True
-    return PyCounter(engine), False
+        return counter, True, handle
+    py = PyCounter(engine)
+    return py, False, py.hook_handle

@@ -1,0 +1,36 @@
+"""Shared test helpers: where the prebuilt guests are, and how to run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+GUESTS = Path(__file__).parent / "guests" / "bin"
+
+
+def guest(name: str) -> str:
+    path = GUESTS / name
+    if not path.exists():
+        pytest.fail(f"missing prebuilt guest {path}: run tools/build_guests.sh")
+    return str(path)
+
+
+def can_run_i386_natively() -> bool:
+    try:
+        proc = subprocess.run([guest("exitcode"), "7"], capture_output=True, timeout=10)
+    except OSError:
+        return False
+    return proc.returncode == 7
+
+
+@pytest.fixture
+def devnull() -> Iterator[int]:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)

@@ -1,0 +1,126 @@
+"""Real programs run exactly as natively: same stdout/stderr bytes and exit status.
+
+The host kernel runs i386 static binaries itself, so every guest is run both
+natively and under ``rrdbg run`` with the same arguments, environment and
+stdin.  rrdbg's own diagnostics (lines starting with ``rrdbg:``) are removed
+from stderr before comparing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import can_run_i386_natively, guest
+
+pytestmark = pytest.mark.skipif(
+    not can_run_i386_natively(), reason="this kernel cannot run i386 binaries natively"
+)
+
+ENV = {"PATH": "/usr/bin:/bin", "RRDBG_TEST": "value with spaces", "LANG": "C"}
+
+CASES: list[tuple[str, list[str], bytes]] = [
+    ("hello", [], b""),
+    ("hello-musl", [], b""),
+    ("exitcode", [], b""),
+    ("exitcode", ["42"], b""),
+    ("exitcode", ["256"], b""),
+    ("args", ["one", "two words", ""], b""),
+    ("malloc", [], b""),
+    ("recursion", [], b""),
+    ("stdio_mix", [], b""),
+    ("tls", [], b""),
+    ("time_random", [], b""),
+    ("stdin_echo", [], b"hello\x00world\nsecond line\n" * 100),
+    ("stdin_echo", [], b""),
+    ("compute", ["3"], b""),
+    ("unknown_syscall", [], b""),
+    ("abort", [], b""),
+    ("fault_segv", [], b""),
+    ("fault_ill", [], b""),
+    ("fault_fpe", [], b""),
+]
+
+
+def run(cmd: list[str], stdin: bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(cmd, input=stdin, capture_output=True, env=ENV, cwd=cwd, timeout=120)
+
+
+def rrdbg_cmd() -> list[str]:
+    return [sys.executable, "-m", "rrdbg", "run"]
+
+
+def own_lines_removed(stderr: bytes) -> bytes:
+    return b"".join(
+        line for line in stderr.splitlines(keepends=True) if not line.startswith(b"rrdbg: ")
+    )
+
+
+@pytest.mark.parametrize(("name", "args", "stdin"), CASES, ids=lambda v: str(v)[:20])
+def test_same_as_native(name: str, args: list[str], stdin: bytes, tmp_path: Path) -> None:
+    program = guest(name)
+    native = run([program, *args], stdin, tmp_path)
+    emulated = run([*rrdbg_cmd(), program, *args], stdin, tmp_path)
+    assert emulated.stdout == native.stdout
+    assert own_lines_removed(emulated.stderr) == native.stderr
+    expected_status = native.returncode if native.returncode >= 0 else 128 - native.returncode
+    assert emulated.returncode == expected_status
+
+
+def test_files_same_as_native(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    native = run([guest("files"), str(tmp_path / "a")], b"", tmp_path)
+    emulated = run([*rrdbg_cmd(), guest("files"), str(tmp_path / "b")], b"", tmp_path)
+    assert native.returncode == 0
+    assert (emulated.returncode, emulated.stdout, emulated.stderr) == (0, native.stdout, b"")
+
+
+def test_stdin_from_file(tmp_path: Path) -> None:
+    data = b"from a file\n"
+    (tmp_path / "in.txt").write_bytes(data)
+    out = run([*rrdbg_cmd(), "--stdin", "in.txt", guest("stdin_echo")], b"ignored", tmp_path)
+    native = run([guest("stdin_echo")], data, tmp_path)
+    assert out.returncode == 0
+    assert out.stdout == native.stdout
+    assert out.stdout.startswith(b"FROM A FILE\n")
+
+
+def test_fault_messages(tmp_path: Path) -> None:
+    segv = run([*rrdbg_cmd(), guest("fault_segv")], b"", tmp_path)
+    assert segv.returncode == 139
+    lines = [ln for ln in segv.stderr.decode().splitlines() if ln.startswith("rrdbg:")]
+    assert len(lines) == 1
+    assert lines[0].startswith("rrdbg: guest SIGSEGV at eip=0x")
+    assert "accessing 0x00000010" in lines[0]
+    ill = run([*rrdbg_cmd(), guest("fault_ill")], b"", tmp_path)
+    assert ill.returncode == 132
+    assert b"rrdbg: guest SIGILL at eip=0x" in ill.stderr
+    fpe = run([*rrdbg_cmd(), guest("fault_fpe")], b"", tmp_path)
+    assert fpe.returncode == 136
+    assert b"rrdbg: guest SIGFPE at eip=0x" in fpe.stderr
+
+
+def test_unknown_syscall_reported_once_by_name_and_number(tmp_path: Path) -> None:
+    out = run([*rrdbg_cmd(), guest("unknown_syscall")], b"", tmp_path)
+    assert out.returncode == 0
+    reports = [ln for ln in out.stderr.decode().splitlines() if "unsupported syscall" in ln]
+    assert reports == ["rrdbg: unsupported syscall unknown (32767) returns ENOSYS"]
+
+
+def test_host_environment_is_the_default(tmp_path: Path) -> None:
+    out = run([*rrdbg_cmd(), guest("args")], b"", tmp_path)
+    assert b"value with spaces" in out.stdout
+
+
+def test_guest_output_is_not_lost_through_a_pipe(tmp_path: Path) -> None:
+    # 200 kB through a pipe that the reader drains slowly enough to fill.
+    data = os.urandom(100_000).hex().encode()
+    out = run([*rrdbg_cmd(), guest("stdin_echo")], data, tmp_path)
+    native = run([guest("stdin_echo")], data, tmp_path)
+    assert len(out.stdout) > 2 * 100_000
+    assert out.stdout == native.stdout

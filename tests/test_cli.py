@@ -1,0 +1,125 @@
+"""Bad input of every kind gets one clear ``rrdbg:`` line and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rrdbg.cli import main
+from tests.conftest import guest
+
+
+def rrdbg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rrdbg", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rrdbg: ")
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def _patched(tmp_path: Path, name: str, offset: int, data: bytes) -> str:
+    image = bytearray(Path(guest("hello")).read_bytes())
+    image[offset : offset + len(data)] = data
+    path = tmp_path / name
+    path.write_bytes(bytes(image))
+    return str(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert_one_line_error(rrdbg("run", str(tmp_path / "nope")), "no such file")
+
+
+def test_directory(tmp_path: Path) -> None:
+    assert_one_line_error(rrdbg("run", str(tmp_path)), "is a directory")
+
+
+def test_not_an_elf(tmp_path: Path) -> None:
+    (tmp_path / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    assert_one_line_error(rrdbg("run", str(tmp_path / "script.sh")), "not an ELF file")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    assert_one_line_error(rrdbg("run", str(tmp_path / "empty")), "not an ELF file")
+
+
+def test_64_bit_elf() -> None:
+    assert_one_line_error(rrdbg("run", sys.executable), "64-bit", "32-bit i386")
+
+
+def test_non_x86_elf(tmp_path: Path) -> None:
+    arm = _patched(tmp_path, "arm", 18, (40).to_bytes(2, "little"))  # e_machine = EM_ARM
+    assert_one_line_error(rrdbg("run", arm), "EM_ARM", "i386")
+
+
+def test_truncated_elf(tmp_path: Path) -> None:
+    image = Path(guest("hello")).read_bytes()[:200]
+    (tmp_path / "cut").write_bytes(image)
+    assert_one_line_error(rrdbg("run", str(tmp_path / "cut")), "cut")
+
+
+def test_garbage_program_headers(tmp_path: Path) -> None:
+    bad = _patched(tmp_path, "badph", 28, (0x7FFFFFF0).to_bytes(4, "little"))  # e_phoff
+    assert_one_line_error(rrdbg("run", bad), "badph")
+
+
+def test_dynamically_linked() -> None:
+    assert_one_line_error(rrdbg("run", guest("hello-dynamic")), "link with -static")
+
+
+def test_missing_stdin_file(tmp_path: Path) -> None:
+    assert_one_line_error(
+        rrdbg("run", "--stdin", str(tmp_path / "none"), guest("hello")), "--stdin"
+    )
+
+
+def test_no_program() -> None:
+    assert_one_line_error(rrdbg("run"), "PROGRAM")
+
+
+def test_unknown_option() -> None:
+    assert_one_line_error(rrdbg("run", "--frobnicate", guest("hello")), "--frobnicate")
+
+
+def test_unknown_command() -> None:
+    assert_one_line_error(rrdbg("explode"), "explode")
+
+
+def test_no_command_prints_help() -> None:
+    proc = rrdbg()
+    assert proc.returncode == 2
+    assert "usage: rrdbg" in proc.stderr
+
+
+def test_program_arguments_that_look_like_options_go_to_the_guest() -> None:
+    proc = rrdbg("run", guest("args"), "--stdin", "-x")
+    assert proc.returncode == 0
+    assert "--stdin" in proc.stdout
+    assert "-x" in proc.stdout
+
+
+def test_icount_flag_reports_count() -> None:
+    proc = rrdbg("run", "--icount", guest("exitcode"), "5")
+    assert proc.returncode == 5
+    assert proc.stderr.startswith("rrdbg: ")
+    assert proc.stderr.rstrip().endswith("instructions")
+
+
+def test_main_returns_status_in_process(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", guest("exitcode"), "9"]) == 9
