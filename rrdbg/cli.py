@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the number of guest instructions executed to stderr at the end",
     )
-    run.add_argument("program", metavar="PROGRAM")
+    run.add_argument("program", metavar="PROGRAM", nargs="?")
     run.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
     return parser
 
@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if ns.command == "run" and ns.program is None:
+        parser.error("the following arguments are required: PROGRAM")
     try:
         if ns.command == "run":
             return _cmd_run(ns)

@@ -10,8 +10,13 @@
  * and return.  Stopping from a block hook happens before the block executes,
  * so Python can decode the block (or place an exit inside it) and resume.
  *
- * The module does not link against libunicorn: Python hands it the address of
- * uc_emu_stop.  rrdbg/machine/icount.py holds the pure-Python twin of this
+ * A block seen for the first time is decoded here with capstone when it lies
+ * in pages Python marked as cacheable (executable and not writable), so
+ * learning a block costs no trip back to Python.  Anything else (code in
+ * writable pages, a block capstone cannot decode) still stops for Python.
+ *
+ * The module links against neither libunicorn nor libcapstone: Python hands
+ * it the addresses of uc_emu_stop and cs_disasm_iter.  rrdbg/machine/icount.py holds the pure-Python twin of this
  * file; the two must give identical results (tests check it).
  */
 #define PY_SSIZE_T_CLEAN
@@ -32,23 +37,113 @@
 #define ROOT_SIZE (1u << (32 - LEAF_BITS))
 
 typedef int (*uc_emu_stop_fn)(void *uc);
+typedef int (*cs_disasm_iter_fn)(size_t handle, const uint8_t **code, size_t *size,
+                                 uint64_t *address, void *insn);
+#define PAGE_BITS 12
+#define PAGE_COUNT (1u << (32 - PAGE_BITS))
+#define MAX_INSN_LENGTH 15
 
 typedef struct {
-    uint64_t total;
+    /* The hook keeps only budget = limit - total, which saves a load and a
+     * compare per block; total is derived from it. */
+    uint64_t budget;
     uint64_t limit;
     uint64_t last_addr;
+    uint32_t last_entry;
     uint64_t stop_addr;
     uint64_t pass_addr;
-    uint32_t last_size;
-    uint32_t last_icount;
     uint32_t stop_reason;
     uint32_t stop_size;
     uint32_t pass_size;
     uint32_t pass_icount;
     uint32_t pass_valid;
     uc_emu_stop_fn emu_stop;
+    /* Decoder (optional): guest address a lives at host_base + a. */
+    const uint8_t *host_base;
+    size_t cs_handle;
+    cs_disasm_iter_fn cs_disasm_iter;
+    void *cs_insn;
+    uint64_t learned;
     uint32_t *root[ROOT_SIZE];
+    uint8_t cacheable[PAGE_COUNT / 8];
 } counter_state;
+
+static int page_cacheable(const counter_state *s, uint32_t page)
+{
+    return (s->cacheable[page >> 3] >> (page & 7)) & 1;
+}
+
+static uint32_t *leaf_for(counter_state *s, uint32_t a)
+{
+    uint32_t **slot = &s->root[a >> LEAF_BITS];
+    if (*slot == NULL)
+        *slot = (uint32_t *)calloc(LEAF_SIZE, sizeof(uint32_t));
+    return *slot;
+}
+
+/* Decode and cache a block; returns its entry, or 0 when Python must look. */
+static __attribute__((noinline)) uint32_t learn(counter_state *s, uint64_t address, uint32_t size)
+{
+    if (s->cs_disasm_iter == NULL || size > ENTRY_MAX_SIZE || address + size > 0x100000000ull)
+        return 0;
+    uint32_t a = (uint32_t)address;
+    if (!page_cacheable(s, a >> PAGE_BITS) ||
+        (size && !page_cacheable(s, (a + size - 1) >> PAGE_BITS)))
+        return 0;
+    const uint8_t *code = s->host_base + a;
+    size_t left = size;
+    uint64_t pc = address;
+    uint32_t n = 0;
+    while (left > 0 && s->cs_disasm_iter(s->cs_handle, &code, &left, &pc, s->cs_insn))
+        n++;
+    if (left > MAX_INSN_LENGTH)
+        return 0;
+    if (left > 0)
+        n++; /* a final instruction cut short: it faults (see cpu.py) */
+    if (n > 0xffffu)
+        return 0;
+    uint32_t *leaf = leaf_for(s, a);
+    if (leaf == NULL)
+        return 0;
+    uint32_t e = ENTRY_VALID | (size << 16) | n;
+    leaf[a & (LEAF_SIZE - 1)] = e;
+    s->learned++;
+    return e;
+}
+
+static void count_block(void *uc, counter_state *s, uint64_t address, uint32_t size, uint32_t n)
+{
+    if (n > s->budget) {
+        s->stop_reason = STOP_LIMIT;
+        s->stop_addr = address;
+        s->stop_size = size;
+        s->emu_stop(uc);
+        return;
+    }
+    s->budget -= n;
+    s->last_addr = address;
+    s->last_entry = (size << 16) | n;
+}
+
+/* Everything but a cached block: kept out of line so that the hot path
+ * below needs no stack frame at all. */
+static __attribute__((noinline, cold)) void slow_block(void *uc, counter_state *s,
+                                                       uint64_t address, uint32_t size)
+{
+    uint32_t e = learn(s, address, size);
+    if (e != 0) {
+        count_block(uc, s, address, size, e & 0xffffu);
+    } else if (s->pass_valid && s->pass_addr == address && s->pass_size == size) {
+        /* A block Python chose not to cache (code in writable memory). */
+        s->pass_valid = 0;
+        count_block(uc, s, address, size, s->pass_icount);
+    } else {
+        s->stop_reason = STOP_UNKNOWN;
+        s->stop_addr = address;
+        s->stop_size = size;
+        s->emu_stop(uc);
+    }
+}
 
 static void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
 {
@@ -56,32 +151,19 @@ static void block_hook(void *uc, uint64_t address, uint32_t size, void *user_dat
     uint32_t a = (uint32_t)address;
     uint32_t *leaf = s->root[a >> LEAF_BITS];
     uint32_t e = leaf ? leaf[a & (LEAF_SIZE - 1)] : 0;
-    uint32_t n;
+    uint32_t n = e & 0xffffu;
 
-    if ((e & ENTRY_VALID) && ((e >> 16) & ENTRY_MAX_SIZE) == size) {
-        n = e & 0xffffu;
-    } else if (s->pass_valid && s->pass_addr == address && s->pass_size == size) {
-        /* A block Python chose not to cache (code in writable memory). */
-        n = s->pass_icount;
-        s->pass_valid = 0;
-    } else {
-        s->stop_reason = STOP_UNKNOWN;
-        s->stop_addr = address;
-        s->stop_size = size;
-        s->emu_stop(uc);
+    if (__builtin_expect((e & ENTRY_VALID) && ((e >> 16) & ENTRY_MAX_SIZE) == size
+                         && n <= s->budget, 1)) {
+        s->budget -= n;
+        s->last_addr = address;
+        s->last_entry = e & 0x7fffffffu;
         return;
     }
-    if (s->total + n > s->limit) {
-        s->stop_reason = STOP_LIMIT;
-        s->stop_addr = address;
-        s->stop_size = size;
-        s->emu_stop(uc);
-        return;
-    }
-    s->total += n;
-    s->last_addr = address;
-    s->last_size = size;
-    s->last_icount = n;
+    if ((e & ENTRY_VALID) && ((e >> 16) & ENTRY_MAX_SIZE) == size)
+        count_block(uc, s, address, size, n); /* the limit stop */
+    else
+        slow_block(uc, s, address, size);
 }
 
 typedef struct {
@@ -108,6 +190,7 @@ static int Counter_init(Counter *self, PyObject *args, PyObject *kwds)
     }
     self->s->emu_stop = (uc_emu_stop_fn)(uintptr_t)stop_addr;
     self->s->limit = UINT64_MAX;
+    self->s->budget = UINT64_MAX;
     return 0;
 }
 
@@ -132,13 +215,10 @@ static PyObject *Counter_set_entry(Counter *self, PyObject *args)
         Py_RETURN_FALSE;
     }
     uint32_t a = (uint32_t)addr;
-    uint32_t **slot = &self->s->root[a >> LEAF_BITS];
-    if (*slot == NULL) {
-        *slot = (uint32_t *)calloc(LEAF_SIZE, sizeof(uint32_t));
-        if (*slot == NULL)
-            return PyErr_NoMemory();
-    }
-    (*slot)[a & (LEAF_SIZE - 1)] = ENTRY_VALID | (size << 16) | icount;
+    uint32_t *leaf = leaf_for(self->s, a);
+    if (leaf == NULL)
+        return PyErr_NoMemory();
+    leaf[a & (LEAF_SIZE - 1)] = ENTRY_VALID | (size << 16) | icount;
     Py_RETURN_TRUE;
 }
 
@@ -174,6 +254,35 @@ static PyObject *Counter_forget(Counter *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *Counter_set_decoder(Counter *self, PyObject *args)
+{
+    unsigned long long base, handle, fn, insn;
+    if (!PyArg_ParseTuple(args, "KKKK", &base, &handle, &fn, &insn))
+        return NULL;
+    self->s->host_base = (const uint8_t *)(uintptr_t)base;
+    self->s->cs_handle = (size_t)handle;
+    self->s->cs_disasm_iter = (cs_disasm_iter_fn)(uintptr_t)fn;
+    self->s->cs_insn = (void *)(uintptr_t)insn;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Counter_set_cacheable(Counter *self, PyObject *args)
+{
+    unsigned long long lo, hi;
+    int flag;
+    if (!PyArg_ParseTuple(args, "KKp", &lo, &hi, &flag))
+        return NULL;
+    if (hi > 0x100000000ull)
+        hi = 0x100000000ull;
+    for (unsigned long long a = lo >> PAGE_BITS; a < (hi + (1u << PAGE_BITS) - 1) >> PAGE_BITS; a++) {
+        if (flag)
+            self->s->cacheable[a >> 3] |= (uint8_t)(1u << (a & 7));
+        else
+            self->s->cacheable[a >> 3] &= (uint8_t)~(1u << (a & 7));
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *Counter_forget_all(Counter *self, PyObject *Py_UNUSED(ignored))
 {
     for (size_t i = 0; i < ROOT_SIZE; i++) {
@@ -202,14 +311,87 @@ static PyObject *Counter_forget_all(Counter *self, PyObject *Py_UNUSED(ignored))
         return 0;                                                                \
     }
 
-U64_GETSET(total)
-U64_GETSET(limit)
 U64_GETSET(last_addr)
-U64_GETSET(last_size)
-U64_GETSET(last_icount)
 U64_GETSET(stop_reason)
 U64_GETSET(stop_addr)
 U64_GETSET(stop_size)
+U64_GETSET(learned)
+
+static int to_u64(PyObject *v, unsigned long long *out)
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_TypeError, "cannot delete this attribute");
+        return -1;
+    }
+    *out = PyLong_AsUnsignedLongLong(v);
+    return (*out == (unsigned long long)-1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static PyObject *get_total(Counter *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->s->limit - self->s->budget);
+}
+
+static int set_total(Counter *self, PyObject *v, void *c)
+{
+    unsigned long long x;
+    if (to_u64(v, &x) < 0)
+        return -1;
+    if (x > self->s->limit) {
+        PyErr_SetString(PyExc_ValueError, "total above limit");
+        return -1;
+    }
+    self->s->budget = self->s->limit - x;
+    return 0;
+}
+
+static PyObject *get_limit(Counter *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->s->limit);
+}
+
+static int set_limit(Counter *self, PyObject *v, void *c)
+{
+    unsigned long long x;
+    if (to_u64(v, &x) < 0)
+        return -1;
+    uint64_t total = self->s->limit - self->s->budget;
+    if (x < total) {
+        PyErr_SetString(PyExc_ValueError, "limit below total");
+        return -1;
+    }
+    self->s->limit = x;
+    self->s->budget = x - total;
+    return 0;
+}
+
+static PyObject *get_last_size(Counter *self, void *c)
+{
+    return PyLong_FromUnsignedLong(self->s->last_entry >> 16);
+}
+
+static int set_last_size(Counter *self, PyObject *v, void *c)
+{
+    unsigned long long x;
+    if (to_u64(v, &x) < 0)
+        return -1;
+    self->s->last_entry = ((uint32_t)x << 16) | (self->s->last_entry & 0xffffu);
+    return 0;
+}
+
+static PyObject *get_last_icount(Counter *self, void *c)
+{
+    return PyLong_FromUnsignedLong(self->s->last_entry & 0xffffu);
+}
+
+static int set_last_icount(Counter *self, PyObject *v, void *c)
+{
+    unsigned long long x;
+    if (to_u64(v, &x) < 0)
+        return -1;
+    self->s->last_entry = (self->s->last_entry & 0xffff0000u) | ((uint32_t)x & 0xffffu);
+    return 0;
+}
 
 static PyObject *get_hook_address(Counter *self, void *c)
 {
@@ -224,7 +406,7 @@ static PyObject *get_user_data(Counter *self, void *c)
 #define GS(name) {#name, (getter)get_##name, (setter)set_##name, NULL, NULL}
 static PyGetSetDef Counter_getset[] = {
     GS(total), GS(limit), GS(last_addr), GS(last_size), GS(last_icount),
-    GS(stop_reason), GS(stop_addr), GS(stop_size),
+    GS(stop_reason), GS(stop_addr), GS(stop_size), GS(learned),
     {"hook_address", (getter)get_hook_address, NULL, "address of the C block hook", NULL},
     {"user_data", (getter)get_user_data, NULL, "user_data pointer to pass to uc_hook_add", NULL},
     {NULL}
@@ -238,6 +420,10 @@ static PyMethodDef Counter_methods[] = {
     {"forget", (PyCFunction)Counter_forget, METH_VARARGS,
      "forget(lo, hi): drop cached blocks starting in [lo, hi)"},
     {"forget_all", (PyCFunction)Counter_forget_all, METH_NOARGS, "drop every cached block"},
+    {"set_decoder", (PyCFunction)Counter_set_decoder, METH_VARARGS,
+     "set_decoder(host_base, cs_handle, cs_disasm_iter, cs_insn): decode new blocks natively"},
+    {"set_cacheable", (PyCFunction)Counter_set_cacheable, METH_VARARGS,
+     "set_cacheable(lo, hi, flag): whether blocks in these pages may be cached"},
     {NULL}
 };
 

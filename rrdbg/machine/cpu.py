@@ -172,6 +172,9 @@ class Cpu:
         #: Called on ``cpuid`` with (eax, ecx); returns (eax, ebx, ecx, edx).
         self.on_cpuid: Callable[[int, int], tuple[int, int, int, int]] | None = None
         memory.on_code_change = self.invalidate_code
+        memory.on_perms_change = self._perms_changed
+        if self.native:
+            ic.attach_native_decoder(self.counter, memory.host_base, engine)
         self._setup_gdt()
         self._install_hooks()
         engine.enable_exits()
@@ -373,6 +376,10 @@ class Cpu:
         cacheable = region is not None and not region.perms & PROT_WRITE
         if not (cacheable and self.counter.set_entry(addr, size, n)):
             self.counter.pass_once(addr, size, n)
+
+    def _perms_changed(self, lo: int, hi: int, perms: int) -> None:
+        # Same rule as _learn_block: only code that cannot be written is cached.
+        self.counter.set_cacheable(lo, hi, bool(perms & PROT_EXEC) and not perms & PROT_WRITE)
 
     def invalidate_code(self, lo: int, hi: int) -> None:
         """Forget translations and cached counts for [lo, hi) after it changed."""

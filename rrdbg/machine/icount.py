@@ -20,6 +20,7 @@ import ctypes
 import os
 from typing import Protocol
 
+from rrdbg.errors import EmulatorError
 from rrdbg.machine.engine import BLOCK_HOOK_CFUNC, EMU_STOP_ADDRESS, Engine
 
 STOP_NONE = 0
@@ -46,6 +47,7 @@ class Counter(Protocol):
     def pass_once(self, addr: int, size: int, icount: int) -> None: ...
     def forget(self, lo: int, hi: int) -> None: ...
     def forget_all(self) -> None: ...
+    def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None: ...
 
 
 class PyCounter:
@@ -113,6 +115,9 @@ class PyCounter:
         self._table.clear()
         self._pass = None
 
+    def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None:
+        """Unused: the Python counter learns blocks through the CPU's slow path."""
+
 
 def native_available() -> bool:
     """Whether the C extension was built for this interpreter."""
@@ -142,3 +147,35 @@ def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, b
         return counter, True, handle
     py = PyCounter(engine)
     return py, False, py.hook_handle
+
+
+class NativeDecoder:
+    """A capstone handle and instruction buffer for the C hook's own decoding."""
+
+    def __init__(self) -> None:
+        import capstone
+
+        lib = capstone._cs
+        self._handle = ctypes.c_size_t()
+        if lib.cs_open(capstone.CS_ARCH_X86, capstone.CS_MODE_32, ctypes.byref(self._handle)):
+            raise EmulatorError("cannot open a capstone handle")
+        lib.cs_malloc.restype = ctypes.c_void_p
+        lib.cs_malloc.argtypes = [ctypes.c_size_t]
+        self.insn = lib.cs_malloc(self._handle) or 0
+        self.disasm_iter = ctypes.cast(lib.cs_disasm_iter, ctypes.c_void_p).value or 0
+        if not self.insn or not self.disasm_iter:
+            raise EmulatorError("cannot set up capstone for the native hook")
+
+    @property
+    def handle(self) -> int:
+        return int(self._handle.value)
+
+
+def attach_native_decoder(counter: Counter, host_base: int, engine: Engine) -> None:
+    """Let a native counter decode new blocks itself (no stop, no Python)."""
+    if not hasattr(counter, "set_decoder"):
+        return
+    decoder = NativeDecoder()
+    engine.keep_alive(decoder)
+    counter.set_decoder(host_base, decoder.handle, decoder.disasm_iter, decoder.insn)
+

@@ -93,8 +93,8 @@ def read_program(path: str) -> Program:
         raise LoaderError(f"{path}: not an ELF file")
     try:
         return _parse(path, image)
-    except (ELFError, struct.error, ValueError, KeyError, IndexError) as exc:
-        raise LoaderError(f"{path}: malformed ELF file ({exc})") from None
+    except (ELFError, struct.error, ValueError, KeyError, IndexError):
+        raise LoaderError(f"{path}: malformed ELF file (truncated or corrupt headers)") from None
 
 
 def _parse(path: str, image: bytes) -> Program:
@@ -176,7 +176,6 @@ def build_stack(
     memory.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
     env = host.environment()
     ids = host.ids()
-    strings = bytearray()
     # Strings are packed downward from the top, like the kernel does.
     pos = STACK_TOP - 4  # the kernel leaves a NULL word at the very top
 
@@ -194,7 +193,6 @@ def build_stack(
     pos -= 16
     random_addr = pos
     memory.poke(random_addr, host.random_bytes(16))
-    del strings
     auxv = [
         (AT_HWCAP, hwcap),
         (AT_PAGESZ, PAGE),

@@ -76,6 +76,9 @@ class GuestMemory:
         #: Called with (lo, hi) when host-side writes touch executable memory,
         #: so translated code and cached block counts can be dropped.
         self.on_code_change: Callable[[int, int], None] = lambda lo, hi: None
+        #: Called with (lo, hi, perms) whenever the permissions of [lo, hi)
+        #: change (perms 0 when unmapped).
+        self.on_perms_change: Callable[[int, int, int], None] = lambda lo, hi, perms: None
 
     # -- the map -------------------------------------------------------
     def regions(self) -> Iterator[Region]:
@@ -98,12 +101,14 @@ class GuestMemory:
         self._engine.mem_map_ptr(
             region.start, region.size, region.perms, self.host_base + region.start
         )
+        self.on_perms_change(region.start, region.end, region.perms)
 
     def _remove(self, region: Region) -> None:
         i = self._regions.index(region)
         del self._regions[i]
         del self._starts[i]
         self._engine.mem_unmap(region.start, region.size)
+        self.on_perms_change(region.start, region.end, 0)
 
     def _overlapping(self, start: int, end: int) -> list[Region]:
         i = max(bisect.bisect_right(self._starts, start) - 1, 0)
