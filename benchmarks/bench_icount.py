@@ -107,8 +107,7 @@ def main() -> int:
             icount = n or icount
     plain = statistics.median(times["plain"])
     print(f"unicorn {unicorn_version()}, python {sys.version.split()[0]}")
-    print(f"guest: compute {ns.iterations} = {icount:,} instructions; "
-          f"median of {ns.rounds} rounds")
+    print(f"guest: compute {ns.iterations} = {icount:,} instructions; median of {ns.rounds} rounds")
     print(f"{'mode':<14}{'seconds':>10}{'M instr/s':>12}{'vs plain':>10}")
     for name, samples in times.items():
         med = statistics.median(samples)

@@ -21,7 +21,9 @@ def guest(name: str) -> str:
 
 def can_run_i386_natively() -> bool:
     try:
-        proc = subprocess.run([guest("exitcode"), "7"], capture_output=True, timeout=10)
+        proc = subprocess.run(
+            [guest("exitcode"), "7"], check=False, capture_output=True, timeout=10
+        )
     except OSError:
         return False
     return proc.returncode == 7

@@ -15,6 +15,7 @@ from tests.conftest import guest
 def rrdbg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rrdbg", *args],
+        check=False,
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -266,9 +266,7 @@ class Cpu:
             return
         signal = _EXCEPTION_SIGNALS.get(intno, SIGSEGV)
         what = f"x86 exception {intno}" if intno in _EXCEPTION_SIGNALS else f"int {intno:#x}"
-        self._pending = Stop(
-            StopReason.FAULT, self.count_at(eip), Fault(signal, eip, None, what)
-        )
+        self._pending = Stop(StopReason.FAULT, self.count_at(eip), Fault(signal, eip, None, what))
         self.engine.stop()
 
     def _hook_bad_access(

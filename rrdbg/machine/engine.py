@@ -105,9 +105,7 @@ class Engine:
         count = len(regs)
         ids = (ctypes.c_int * count)(*regs)
         vals = (ctypes.c_uint64 * count)()
-        ptrs = (ctypes.c_void_p * count)(
-            *(ctypes.addressof(vals) + 8 * i for i in range(count))
-        )
+        ptrs = (ctypes.c_void_p * count)(*(ctypes.addressof(vals) + 8 * i for i in range(count)))
         fn = _UCLIB.uc_reg_read_batch
         handle = self._handle
 

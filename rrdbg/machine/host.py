@@ -13,6 +13,7 @@ recorded failure replays like a recorded success.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat as stat_mod
@@ -322,10 +323,8 @@ class LiveHost(Host):
 
     def shutdown(self) -> None:
         for fd in list(self._own):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._own.clear()
 
 

@@ -178,4 +178,3 @@ def attach_native_decoder(counter: Counter, host_base: int, engine: Engine) -> N
     decoder = NativeDecoder()
     engine.keep_alive(decoder)
     counter.set_decoder(host_base, decoder.handle, decoder.disasm_iter, decoder.insn)
-

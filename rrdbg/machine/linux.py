@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from rrdbg.errors import GuestMemoryError
+from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY
 from rrdbg.machine.host import FileStat, Host, Ids
 from rrdbg.machine.memory import (
     PAGE,
@@ -117,7 +118,7 @@ def syscall(nr: int) -> Callable[[SyscallHandler], SyscallHandler]:
     return register
 
 
-class ProcessExit(Exception):  # noqa: N818 - control flow, never escapes the machine
+class ProcessExit(Exception):  # control flow; never escapes the machine
     """Raised by exit/kill handlers; the machine stops with ``status``."""
 
     def __init__(self, status: ExitStatus) -> None:
@@ -448,7 +449,7 @@ def _readv(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     for base, length in _iovecs(k, iov, iovcnt):
         if length == 0:
             continue
-        got = _read(k, fd, base, length)
+        got = _read(k, fd, base, length, 0, 0, 0)
         if got < 0:
             return got if total == 0 else total
         total += got
@@ -761,9 +762,7 @@ def _brk(k: Linux, addr: int, *_: int) -> int:
     return addr
 
 
-def _mmap(
-    k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offset: int
-) -> int:
+def _mmap(k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     if length == 0 or addr & (PAGE - 1):
         return -errno.EINVAL
     size = page_up(length)
@@ -896,8 +895,6 @@ def _madvise(k: Linux, addr: int, length: int, advice: int, *_: int) -> int:
 @syscall(243)  # set_thread_area
 def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
     entry, base, limit, bits = struct.unpack("<iIII", k.mem.read(u_info, 16))
-    from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY
-
     tls_range = range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES)
     if entry == -1:
         free = [i for i in tls_range if i not in k.state.tls]
@@ -918,8 +915,12 @@ def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
         k._clear_tls(entry)
         return 0
     access = (
-        0x10 | 0x60 | ((seg_not_present ^ 1) << 7) | ((read_exec_only ^ 1) << 1)
-        | (contents << 2) | 1
+        0x10
+        | 0x60
+        | ((seg_not_present ^ 1) << 7)
+        | ((read_exec_only ^ 1) << 1)
+        | (contents << 2)
+        | 1
     )
     flags = (useable) | (seg_32bit << 2) | (limit_in_pages << 3)
     k.state.tls[entry] = struct.pack("<iIII", entry, base, limit, bits)
@@ -1054,8 +1055,7 @@ def _clock_getres(k: Linux, clock: int, res: int, *_: int) -> int:
     if k._clock_ns(clock) is None:
         return -errno.EINVAL
     if res:
-        fmt = "<II" if k.mem.is_mapped(res, 8) else "<II"
-        k.mem.write(res, struct.pack(fmt, 0, NS_PER_INSN))
+        k.mem.write(res, struct.pack("<II", 0, NS_PER_INSN))
     return 0
 
 

@@ -112,7 +112,9 @@ def _parse(path: str, image: bytes) -> Program:
         raise LoaderError(f"{path}: not an executable ({etype})")
     headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
     if any(h.p_type == "PT_INTERP" for h in headers):
-        raise LoaderError(f"{path}: dynamically linked; rrdbg needs a static program (link with -static)")
+        raise LoaderError(
+            f"{path}: dynamically linked; rrdbg needs a static program (link with -static)"
+        )
     if etype == "ET_DYN" and not any(h.p_type == "PT_LOAD" for h in headers):
         raise LoaderError(f"{path}: shared object without loadable segments")
     is_pie = etype == "ET_DYN"

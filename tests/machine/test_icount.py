@@ -20,7 +20,7 @@ from tests.conftest import guest
 pytestmark = pytest.mark.skipif(not ic.native_available(), reason="C extension not built")
 
 # Guests whose runs depend only on their arguments and the seeded host.
-CASES = {
+CASES: dict[str, list[str]] = {
     "hello": [],
     "recursion": [],
     "tls": [],
@@ -59,9 +59,13 @@ def test_native_and_python_counters_agree_on_whole_runs(name: str, sink: int) ->
 
 
 @pytest.mark.parametrize("name", ["hello", "stdio_mix", "time_random"])
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_run_to_k_then_continue_matches_uninterrupted(name: str, sink: int, data: st.DataObject) -> None:
+def test_run_to_k_then_continue_matches_uninterrupted(
+    name: str, sink: int, data: st.DataObject
+) -> None:
     total, final = reference(name, sink)
     # total itself is the exit_group syscall: running to it ends the process.
     k = data.draw(st.integers(0, total - 1), label="k")
