@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(ns: argparse.Namespace) -> int:
+    from rrdbg.machine.cpu import signal_name
     from rrdbg.machine.host import LiveHost
     from rrdbg.machine.machine import LinuxMachine
 
@@ -63,7 +64,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         sys.stdout.flush()
         print(f"rrdbg: {result.fault.describe()}", file=sys.stderr)
     elif result.exit.signal is not None:
-        print(f"rrdbg: guest killed by signal {result.exit.signal}", file=sys.stderr)
+        print(f"rrdbg: guest killed by {signal_name(result.exit.signal)}", file=sys.stderr)
     if ns.icount:
         print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
     return result.exit.shell_status

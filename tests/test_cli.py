@@ -124,3 +124,30 @@ def test_icount_flag_reports_count() -> None:
 
 def test_main_returns_status_in_process(capfd: pytest.CaptureFixture[str]) -> None:
     assert main(["run", guest("exitcode"), "9"]) == 9
+
+
+def test_ctrl_c_interrupts_a_spinning_guest_promptly() -> None:
+    import signal
+    import time
+
+    # SIGINT may be ignored in a non-interactive parent; the child must see
+    # it as a terminal's Ctrl-C would arrive.
+    old = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rrdbg", "run", guest("spin")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"spinning\n"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err == b"rrdbg: interrupted\n"

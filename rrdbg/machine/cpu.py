@@ -22,6 +22,7 @@ the caller of ``run()`` decides what happens next.
 from __future__ import annotations
 
 import enum
+import signal as signal_mod
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,16 +53,15 @@ SIGILL = 4
 SIGBUS = 7
 SIGFPE = 8
 SIGSEGV = 11
-SIGNAL_NAMES = {
-    SIGILL: "SIGILL",
-    SIGTRAP: "SIGTRAP",
-    SIGBUS: "SIGBUS",
-    SIGFPE: "SIGFPE",
-    SIGSEGV: "SIGSEGV",
-    6: "SIGABRT",
-    9: "SIGKILL",
-    15: "SIGTERM",
-}
+
+
+def signal_name(signo: int) -> str:
+    """SIGSEGV etc. (Linux numbers are the same on i386 and x86-64 hosts)."""
+    try:
+        return signal_mod.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
 
 # x86 exception vector -> the signal Linux delivers for it.
 _EXCEPTION_SIGNALS = {
@@ -112,8 +112,7 @@ class Fault:
     what: str
 
     def describe(self) -> str:
-        name = SIGNAL_NAMES.get(self.signal, f"signal {self.signal}")
-        text = f"guest {name} at eip={self.eip:#010x}"
+        text = f"guest {signal_name(self.signal)} at eip={self.eip:#010x}"
         if self.address is not None:
             text += f" accessing {self.address:#010x}"
         if self.what:

@@ -60,6 +60,7 @@ _TIOCGWINSZ = 0x5413
 _TIOCGPGRP = 0x540F
 _FIONBIO = 0x5421
 
+_SIGPIPE = 13
 _SIG_DFL = 0
 _SIG_IGN = 1
 #: Signals whose default action is to do nothing.
@@ -440,7 +441,14 @@ def _write(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
-    return k.host.write(handle, k.mem.read(buf, count))
+    return _written(k, k.host.write(handle, k.mem.read(buf, count)))
+
+
+def _written(k: Linux, result: int) -> int:
+    """A write to a pipe nobody reads raises SIGPIPE first, as on Linux."""
+    if result == -errno.EPIPE:
+        k.kill_self(_SIGPIPE)
+    return result
 
 
 @syscall(145)  # readv
@@ -466,7 +474,7 @@ def _writev(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     data = b"".join(k.mem.read(base, length) for base, length in _iovecs(k, iov, iovcnt))
     if not data:
         return 0
-    return k.host.write(handle, data)
+    return _written(k, k.host.write(handle, data))
 
 
 def _iovecs(k: Linux, iov: int, iovcnt: int) -> list[tuple[int, int]]:

@@ -149,8 +149,14 @@ class LinuxMachine:
         return stop
 
     def run_to_end(self) -> RunResult:
+        """Run until the process ends.
+
+        Runs in slices of ``RUN_SLICE`` instructions: Python only handles
+        signals (Ctrl-C) between calls into the emulator, and a guest in a
+        tight loop would otherwise never give it the chance.
+        """
         while self.exit is None:
-            self.run()
+            self.run(self.icount + RUN_SLICE)
         return RunResult(self.icount, self.exit, self.fault)
 
     # -- inspection ----------------------------------------------------
@@ -177,6 +183,8 @@ class LinuxMachine:
 
 
 ic_TSC_PER_INSN = 1
+#: Instructions per call into the emulator in run_to_end (a few milliseconds).
+RUN_SLICE = 1 << 24
 
 
 def run_program(
