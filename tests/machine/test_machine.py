@@ -67,13 +67,14 @@ def test_fault_leaves_machine_inspectable(devnull: int) -> None:
 
 def _symbol(path: str, name: str) -> int:
     from elftools.elf.elffile import ELFFile
-
     from elftools.elf.sections import SymbolTableSection
 
     with open(path, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         assert isinstance(symtab, SymbolTableSection)
-        return int(symtab.get_symbol_by_name(name)[0]["st_value"])
+        symbols = symtab.get_symbol_by_name(name)
+        assert symbols
+        return int(symbols[0]["st_value"])
 
 
 def test_exit_address_stops_before_the_instruction(devnull: int) -> None:
