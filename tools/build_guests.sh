@@ -92,6 +92,19 @@ if [ "$failed" -ne 0 ]; then
     exit 1
 fi
 
+# A static-pie hello (ET_DYN without an interpreter, loaded at a base address).
+PIE_FLAGS=()
+for flag in "${COMMON_FLAGS[@]}"; do
+    case "$flag" in -static | -fno-pie | -no-pie) ;; *) PIE_FLAGS+=("$flag") ;; esac
+done
+if "$CC" "${PIE_FLAGS[@]}" -static-pie -fpie -frandom-seed=hello-static-pie \
+        "$GUEST_DIR/hello.c" -o "$BIN_DIR/hello-static-pie"; then
+    echo "  built $BIN_DIR/hello-static-pie"
+else
+    echo "build_guests.sh: FAILED to build hello-static-pie" >&2
+    exit 1
+fi
+
 # A dynamically linked hello, so tests can check that rrdbg refuses it.
 DYN_FLAGS=()
 for flag in "${COMMON_FLAGS[@]}"; do

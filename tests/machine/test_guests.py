@@ -26,6 +26,8 @@ ENV = {"PATH": "/usr/bin:/bin", "RRDBG_TEST": "value with spaces", "LANG": "C"}
 CASES: list[tuple[str, list[str], bytes]] = [
     ("hello", [], b""),
     ("hello-musl", [], b""),
+    ("hello-static-pie", [], b""),
+    ("smc", [], b""),
     ("exitcode", [], b""),
     ("exitcode", ["42"], b""),
     ("exitcode", ["256"], b""),

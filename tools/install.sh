@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install rrdbg into .venv on a Debian machine, with the system packages it
+# needs (a C compiler and Python headers for the native icount hook, venv).
+#   tools/install.sh          rrdbg itself
+#   tools/install.sh --dev    plus the test and lint tools (tools/test.sh uses this)
+# Re-running it reuses .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+python3 - <<'PY' || need+=(python3-dev)
+import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
+PY
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    echo "tools/install.sh: installing ${need[*]} with apt-get"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".$extras"
