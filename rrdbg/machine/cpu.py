@@ -150,6 +150,58 @@ KERNEL_DATA_ACCESS = 0x93
 FLAGS_32BIT_PAGES = 0xC
 
 
+_NO_EXCEPTION = struct.pack("<i", -1)
+_old_exception_cache: list[int] = []
+
+
+def _old_exception_offset() -> int:
+    """Where QEMU's ``env->old_exception`` sits in a saved Unicorn context.
+
+    Found once per process by experiment: a scratch CPU takes a #GP from
+    ``rdtsc`` (CR4.TSD) and the one 4-byte field that went from -1 to 13 is
+    it.  Anything but exactly one candidate means the emulator is not the
+    one rrdbg was built for.
+    """
+    if _old_exception_cache:
+        return _old_exception_cache[0]
+    engine = Engine()
+    memory = GuestMemory(engine)
+    memory.map(0x1000, PAGE, PROT_READ | PROT_EXEC)
+    memory.poke(0x1000, b"\x90\x0f\x31")  # nop; rdtsc
+    memory.map(0x3000, PAGE, PROT_READ | PROT_WRITE)
+    clean = engine.context_bytes()
+    seen: list[bytes] = []
+
+    def on_intr(_uc: object, intno: int, _ud: object) -> None:
+        if intno == _VECTOR_GP:
+            seen.append(engine.context_bytes())
+        engine.stop()
+
+    engine.reg_write(x86.UC_X86_REG_CR4, _CR4_LINUX)
+    engine.hook_add(ucc.UC_HOOK_INTR, on_intr)
+    engine.reg_write(x86.UC_X86_REG_EIP, 0x1000)
+    engine.reg_write(x86.UC_X86_REG_ESP, 0x3F00)
+    # CR4.TSD only faults at CPL > 0: drop to CPL 3 with the same iret trick.
+    setup = Cpu.__new__(Cpu)
+    setup.engine, setup.memory = engine, memory
+    setup._setup_gdt()
+    memory.map(0x5000, PAGE, PROT_READ | PROT_EXEC)
+    memory.poke(0x5000, b"\xcf")
+    memory.poke(0x3F00, struct.pack("<5I", 0x1000, USER_CS, 0x202, 0x3E00, USER_DS))
+    engine.start(0x5000)
+    dirty = seen[0] if seen else b""
+    neg, gp = _NO_EXCEPTION, struct.pack("<i", _VECTOR_GP)
+    found = [
+        i
+        for i in range(0, min(len(clean), len(dirty)) - 3, 4)
+        if clean[i : i + 4] == neg and dirty[i : i + 4] == gp
+    ]
+    if len(found) != 1:
+        raise EmulatorError("cannot locate the pending-exception state in this Unicorn build")
+    _old_exception_cache.append(found[0])
+    return found[0]
+
+
 class Cpu:
     """Unicorn i386 CPU at CPL 3 with an exact instruction count."""
 
@@ -161,6 +213,7 @@ class Cpu:
         self._md.detail = False
         self._exits: set[int] = set()
         self._temp_exit: int | None = None
+        self._active_exits: set[int] = set()
         self._pending: Stop | None = None
         self._fault_access: tuple[str, int] | None = None
         self._in_hook_stop = False
@@ -298,6 +351,10 @@ class Cpu:
         self.engine.reg_write(x86.UC_X86_REG_EAX, tsc & 0xFFFFFFFF)
         self.engine.reg_write(x86.UC_X86_REG_EDX, tsc >> 32)
         self.eip = eip + length
+        # The #GP we caught was never "delivered", so QEMU still remembers it
+        # as the exception in progress, and the next #GP would become a double
+        # fault.  Forget it, as a completed delivery would.
+        self.engine.patch_context(_old_exception_offset(), _NO_EXCEPTION)
         return True
 
     def _hook_cpuid(self) -> int:
@@ -385,9 +442,9 @@ class Cpu:
 
     # -- exits (breakpoints) ---------------------------------------------
     def add_exit(self, addr: int) -> None:
+        """Stop before executing the instruction at ``addr``."""
         self._exits.add(addr)
         self._sync_exits()
-        self.engine.remove_cache(max(addr - 1, 0), addr + 1)
 
     def remove_exit(self, addr: int) -> None:
         self._exits.discard(addr)
@@ -397,7 +454,18 @@ class Cpu:
         exits = set(self._exits)
         if self._temp_exit is not None:
             exits.add(self._temp_exit)
+        if exits == self._active_exits:
+            return
         self.engine.set_exits(sorted(exits))
+        # Translations must follow: a block translated before an exit was
+        # added runs straight through it (unicorn.md G3), and the stub block
+        # Unicorn translates *at* an exit keeps halting after the exit is
+        # gone.
+        for addr in exits - self._active_exits:
+            self.engine.remove_cache(max(addr - 1, 0), addr + 1)
+        for addr in self._active_exits - exits:
+            self.engine.remove_cache(addr, addr + 1)
+        self._active_exits = exits
 
     # -- running -------------------------------------------------------
     _icount = 0
@@ -467,10 +535,8 @@ class Cpu:
 
     def _place_temp_exit(self, pc: int, size: int, remaining: int) -> None:
         insns = self._decode(pc, size)
-        exit_addr = insns[remaining]
-        self._temp_exit = exit_addr
+        self._temp_exit = insns[remaining]
         self._sync_exits()
-        self.engine.remove_cache(pc, exit_addr + 1)
 
     def _fault_from_status(self, status: int, eip: int) -> Fault:
         access = self._fault_access

@@ -142,6 +142,27 @@ class Engine:
         with converted():
             self.uc.mem_protect(address, size, perms)
 
+    # -- CPU context ---------------------------------------------------
+    def context_bytes(self) -> bytes:
+        """The raw CPU context (what ``uc_context_save`` stores)."""
+        with converted():
+            return bytes(self.uc.context_save())
+
+    def patch_context(self, offset: int, data: bytes) -> None:
+        """Overwrite bytes of the live CPU state through a saved context.
+
+        Used for the one piece of state Unicorn exposes no register for
+        (the pending-exception marker, see cpu.py); ``offset`` must come from
+        calibration against this very library.
+        """
+        with converted():
+            ctx = self.uc.context_save()
+            if not 0 <= offset <= ctx.size - len(data):
+                raise EmulatorError(f"context offset {offset} out of range")
+            address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
+            ctypes.memmove(address + offset, data, len(data))
+            self.uc.context_restore(ctx)
+
     # -- control -------------------------------------------------------
     def set_exits(self, exits: Sequence[int]) -> None:
         with converted():

@@ -1,0 +1,93 @@
+"""The CPU on hand-written code: fixed CPUID model, virtual TSC, CPL-3 faults."""
+
+from __future__ import annotations
+
+import pytest
+from unicorn import x86_const as x86
+
+from rrdbg.machine.cpu import SIGSEGV, SIGTRAP, Cpu, StopReason
+from rrdbg.machine.engine import Engine
+from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
+
+CODE = 0x08048000
+STACK = 0x0B000000
+
+
+def cpu_with(code: bytes, native: bool = True) -> Cpu:
+    engine = Engine()
+    memory = GuestMemory(engine)
+    memory.map(CODE, PAGE, PROT_READ | PROT_EXEC)
+    memory.poke(CODE, code)
+    memory.map(STACK - PAGE, PAGE, PROT_READ | PROT_WRITE)
+    cpu = Cpu(memory, engine, native=native)
+    cpu.enter_user_mode(CODE, STACK)
+    return cpu
+
+
+INT80 = b"\xcd\x80"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpuid_is_the_pinned_model(native: bool) -> None:
+    cpu = cpu_with(b"\x31\xc0\x0f\xa2" + INT80, native)  # xor eax,eax; cpuid
+    cpu.on_syscall = lambda: True
+    assert cpu.run().reason is StopReason.SYSCALL
+    read = cpu.engine.reg_read
+    vendor = b"".join(
+        read(r).to_bytes(4, "little")
+        for r in (x86.UC_X86_REG_EBX, x86.UC_X86_REG_EDX, x86.UC_X86_REG_ECX)
+    )
+    assert vendor == b"AuthenticAMD"  # QEMU64
+    assert cpu.icount == 3
+
+
+def test_rdtsc_counts_instructions_not_host_time() -> None:
+    # nop; nop; rdtsc; mov ebx,eax; rdtsc; int 0x80
+    cpu = cpu_with(b"\x90\x90\x0f\x31\x89\xc3\x0f\x31" + INT80)
+    cpu.on_syscall = lambda: True
+    cpu.run()
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EBX) == 2  # instructions before the 1st rdtsc
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) == 4
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EDX) == 0
+    assert cpu.icount == 6
+
+
+@pytest.mark.parametrize(
+    ("code", "what"),
+    [(b"\xf4", "hlt"), (b"\xfa", "cli"), (b"\x0f\x20\xc0", "mov eax,cr0"), (b"\x0f\x30", "wrmsr")],
+)
+def test_privileged_instructions_fault_at_cpl3(code: bytes, what: str) -> None:
+    cpu = cpu_with(b"\x90" + code + INT80)
+    stop = cpu.run()
+    assert stop.reason is StopReason.FAULT, what
+    assert stop.fault is not None
+    assert stop.fault.signal == SIGSEGV
+    assert stop.fault.eip == CODE + 1
+    assert stop.icount == 1
+
+
+def test_port_io_is_not_checked_by_unicorn() -> None:
+    # Unicorn skips the I/O permission check: `in` at CPL 3 reads 0 instead of
+    # faulting (documented in docs/machine.md).
+    cpu = cpu_with(b"\xb0\x07\xe4\x60" + INT80)  # mov al,7; in al,0x60
+    cpu.on_syscall = lambda: True
+    assert cpu.run().reason is StopReason.SYSCALL
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) & 0xFF == 0
+
+
+def test_int3_is_sigtrap_after_the_instruction() -> None:
+    cpu = cpu_with(b"\x90\xcc\x90")
+    stop = cpu.run()
+    assert stop.fault is not None
+    assert stop.fault.signal == SIGTRAP
+    assert stop.icount == 2
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_exact_stops_inside_one_long_block(native: bool) -> None:
+    cpu = cpu_with(b"\x40" * 50 + INT80, native)  # 50 × inc eax
+    for k in (1, 2, 3, 10, 49, 50):
+        assert cpu.run(k).reason is StopReason.LIMIT
+        assert cpu.icount == k
+        assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) == k
+        assert cpu.eip == CODE + k
