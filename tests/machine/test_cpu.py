@@ -85,7 +85,7 @@ def test_int3_is_sigtrap_after_the_instruction() -> None:
 
 @pytest.mark.parametrize("native", [True, False])
 def test_exact_stops_inside_one_long_block(native: bool) -> None:
-    cpu = cpu_with(b"\x40" * 50 + INT80, native)  # 50 × inc eax
+    cpu = cpu_with(b"\x40" * 50 + INT80, native)  # 50 x inc eax
     for k in (1, 2, 3, 10, 49, 50):
         assert cpu.run(k).reason is StopReason.LIMIT
         assert cpu.icount == k
