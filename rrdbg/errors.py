@@ -11,10 +11,6 @@ class RrdbgError(Exception):
     """Root of all rrdbg errors. The message is one line meant for a user."""
 
 
-class UsageError(RrdbgError):
-    """The command line or an API argument is wrong."""
-
-
 class LoaderError(RrdbgError):
     """The program file cannot be loaded (missing, not ELF, wrong kind)."""
 

@@ -150,6 +150,27 @@ KERNEL_DATA_ACCESS = 0x93
 FLAGS_32BIT_PAGES = 0xC
 
 
+def install_gdt(engine: Engine, memory: GuestMemory) -> None:
+    """Map a Linux-style GDT and load flat CPL-0 code/stack segments."""
+    memory.map(GDT_ADDRESS, PAGE, PROT_READ, "[gdt]")
+    gdt = bytearray(GDT_ENTRIES * 8)
+    gdt[12 * 8 : 13 * 8] = _descriptor(0, 0xFFFFF, KERNEL_CODE_ACCESS, FLAGS_32BIT_PAGES)
+    gdt[13 * 8 : 14 * 8] = _descriptor(0, 0xFFFFF, KERNEL_DATA_ACCESS, FLAGS_32BIT_PAGES)
+    gdt[14 * 8 : 15 * 8] = _descriptor(0, 0xFFFFF, USER_CODE_ACCESS, FLAGS_32BIT_PAGES)
+    gdt[15 * 8 : 16 * 8] = _descriptor(0, 0xFFFFF, USER_DATA_ACCESS, FLAGS_32BIT_PAGES)
+    memory.poke(GDT_ADDRESS, bytes(gdt))
+    engine.reg_write_any(x86.UC_X86_REG_GDTR, (0, GDT_ADDRESS, GDT_ENTRIES * 8 - 1, 0))
+    for reg, sel in (
+        (x86.UC_X86_REG_CS, KERNEL_CS),
+        (x86.UC_X86_REG_SS, KERNEL_DS),
+        (x86.UC_X86_REG_DS, USER_DS),
+        (x86.UC_X86_REG_ES, USER_DS),
+        (x86.UC_X86_REG_FS, 0),
+        (x86.UC_X86_REG_GS, 0),
+    ):
+        engine.reg_write(reg, sel)
+
+
 _NO_EXCEPTION = struct.pack("<i", -1)
 _old_exception_cache: list[int] = []
 
@@ -182,9 +203,7 @@ def _old_exception_offset() -> int:
     engine.reg_write(x86.UC_X86_REG_EIP, 0x1000)
     engine.reg_write(x86.UC_X86_REG_ESP, 0x3F00)
     # CR4.TSD only faults at CPL > 0: drop to CPL 3 with the same iret trick.
-    setup = Cpu.__new__(Cpu)
-    setup.engine, setup.memory = engine, memory
-    setup._setup_gdt()
+    install_gdt(engine, memory)
     memory.map(0x5000, PAGE, PROT_READ | PROT_EXEC)
     memory.poke(0x5000, b"\xcf")
     memory.poke(0x3F00, struct.pack("<5I", 0x1000, USER_CS, 0x202, 0x3E00, USER_DS))
@@ -221,8 +240,6 @@ class Cpu:
         self.on_syscall: Callable[[], bool] = lambda: True
         #: Called on ``rdtsc`` with the exact count; returns the 64-bit TSC.
         self.on_rdtsc: Callable[[int], int] = lambda n: n
-        #: Called on ``cpuid`` with (eax, ecx); returns (eax, ebx, ecx, edx).
-        self.on_cpuid: Callable[[int, int], tuple[int, int, int, int]] | None = None
         memory.on_code_change = self.invalidate_code
         memory.on_perms_change = self._perms_changed
         if self.native:
@@ -233,23 +250,7 @@ class Cpu:
 
     # -- setup ---------------------------------------------------------
     def _setup_gdt(self) -> None:
-        self.memory.map(GDT_ADDRESS, PAGE, PROT_READ, "[gdt]")
-        gdt = bytearray(GDT_ENTRIES * 8)
-        gdt[12 * 8 : 13 * 8] = _descriptor(0, 0xFFFFF, KERNEL_CODE_ACCESS, FLAGS_32BIT_PAGES)
-        gdt[13 * 8 : 14 * 8] = _descriptor(0, 0xFFFFF, KERNEL_DATA_ACCESS, FLAGS_32BIT_PAGES)
-        gdt[14 * 8 : 15 * 8] = _descriptor(0, 0xFFFFF, USER_CODE_ACCESS, FLAGS_32BIT_PAGES)
-        gdt[15 * 8 : 16 * 8] = _descriptor(0, 0xFFFFF, USER_DATA_ACCESS, FLAGS_32BIT_PAGES)
-        self.memory.poke(GDT_ADDRESS, bytes(gdt))
-        self.engine.reg_write_any(x86.UC_X86_REG_GDTR, (0, GDT_ADDRESS, GDT_ENTRIES * 8 - 1, 0))
-        for reg, sel in (
-            (x86.UC_X86_REG_CS, KERNEL_CS),
-            (x86.UC_X86_REG_SS, KERNEL_DS),
-            (x86.UC_X86_REG_DS, USER_DS),
-            (x86.UC_X86_REG_ES, USER_DS),
-            (x86.UC_X86_REG_FS, 0),
-            (x86.UC_X86_REG_GS, 0),
-        ):
-            self.engine.reg_write(reg, sel)
+        install_gdt(self.engine, self.memory)
 
     def enter_user_mode(self, eip: int, esp: int) -> None:
         """Start the process at CPL 3 the way a kernel does: with ``iret``.
@@ -292,7 +293,6 @@ class Cpu:
         e.hook_add(ucc.UC_HOOK_MEM_READ_PROT, self._hook_bad_access, user_data="read")
         e.hook_add(ucc.UC_HOOK_MEM_WRITE_PROT, self._hook_bad_access, user_data="write")
         e.hook_add(ucc.UC_HOOK_MEM_FETCH_PROT, self._hook_bad_access, user_data="fetch")
-        e.hook_insn_raw(x86.UC_X86_INS_CPUID, self._hook_cpuid)
         # Unicorn 2.1.1 cannot hook rdtsc, and unhooked it returns the host's
         # TSC.  With CR4.TSD set, rdtsc at CPL 3 raises #GP instead, which the
         # interrupt hook emulates from the instruction count.
@@ -356,21 +356,6 @@ class Cpu:
         # fault.  Forget it, as a completed delivery would.
         self.engine.patch_context(_old_exception_offset(), _NO_EXCEPTION)
         return True
-
-    def _hook_cpuid(self) -> int:
-        if self.on_cpuid is None:
-            return 0  # let Unicorn answer for the pinned model
-        leaf = self.engine.reg_read(x86.UC_X86_REG_EAX)
-        sub = self.engine.reg_read(x86.UC_X86_REG_ECX)
-        a, b, c, d = self.on_cpuid(leaf, sub)
-        for reg, value in (
-            (x86.UC_X86_REG_EAX, a),
-            (x86.UC_X86_REG_EBX, b),
-            (x86.UC_X86_REG_ECX, c),
-            (x86.UC_X86_REG_EDX, d),
-        ):
-            self.engine.reg_write(reg, value)
-        return 1
 
     # -- counting ------------------------------------------------------
     @property
@@ -552,6 +537,3 @@ class Cpu:
     def set_icount(self, value: int) -> None:
         """Set the count (used when restoring machine state)."""
         self._icount = value
-
-
-_ = PROT_EXEC  # re-exported for callers building executable mappings

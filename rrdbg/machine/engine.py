@@ -37,8 +37,6 @@ EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value o
 BLOCK_HOOK_CFUNC = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
 )
-#: Signature of Unicorn's RDTSC/CPUID instruction hooks (uc, user_data) -> int.
-INSN_HOOK_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
 
 def unicorn_version() -> str:
@@ -198,29 +196,6 @@ class Engine:
         )
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add block hook: {self.strerror(status)}")
-        return int(handle.value)
-
-    def hook_insn_raw(self, insn: int, callback: Callable[[], int]) -> int:
-        """Hook RDTSC/CPUID-style instructions, which the binding cannot do for RDTSC."""
-
-        def trampoline(_uc: int | None, _ud: int | None) -> int:
-            return callback()
-
-        fptr = INSN_HOOK_CFUNC(trampoline)
-        self._keep.append(fptr)
-        handle = _ucmod.uc_hook_h()
-        status = _UCLIB.uc_hook_add(
-            self._handle,
-            ctypes.byref(handle),
-            ucc.UC_HOOK_INSN,
-            ctypes.cast(fptr, ctypes.c_void_p),
-            ctypes.c_void_p(0),
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
-            ctypes.c_int(insn),
-        )
-        if status != ucc.UC_ERR_OK:
-            raise EmulatorError(f"cannot add instruction hook: {self.strerror(status)}")
         return int(handle.value)
 
     def hook_add(self, htype: int, callback: Callable[..., Any], **kw: Any) -> int:

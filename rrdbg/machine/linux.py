@@ -26,15 +26,7 @@ from typing import TextIO
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY
 from rrdbg.machine.host import FileStat, Host, Ids
-from rrdbg.machine.memory import (
-    PAGE,
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
-    GuestMemory,
-    page_down,
-    page_up,
-)
+from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory, page_up
 from rrdbg.machine.syscall_names import SYSCALL_NAMES
 
 MMAP_TOP = 0xB7F00000
@@ -1115,6 +1107,3 @@ def _getrandom(k: Linux, buf: int, count: int, flags: int, *_: int) -> int:
         return -errno.EFAULT
     k.mem.write(buf, k.host.random_bytes(count))
     return count
-
-
-_ = PROT_EXEC, page_down  # kept for handlers that map executable memory

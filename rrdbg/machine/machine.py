@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import sys
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -106,7 +105,7 @@ class LinuxMachine:
         self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
         self.cpu.on_syscall = self._syscall
         # Virtual TSC: one tick per retired instruction (no host time leaks).
-        self.cpu.on_rdtsc = lambda n: n * ic_TSC_PER_INSN
+        self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
         map_program(self.program, self.memory)
         self.linux.set_brk_start(self.program.brk_start)
         args = [a.encode() if isinstance(a, str) else a for a in argv]
@@ -182,7 +181,7 @@ class LinuxMachine:
         return h.hexdigest()
 
 
-ic_TSC_PER_INSN = 1
+TSC_PER_INSN = 1
 #: Instructions per call into the emulator in run_to_end (a few milliseconds).
 RUN_SLICE = 1 << 24
 
@@ -198,6 +197,3 @@ def run_program(
     """Convenience: load, run to the end and return how it ended."""
     machine = LinuxMachine(program, [program, *args], host, native=native, warn=warn)
     return machine.run_to_end()
-
-
-_ = sys
