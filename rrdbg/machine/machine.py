@@ -28,8 +28,8 @@ from rrdbg.machine.linux import ExitStatus, Linux, ProcessExit
 from rrdbg.machine.loader import build_stack, map_program, read_program
 from rrdbg.machine.memory import GuestMemory
 
-#: CPUID.1:EDX as reported in AT_HWCAP (fpu, tsc, cx8, cmov, mmx, fxsr, sse, sse2...).
-HWCAP = 0x178BFBFF
+#: AT_HWCAP is CPUID.1:EDX of the pinned QEMU64 model (tests/machine/test_cpu.py checks it).
+HWCAP = 0x078BFBFD
 
 _SYSCALL_REGS = (
     x86.UC_X86_REG_EAX,

@@ -91,3 +91,12 @@ def test_exact_stops_inside_one_long_block(native: bool) -> None:
         assert cpu.icount == k
         assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) == k
         assert cpu.eip == CODE + k
+
+
+def test_at_hwcap_is_cpuid_leaf_1_edx() -> None:
+    from rrdbg.machine.machine import HWCAP
+
+    cpu = cpu_with(b"\xb8\x01\x00\x00\x00\x0f\xa2" + INT80)  # mov eax,1; cpuid
+    cpu.on_syscall = lambda: True
+    cpu.run()
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EDX) == HWCAP
