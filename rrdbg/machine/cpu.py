@@ -235,7 +235,6 @@ class Cpu:
         self._active_exits: set[int] = set()
         self._pending: Stop | None = None
         self._fault_access: tuple[str, int] | None = None
-        self._in_hook_stop = False
         #: Called on ``int 0x80``; returns True to stop the CPU after the syscall.
         self.on_syscall: Callable[[], bool] = lambda: True
         #: Called on ``rdtsc`` with the exact count; returns the 64-bit TSC.
@@ -293,11 +292,10 @@ class Cpu:
         e.hook_add(ucc.UC_HOOK_MEM_READ_PROT, self._hook_bad_access, user_data="read")
         e.hook_add(ucc.UC_HOOK_MEM_WRITE_PROT, self._hook_bad_access, user_data="write")
         e.hook_add(ucc.UC_HOOK_MEM_FETCH_PROT, self._hook_bad_access, user_data="fetch")
-        # Unicorn 2.1.1 cannot hook rdtsc, and unhooked it returns the host's
-        # TSC.  With CR4.TSD set, rdtsc at CPL 3 raises #GP instead, which the
-        # interrupt hook emulates from the instruction count.
         # CR0/CR4 as Linux sets them for user code: x87 with native error
-        # reporting, SSE enabled (OSFXSR/OSXMMEXCPT).
+        # reporting, SSE enabled (OSFXSR/OSXMMEXCPT).  Plus CR4.TSD: Unicorn
+        # 2.1.1 cannot hook rdtsc, and unhooked it returns the host's TSC;
+        # with TSD, rdtsc at CPL 3 raises #GP, which _hook_intr emulates.
         e.reg_write(x86.UC_X86_REG_CR0, _CR0_LINUX)
         e.reg_write(x86.UC_X86_REG_CR4, _CR4_LINUX)
         # A new Linux process starts with FNINIT's x87 state and all SSE
@@ -329,10 +327,8 @@ class Cpu:
 
     def _emulate_tsc(self, eip: int) -> bool:
         """Emulate rdtsc/rdtscp that raised #GP (CR4.TSD); False if it was not one."""
-        try:
-            code = bytes(self.memory.view(eip, 3)) if self.memory.is_mapped(eip, 3) else b""
-        except ValueError:
-            return False
+        mem = self.memory
+        code = b"".join(bytes(mem.view(a, 1)) for a in range(eip, eip + 3) if mem.is_mapped(a, 1))
         if code[:2] == b"\x0f\x31":
             length = 2
         elif code == b"\x0f\x01\xf9":
@@ -409,10 +405,15 @@ class Cpu:
 
     def _learn_block(self, addr: int, size: int) -> None:
         n = len(self._decode(addr, size)) if size else 0
-        region = self.memory.region_at(addr)
         # Code in writable memory can change under the same (addr, size): count
         # such blocks every time instead of caching them (unicorn.md G12).
-        cacheable = region is not None and not region.perms & PROT_WRITE
+        # The native hook applies the same rule to the first and last page.
+        cacheable = all(
+            (r := self.memory.region_at(a)) is not None
+            and r.perms & PROT_EXEC
+            and not r.perms & PROT_WRITE
+            for a in (addr, addr + max(size, 1) - 1)
+        )
         if not (cacheable and self.counter.set_entry(addr, size, n)):
             self.counter.pass_once(addr, size, n)
 

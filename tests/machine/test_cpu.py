@@ -41,9 +41,10 @@ def test_cpuid_is_the_pinned_model(native: bool) -> None:
     assert cpu.icount == 3
 
 
-def test_rdtsc_counts_instructions_not_host_time() -> None:
+@pytest.mark.parametrize("native", [True, False])
+def test_rdtsc_counts_instructions_not_host_time(native: bool) -> None:
     # nop; nop; rdtsc; mov ebx,eax; rdtsc; int 0x80
-    cpu = cpu_with(b"\x90\x90\x0f\x31\x89\xc3\x0f\x31" + INT80)
+    cpu = cpu_with(b"\x90\x90\x0f\x31\x89\xc3\x0f\x31" + INT80, native)
     cpu.on_syscall = lambda: True
     cpu.run()
     assert cpu.engine.reg_read(x86.UC_X86_REG_EBX) == 2  # instructions before the 1st rdtsc
