@@ -30,6 +30,9 @@ from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMe
 from rrdbg.machine.syscall_names import SYSCALL_NAMES
 
 MMAP_TOP = 0xB7F00000
+#: End of user space (3G/1G split). Above it live rrdbg's own pages (the GDT):
+#: no syscall may map, unmap or re-protect anything there.
+USER_TOP = 0xC0000000
 NS_PER_INSN = 1
 #: CLOCK_MONOTONIC at icount 0: a machine that has been up for a while.
 MONOTONIC_BASE_NS = 1_000_000_000
@@ -791,7 +794,7 @@ def _mmap(k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offs
             return got
         data = got
     if flags & (_MAP_FIXED | _MAP_FIXED_NOREPLACE):
-        if addr + size > 1 << 32:
+        if addr + size > USER_TOP:
             return -errno.ENOMEM
         if flags & _MAP_FIXED_NOREPLACE and not k.mem.is_free(addr, addr + size):
             return -errno.EEXIST
@@ -826,7 +829,7 @@ def _old_mmap(k: Linux, args: int, *_: int) -> int:
 
 @syscall(91)  # munmap
 def _munmap(k: Linux, addr: int, length: int, *_: int) -> int:
-    if addr & (PAGE - 1) or length == 0 or addr + length > 1 << 32:
+    if addr & (PAGE - 1) or length == 0 or addr + length > USER_TOP:
         return -errno.EINVAL
     k.mem.unmap(addr, length)
     return 0
@@ -838,6 +841,8 @@ def _mprotect(k: Linux, addr: int, length: int, prot: int, *_: int) -> int:
         return -errno.EINVAL
     if length == 0:
         return 0
+    if addr + page_up(length) > USER_TOP:
+        return -errno.ENOMEM
     if not k.mem.is_mapped(addr, page_up(length)):
         return -errno.ENOMEM
     k.mem.protect(addr, length, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
@@ -851,6 +856,8 @@ def _mremap(
     if old & (PAGE - 1) or new_size == 0 or flags & ~(_MREMAP_MAYMOVE | _MREMAP_FIXED):
         return -errno.EINVAL
     old_size, new_size = page_up(old_size), page_up(new_size)
+    if old + old_size > USER_TOP or new_size > USER_TOP:
+        return -errno.EINVAL
     region = k.mem.region_at(old)
     if region is None or not k.mem.is_mapped(old, old_size):
         return -errno.EFAULT
@@ -881,7 +888,7 @@ def _madvise(k: Linux, addr: int, length: int, advice: int, *_: int) -> int:
         return -errno.EINVAL
     if advice == 4 and length:  # MADV_DONTNEED: anonymous private pages read as zero
         lo, hi = addr, page_up(addr + length)
-        if not k.mem.is_mapped(lo, hi - lo):
+        if hi > USER_TOP or not k.mem.is_mapped(lo, hi - lo):
             return -errno.ENOMEM
         k.mem.poke(lo, bytes(hi - lo))
     return 0

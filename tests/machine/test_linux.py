@@ -95,3 +95,23 @@ def test_clock_gettime64_is_virtual(machine: LinuxMachine) -> None:
     assert k.dispatch(403, [1, buf, 0, 0, 0, 0]) == 0
     sec, nsec = struct.unpack("<qq", machine.memory.read(buf, 16))
     assert sec * 10**9 + nsec == 10**9 + machine.cpu.counter.total + k.state.sleep_ns
+
+
+@pytest.mark.parametrize(
+    ("nr", "args"),
+    [
+        (91, [0xFFFFF000, 0x1000]),  # munmap the GDT
+        (125, [0xFFFFF000, 0x1000, 7]),  # mprotect it writable
+        (192, [0xFFFFF000, 0x1000, 3, 0x32, 0xFFFFFFFF, 0]),  # MAP_FIXED over it
+        (163, [0xFFFFF000, 0x1000, 0x2000, 1, 0]),  # mremap it
+        (219, [0xFFFFF000, 0x1000, 4]),  # MADV_DONTNEED it
+    ],
+)
+def test_kernel_pages_are_out_of_reach(machine: LinuxMachine, nr: int, args: list[int]) -> None:
+    gdt = machine.memory.view(0xFFFFF000, 0x1000).tobytes()
+    result = machine.linux.dispatch(nr, [*args, 0, 0, 0, 0, 0, 0][:6])
+    assert result in (-errno.EINVAL, -errno.ENOMEM)
+    region = machine.memory.region_at(0xFFFFF000)
+    assert region is not None
+    assert region.perms == 1
+    assert machine.memory.view(0xFFFFF000, 0x1000).tobytes() == gdt
