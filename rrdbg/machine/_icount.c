@@ -48,8 +48,9 @@ typedef struct {
      * compare per block; total is derived from it. */
     uint64_t budget;
     uint64_t limit;
-    uint64_t last_addr;
-    uint32_t last_entry;
+    /* The block last entered: its entry (high half) and address (low half),
+     * stored with one write. */
+    uint64_t last;
     uint64_t stop_addr;
     uint64_t pass_addr;
     uint32_t stop_reason;
@@ -68,6 +69,10 @@ typedef struct {
     uint8_t cacheable[PAGE_COUNT / 8];
 } counter_state;
 
+/* Every root slot points here until a block in its 64 KiB is cached, so the
+ * hot path needs no NULL check. */
+static uint32_t zero_leaf[LEAF_SIZE];
+
 static int page_cacheable(const counter_state *s, uint32_t page)
 {
     return (s->cacheable[page >> 3] >> (page & 7)) & 1;
@@ -76,8 +81,12 @@ static int page_cacheable(const counter_state *s, uint32_t page)
 static uint32_t *leaf_for(counter_state *s, uint32_t a)
 {
     uint32_t **slot = &s->root[a >> LEAF_BITS];
-    if (*slot == NULL)
-        *slot = (uint32_t *)calloc(LEAF_SIZE, sizeof(uint32_t));
+    if (*slot == zero_leaf) {
+        uint32_t *leaf = (uint32_t *)calloc(LEAF_SIZE, sizeof(uint32_t));
+        if (leaf == NULL)
+            return NULL;
+        *slot = leaf;
+    }
     return *slot;
 }
 
@@ -121,8 +130,7 @@ static void count_block(void *uc, counter_state *s, uint64_t address, uint32_t s
         return;
     }
     s->budget -= n;
-    s->last_addr = address;
-    s->last_entry = (size << 16) | n;
+    s->last = ((uint64_t)(ENTRY_VALID | (size << 16) | n) << 32) | (uint32_t)address;
 }
 
 /* Everything but a cached block: kept out of line so that the hot path
@@ -149,18 +157,17 @@ static void block_hook(void *uc, uint64_t address, uint32_t size, void *user_dat
 {
     counter_state *s = (counter_state *)user_data;
     uint32_t a = (uint32_t)address;
-    uint32_t *leaf = s->root[a >> LEAF_BITS];
-    uint32_t e = leaf ? leaf[a & (LEAF_SIZE - 1)] : 0;
+    uint32_t e = s->root[a >> LEAF_BITS][a & (LEAF_SIZE - 1)];
     uint32_t n = e & 0xffffu;
+    /* One compare checks both "valid" and "same size". */
+    int known = (e >> 16) == (size | (ENTRY_VALID >> 16));
 
-    if (__builtin_expect((e & ENTRY_VALID) && ((e >> 16) & ENTRY_MAX_SIZE) == size
-                         && n <= s->budget, 1)) {
+    if (__builtin_expect(known && n <= s->budget, 1)) {
         s->budget -= n;
-        s->last_addr = address;
-        s->last_entry = e & 0x7fffffffu;
+        s->last = ((uint64_t)e << 32) | a;
         return;
     }
-    if ((e & ENTRY_VALID) && ((e >> 16) & ENTRY_MAX_SIZE) == size)
+    if (known)
         count_block(uc, s, address, size, n); /* the limit stop */
     else
         slow_block(uc, s, address, size);
@@ -188,6 +195,9 @@ static int Counter_init(Counter *self, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
+    for (size_t i = 0; i < ROOT_SIZE; i++)
+        if (self->s->root[i] == NULL)
+            self->s->root[i] = zero_leaf;
     self->s->emu_stop = (uc_emu_stop_fn)(uintptr_t)stop_addr;
     self->s->limit = UINT64_MAX;
     self->s->budget = UINT64_MAX;
@@ -198,7 +208,8 @@ static void Counter_dealloc(Counter *self)
 {
     if (self->s) {
         for (size_t i = 0; i < ROOT_SIZE; i++)
-            free(self->s->root[i]);
+            if (self->s->root[i] != zero_leaf)
+                free(self->s->root[i]);
         free(self->s);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -244,6 +255,8 @@ static PyObject *Counter_forget(Counter *self, PyObject *args)
         hi = 0x100000000ull;
     for (unsigned long long a = lo; a < hi;) {
         uint32_t *leaf = self->s->root[a >> LEAF_BITS];
+        if (leaf == zero_leaf)
+            leaf = NULL;
         unsigned long long leaf_end = ((a >> LEAF_BITS) + 1) << LEAF_BITS;
         unsigned long long end = leaf_end < hi ? leaf_end : hi;
         if (leaf)
@@ -286,8 +299,9 @@ static PyObject *Counter_set_cacheable(Counter *self, PyObject *args)
 static PyObject *Counter_forget_all(Counter *self, PyObject *Py_UNUSED(ignored))
 {
     for (size_t i = 0; i < ROOT_SIZE; i++) {
-        free(self->s->root[i]);
-        self->s->root[i] = NULL;
+        if (self->s->root[i] != zero_leaf)
+            free(self->s->root[i]);
+        self->s->root[i] = zero_leaf;
     }
     self->s->pass_valid = 0;
     Py_RETURN_NONE;
@@ -311,7 +325,6 @@ static PyObject *Counter_forget_all(Counter *self, PyObject *Py_UNUSED(ignored))
         return 0;                                                                \
     }
 
-U64_GETSET(last_addr)
 U64_GETSET(stop_reason)
 U64_GETSET(stop_addr)
 U64_GETSET(stop_size)
@@ -365,32 +378,43 @@ static int set_limit(Counter *self, PyObject *v, void *c)
     return 0;
 }
 
+static int set_last_field(Counter *self, PyObject *v, int shift, uint64_t mask)
+{
+    unsigned long long x;
+    if (to_u64(v, &x) < 0)
+        return -1;
+    self->s->last = (self->s->last & ~(mask << shift)) | (((uint64_t)x & mask) << shift);
+    return 0;
+}
+
+static PyObject *get_last_addr(Counter *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->s->last & 0xffffffffu);
+}
+
+static int set_last_addr(Counter *self, PyObject *v, void *c)
+{
+    return set_last_field(self, v, 0, 0xffffffffu);
+}
+
 static PyObject *get_last_size(Counter *self, void *c)
 {
-    return PyLong_FromUnsignedLong(self->s->last_entry >> 16);
+    return PyLong_FromUnsignedLongLong((self->s->last >> 48) & ENTRY_MAX_SIZE);
 }
 
 static int set_last_size(Counter *self, PyObject *v, void *c)
 {
-    unsigned long long x;
-    if (to_u64(v, &x) < 0)
-        return -1;
-    self->s->last_entry = ((uint32_t)x << 16) | (self->s->last_entry & 0xffffu);
-    return 0;
+    return set_last_field(self, v, 48, ENTRY_MAX_SIZE);
 }
 
 static PyObject *get_last_icount(Counter *self, void *c)
 {
-    return PyLong_FromUnsignedLong(self->s->last_entry & 0xffffu);
+    return PyLong_FromUnsignedLongLong((self->s->last >> 32) & 0xffffu);
 }
 
 static int set_last_icount(Counter *self, PyObject *v, void *c)
 {
-    unsigned long long x;
-    if (to_u64(v, &x) < 0)
-        return -1;
-    self->s->last_entry = (self->s->last_entry & 0xffff0000u) | ((uint32_t)x & 0xffffu);
-    return 0;
+    return set_last_field(self, v, 32, 0xffffu);
 }
 
 static PyObject *get_hook_address(Counter *self, void *c)

@@ -456,11 +456,14 @@ class Cpu:
     # -- running -------------------------------------------------------
     _icount = 0
 
-    def run(self, limit: int = ic.NO_LIMIT) -> Stop:
+    def run(self, limit: int = ic.NO_LIMIT, *, exact: bool = True) -> Stop:
         """Run until a stop, retiring at most ``limit - icount`` more instructions.
 
         Returns at the first of: the count reaching ``limit`` exactly, an exit
-        address, a syscall handler asking to stop, a guest fault.
+        address, a syscall handler asking to stop, a guest fault.  With
+        ``exact=False`` a LIMIT stop may come early, at the start of the block
+        that would cross ``limit`` (the count is still exact; this saves the
+        temporary exit when any nearby stopping point will do).
         """
         if limit < self._icount:
             raise EmulatorError(f"cannot run backwards to {limit} from {self._icount}")
@@ -468,13 +471,13 @@ class Cpu:
         c.total = self._icount
         c.last_addr = c.last_size = c.last_icount = 0
         try:
-            return self._run(limit)
+            return self._run(limit, exact)
         finally:
             if self._temp_exit is not None:
                 self._temp_exit = None
                 self._sync_exits()
 
-    def _run(self, limit: int) -> Stop:
+    def _run(self, limit: int, exact: bool = True) -> Stop:
         c = self.counter
         while True:
             if c.total >= limit:
@@ -490,9 +493,11 @@ class Cpu:
                 self._learn_block(c.stop_addr, c.stop_size)
                 continue
             if reason == ic.STOP_LIMIT:
-                if c.total < limit:
+                if c.total < limit and exact:
                     self._place_temp_exit(c.stop_addr, c.stop_size, limit - c.total)
-                continue
+                    continue
+                self._icount = c.total
+                return Stop(StopReason.LIMIT, c.total)
             if self._pending is not None:
                 stop = self._pending
                 self._icount = stop.icount

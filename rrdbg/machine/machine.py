@@ -136,11 +136,11 @@ class LinuxMachine:
     def finished(self) -> bool:
         return self.exit is not None
 
-    def run(self, limit: int = ic.NO_LIMIT) -> Stop:
-        """Run until exit, fault, exit address or ``limit`` instructions."""
+    def run(self, limit: int = ic.NO_LIMIT, *, exact: bool = True) -> Stop:
+        """Run until exit, fault, exit address or ``limit`` instructions (see Cpu.run)."""
         if self.exit is not None:
             raise EmulatorError("the program has already exited")
-        stop = self.cpu.run(limit)
+        stop = self.cpu.run(limit, exact=exact)
         if stop.reason is StopReason.FAULT:
             assert stop.fault is not None
             self.fault = stop.fault
@@ -155,7 +155,7 @@ class LinuxMachine:
         tight loop would otherwise never give it the chance.
         """
         while self.exit is None:
-            self.run(self.icount + RUN_SLICE)
+            self.run(self.icount + RUN_SLICE, exact=False)
         return RunResult(self.icount, self.exit, self.fault)
 
     # -- inspection ----------------------------------------------------

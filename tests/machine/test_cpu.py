@@ -101,3 +101,11 @@ def test_at_hwcap_is_cpuid_leaf_1_edx() -> None:
     cpu.on_syscall = lambda: True
     cpu.run()
     assert cpu.engine.reg_read(x86.UC_X86_REG_EDX) == HWCAP
+
+
+def test_inexact_limit_stops_at_a_block_start_at_or_before_the_limit() -> None:
+    cpu = cpu_with(b"\x40" * 50 + INT80)
+    stop = cpu.run(10, exact=False)
+    assert stop.reason is StopReason.LIMIT
+    assert stop.icount == cpu.icount == 0  # the 50-instruction block would cross 10
+    assert cpu.run(10).icount == 10
