@@ -25,3 +25,15 @@ class GuestMemoryError(RrdbgError):
     def __init__(self, message: str, address: int) -> None:
         super().__init__(message)
         self.address = address
+
+
+class SnapshotFormatError(RrdbgError):
+    """A qcow2 image or a vmstate blob is malformed or uses unsupported features."""
+
+
+class LogFormatError(RrdbgError):
+    """A replay log is malformed, truncated in its header, or from another version."""
+
+
+class ReplayDivergence(RrdbgError):
+    """Replay asked the host for something the recording did not answer."""

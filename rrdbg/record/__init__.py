@@ -1,0 +1,3 @@
+"""Recording and replaying what the guest observes from the host."""
+
+from __future__ import annotations

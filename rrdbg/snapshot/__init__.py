@@ -1,0 +1,3 @@
+"""Machine snapshots: qcow2 images (qcow2.py) and the vmstate blob stored in them."""
+
+from __future__ import annotations
