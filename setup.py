@@ -1,7 +1,8 @@
-"""Builds the optional native block-counting hook (rrdbg/machine/_icount.c).
+"""Builds the optional C extensions: the block-counting hook
+(rrdbg/machine/_icount.c) and the replay log's CRC-32C (rrdbg/record/_crc32c.c).
 
-The extension is optional: when no C compiler is available the install still
-succeeds and rrdbg uses the pure-Python counter, which gives identical counts.
+Both are optional: without a C compiler the install still succeeds and rrdbg
+uses their pure-Python twins, which give identical results.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ setup(
             sources=["rrdbg/machine/_icount.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "rrdbg.record._crc32c",
+            sources=["rrdbg/record/_crc32c.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -58,7 +58,7 @@ def run_plain(iterations: int, sink: int) -> tuple[float, int]:
     # Remove rrdbg's block hook: what is left is Unicorn with the same memory
     # map and the same int 0x80 handling, and no instruction counting at all.
     m.engine.hook_del_raw(m.cpu.block_hook)
-    m.engine.flush_tb()
+    m.cpu.flush_code()
     t0 = time.perf_counter()
     while m.exit is None:
         status = m.engine.start(m.cpu.eip)

@@ -8,13 +8,19 @@ a traceback means a bug in rrdbg.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rrdbg import __version__
 from rrdbg.errors import RrdbgError
 
+if TYPE_CHECKING:
+    from rrdbg.machine.machine import RunResult
+
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,11 +49,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("program", metavar="PROGRAM", nargs="?")
     run.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+
+    rec = sub.add_parser(
+        "record",
+        help="run a program and record everything it observes, with snapshots",
+        description="Run PROGRAM like 'rrdbg run' and write a recording directory: "
+        "the replay log and a qcow2 image of machine snapshots.",
+    )
+    rec.add_argument(
+        "-o", "--output", metavar="DIR", help="recording directory (default: ./PROGRAM.rr)"
+    )
+    rec.add_argument(
+        "--image",
+        metavar="QCOW2",
+        help="keep snapshots in this existing qcow2 "
+        "image (e.g. made by 'qemu-img create -f qcow2 empty.qcow2 1M')",
+    )
+    rec.add_argument(
+        "--snapshot",
+        metavar="NAME",
+        default="init",
+        help="name of the first snapshot, taken at icount 0 (default: init)",
+    )
+    rec.add_argument(
+        "--snapshot-interval",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="instructions between snapshots (default: 100000000)",
+    )
+    rec.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
+    rec.add_argument("--force", action="store_true", help="replace an existing recording")
+    rec.add_argument("program", metavar="PROGRAM", nargs="?")
+    rec.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+
+    rep = sub.add_parser(
+        "replay",
+        help="replay a recording without touching the host",
+        description="Replay a recording: the guest's output comes out again, with no "
+        "stdin, files, clock or randomness read; the end state is checked.",
+    )
+    rep.add_argument("--quiet", action="store_true", help="do not print the guest's output")
+    rep.add_argument("directory", metavar="DIR")
+
+    info = sub.add_parser(
+        "info", help="describe a recording", description="Describe a recording directory."
+    )
+    info.add_argument("directory", metavar="DIR")
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def _cmd_run(ns: argparse.Namespace) -> int:
-    from rrdbg.machine.cpu import signal_name
     from rrdbg.machine.host import LiveHost
     from rrdbg.machine.machine import LinuxMachine
 
@@ -60,14 +122,91 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         result = machine.run_to_end()
     finally:
         host.shutdown()
+    _report_end(result)
+    if ns.icount:
+        print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
+    return result.exit.shell_status
+
+
+def _report_end(result: RunResult) -> None:
+    from rrdbg.machine.cpu import signal_name
+
     if result.fault is not None:
         sys.stdout.flush()
         print(f"rrdbg: {result.fault.describe()}", file=sys.stderr)
     elif result.exit.signal is not None:
         print(f"rrdbg: guest killed by {signal_name(result.exit.signal)}", file=sys.stderr)
-    if ns.icount:
-        print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
+
+
+def _cmd_record(ns: argparse.Namespace) -> int:
+    from rrdbg.record.recording import DEFAULT_SNAPSHOT_INTERVAL, record
+
+    if ns.stdin is not None and not os.path.isfile(ns.stdin):
+        raise RrdbgError(f"cannot open --stdin file {ns.stdin}: no such file")
+    if ns.program is None:
+        raise RrdbgError("the following arguments are required: PROGRAM")
+    directory = ns.output or f"{os.path.basename(ns.program)}.rr"
+    stats = record(
+        ns.program,
+        ns.args,
+        directory,
+        image=ns.image,
+        snapshot_name=ns.snapshot,
+        interval=ns.snapshot_interval or DEFAULT_SNAPSHOT_INTERVAL,
+        stdin=ns.stdin,
+        force=ns.force,
+    )
+    _report_end(stats.result)
+    return stats.result.exit.shell_status
+
+
+def _cmd_replay(ns: argparse.Namespace) -> int:
+    from rrdbg.record.recording import open_recording
+
+    with open_recording(ns.directory, quiet=ns.quiet) as replay:
+        result = replay.run_to_end()
+    _report_end(result)
     return result.exit.shell_status
+
+
+def _cmd_info(ns: argparse.Namespace) -> int:
+    from rrdbg.record.recording import describe
+
+    d = describe(ns.directory)
+    h = d.header
+    args = " ".join(repr(a.decode(errors="replace")) for a in h.argv[1:])
+    print(f"recording:   {ns.directory}")
+    digest = h.program_sha256.hex()[:16]
+    print(f"program:     {h.program_path} ({h.program_size} bytes, sha256 {digest}...)")
+    print(f"arguments:   {args or '(none)'}")
+    print(f"recorded by: rrdbg {h.rrdbg_version}, Unicorn {h.unicorn_version}", end="")
+    print(f", CPU model {h.cpu_model}")
+    if d.end is not None:
+        status = (
+            f"exit code {d.end.exit_code}"
+            if d.end.exit_signal is None
+            else f"signal {d.end.exit_signal}"
+        )
+        print(f"instructions: {d.end.icount} (program ended: {status})")
+    else:
+        print(f"instructions: at least {d.last_icount} (the log has no end record)")
+    print(
+        f"log:         {d.log_bytes} bytes, "
+        + (
+            "ends cleanly"
+            if d.clean_end
+            else f"INCOMPLETE: readable up to byte {d.truncated_at} (the recorder was stopped); "
+            "replay stops there"
+        )
+    )
+    print("events:      " + ", ".join(f"{k} {v}" for k, v in sorted(d.events.items())))
+    print(f"image:       {d.image} ({d.image_bytes} bytes)")
+    print(f"snapshots:   {len(d.snapshots)}")
+    for snap in d.snapshots:
+        icount = "-" if snap.icount is None else str(snap.icount)
+        size = snap.vm_state_size
+        print(f"  {snap.id:>4}  {snap.name:<24} icount {icount:>12}  vmstate {size} bytes")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,14 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if ns.command == "run" and ns.program is None:
+    if ns.command in ("run", "record") and ns.program is None:
         parser.error("the following arguments are required: PROGRAM")
     try:
         if ns.command == "run":
             return _cmd_run(ns)
+        if ns.command == "record":
+            return _cmd_record(ns)
+        if ns.command == "replay":
+            return _cmd_replay(ns)
+        if ns.command == "info":
+            return _cmd_info(ns)
     except RrdbgError as exc:
         print(f"rrdbg: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # A replay that ran out of recording is not bad input: say so apart.
+        return EXIT_INCOMPLETE if type(exc).__name__ == "IncompleteReplay" else EXIT_USAGE
     except KeyboardInterrupt:
         print("rrdbg: interrupted", file=sys.stderr)
         return 130

@@ -2,7 +2,7 @@
 # Install rrdbg into .venv on a Debian machine, with the system packages it
 # needs (a C compiler and Python headers for the native icount hook, venv).
 #   tools/install.sh          rrdbg itself
-#   tools/install.sh --dev    plus the test and lint tools (tools/test.sh uses this)
+#   tools/install.sh --dev    plus the test and lint tools and qemu-utils (tools/test.sh uses this)
 # Re-running it reuses .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,10 @@ python3 - <<'PY' || need+=(python3-dev)
 import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
 PY
+# The tests also check rrdbg's snapshot images with the real qemu-img/qemu-io.
+if [ -n "$extras" ]; then
+    command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     echo "tools/install.sh: installing ${need[*]} with apt-get"

@@ -421,6 +421,17 @@ class Cpu:
         # Same rule as _learn_block: only code that cannot be written is cached.
         self.counter.set_cacheable(lo, hi, bool(perms & PROT_EXEC) and not perms & PROT_WRITE)
 
+    def flush_code(self) -> None:
+        """Drop the translations and cached counts of all executable memory.
+
+        Used instead of Unicorn's TB flush, which in 2.1.1 touches its whole
+        1 GiB code buffer (1 GiB of resident memory per engine).
+        """
+        self.counter.forget_all()
+        for r in self.memory.regions():
+            if r.perms & PROT_EXEC:
+                self.engine.remove_cache(r.start, r.end)
+
     def invalidate_code(self, lo: int, hi: int) -> None:
         """Forget translations and cached counts for [lo, hi) after it changed."""
         self.counter.forget(max(lo - PAGE, 0), hi)
@@ -462,12 +473,14 @@ class Cpu:
         Returns at the first of: the count reaching ``limit`` exactly, an exit
         address, a syscall handler asking to stop, a guest fault.  With
         ``exact=False`` a LIMIT stop may come early, at the start of the block
-        that would cross ``limit`` (the count is still exact; this saves the
-        temporary exit when any nearby stopping point will do).
+        that would cross ``limit``, provided some instructions ran (the count
+        is still exact; this saves the temporary exit when any nearby stopping
+        point will do).
         """
         if limit < self._icount:
             raise EmulatorError(f"cannot run backwards to {limit} from {self._icount}")
         c = self.counter
+        c.limit = ic.NO_LIMIT  # the native counter keeps total <= limit
         c.total = self._icount
         c.last_addr = c.last_size = c.last_icount = 0
         try:
@@ -479,6 +492,7 @@ class Cpu:
 
     def _run(self, limit: int, exact: bool = True) -> Stop:
         c = self.counter
+        start = c.total
         while True:
             if c.total >= limit:
                 self._icount = c.total
@@ -493,7 +507,9 @@ class Cpu:
                 self._learn_block(c.stop_addr, c.stop_size)
                 continue
             if reason == ic.STOP_LIMIT:
-                if c.total < limit and exact:
+                # Inexact runs may stop early at a block start, but only if
+                # that is progress; otherwise the caller would loop forever.
+                if c.total < limit and (exact or c.total == start):
                     self._place_temp_exit(c.stop_addr, c.stop_size, limit - c.total)
                     continue
                 self._icount = c.total

@@ -146,6 +146,18 @@ class Engine:
         with converted():
             return bytes(self.uc.context_save())
 
+    def restore_context_bytes(self, blob: bytes) -> None:
+        """Load a CPU context saved with ``context_bytes`` (same Unicorn build)."""
+        with converted():
+            ctx = self.uc.context_save()
+            if len(blob) != ctx.size:
+                raise EmulatorError(
+                    f"CPU context is {len(blob)} bytes, this Unicorn uses {ctx.size}"
+                )
+            address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
+            ctypes.memmove(address, blob, len(blob))
+            self.uc.context_restore(ctx)
+
     def patch_context(self, offset: int, data: bytes) -> None:
         """Overwrite bytes of the live CPU state through a saved context.
 
@@ -174,12 +186,6 @@ class Engine:
     def remove_cache(self, lo: int, hi: int) -> None:
         with converted():
             self.uc.ctl_remove_cache(lo, hi)
-
-    def flush_tb(self) -> None:
-        """Drop every translated block (the 2.1.1 binding's ctl_flush_tb is broken)."""
-        status = _UCLIB.uc_ctl(self._handle, ucc.UC_CTL_TB_FLUSH | (ucc.UC_CTL_IO_WRITE << 30))
-        if status != ucc.UC_ERR_OK:
-            raise EmulatorError(f"cannot flush translations: {self.strerror(status)}")
 
     # -- hooks ---------------------------------------------------------
     def hook_block_raw(self, fn_address: int, user_data: int) -> int:

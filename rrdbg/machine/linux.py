@@ -21,7 +21,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY
@@ -100,6 +100,37 @@ class LinuxState:
     sigactions: dict[int, bytes] = field(default_factory=dict)
     sigmask: int = 0
     tls: dict[int, bytes] = field(default_factory=dict)  # GDT index -> user_desc
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (vmstate stores it; no pickle of untrusted files)."""
+        return {
+            "brk_start": self.brk_start,
+            "brk": self.brk,
+            "sleep_ns": self.sleep_ns,
+            "tid_address": self.tid_address,
+            "fds": [[fd, h] for fd, h in sorted(self.fds.items())],
+            "fd_flags": [[fd, f] for fd, f in sorted(self.fd_flags.items())],
+            "files": [[h, f.flags, f.refs] for h, f in sorted(self.files.items())],
+            "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
+            "sigmask": self.sigmask,
+            "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinuxState:
+        """Inverse of ``to_json``; raises KeyError/TypeError/ValueError on bad input."""
+        return cls(
+            brk_start=int(data["brk_start"]),
+            brk=int(data["brk"]),
+            sleep_ns=int(data["sleep_ns"]),
+            tid_address=int(data["tid_address"]),
+            fds={int(fd): int(h) for fd, h in data["fds"]},
+            fd_flags={int(fd): int(f) for fd, f in data["fd_flags"]},
+            files={int(h): OpenFile(int(h), int(fl), int(r)) for h, fl, r in data["files"]},
+            sigactions={int(s): bytes.fromhex(a) for s, a in data["sigactions"]},
+            sigmask=int(data["sigmask"]),
+            tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
+        )
 
 
 SyscallHandler = Callable[["Linux", int, int, int, int, int, int], int]

@@ -24,7 +24,7 @@ from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
-from rrdbg.machine.linux import ExitStatus, Linux, ProcessExit
+from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit
 from rrdbg.machine.loader import build_stack, map_program, read_program
 from rrdbg.machine.memory import GuestMemory
 
@@ -157,6 +157,19 @@ class LinuxMachine:
         while self.exit is None:
             self.run(self.icount + RUN_SLICE, exact=False)
         return RunResult(self.icount, self.exit, self.fault)
+
+    def restore(self, icount: int, cpu_context: bytes, linux: LinuxState) -> None:
+        """Adopt a saved CPU context, count and syscall state.
+
+        The caller has already restored the memory map and contents.  Cached
+        translations and block counts are dropped: the code may differ.
+        """
+        self.engine.restore_context_bytes(cpu_context)
+        self.cpu.flush_code()
+        self.cpu.set_icount(icount)
+        self.linux.state = linux
+        self.exit = None
+        self.fault = None
 
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:

@@ -228,6 +228,18 @@ class GuestMemory:
             addr = chunk_end
         raise GuestMemoryError(f"string at {addr:#x} is too long", addr)
 
+    def load_raw(self, addr: int, data: bytes) -> None:
+        """Write bytes straight into the backing store (snapshot restore).
+
+        No mapping or permission check: the caller restores the map first and
+        the bytes outside it are zero by construction.
+        """
+        self._mm[addr : addr + len(data)] = data
+
+    def unmap_all(self) -> None:
+        for r in list(self._regions):
+            self.unmap(r.start, r.size)
+
     def view(self, addr: int, size: int) -> memoryview:
         """Direct view of guest memory (no checks; for snapshots and hashing)."""
         return self._view[addr : addr + size]

@@ -107,5 +107,8 @@ def test_inexact_limit_stops_at_a_block_start_at_or_before_the_limit() -> None:
     cpu = cpu_with(b"\x40" * 50 + INT80)
     stop = cpu.run(10, exact=False)
     assert stop.reason is StopReason.LIMIT
-    assert stop.icount == cpu.icount == 0  # the 50-instruction block would cross 10
-    assert cpu.run(10).icount == 10
+    # The 50-instruction block crosses 10 and nothing else ran: no progress
+    # would loop forever, so the run goes exactly to 10 instead.
+    assert stop.icount == cpu.icount == 10
+    cpu2 = cpu_with(b"\x90\xeb\x00" + b"\x40" * 50 + INT80)  # nop; jmp next; 50 x inc
+    assert cpu2.run(10, exact=False).icount == 2  # stops after the first block

@@ -115,7 +115,7 @@ def _unicorn_count_digest(name: str, sink: int, k: int) -> str:
     """
     m = make(name, sink, native=True)
     m.engine.hook_del_raw(m.cpu.block_hook)
-    m.engine.flush_tb()  # unicorn.md G2: count= after uncounted translation
+    m.cpu.flush_code()  # unicorn.md G2: count= after uncounted translation
     m.engine.uc.ctl_exits_enabled(False)
     m.engine.uc.emu_start(m.cpu.eip, 0xFFFFFFFF, 0, k)
     m.cpu.set_icount(k)

@@ -1,0 +1,350 @@
+"""A recording: a directory holding the replay log and the snapshot image.
+
+Role: ``record()`` runs a program on a live host, logging every host answer
+and saving snapshots (the first, named like QEMU's ``rrsnapshot=``, at icount
+0; then one every ``interval`` instructions); ``replay()`` runs it again from
+the log alone and checks the final count and machine digest; ``describe()``
+summarises a recording for ``rrdbg info``.
+
+Layout of DIR: ``log.rrlog`` (docs/replay-log.md) and, unless the user gave
+an image, ``snapshots.qcow2`` (docs/snapshot-format.md).  The log header
+names the image, so a recording made with ``--image`` finds it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rrdbg import __version__
+from rrdbg.errors import ReplayDivergence, RrdbgError
+from rrdbg.machine.engine import CPU_MODEL, unicorn_version
+from rrdbg.machine.host import LiveHost
+from rrdbg.machine.linux import ExitStatus
+from rrdbg.machine.loader import read_program
+from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult
+from rrdbg.record.events import EndRecord, Kind
+from rrdbg.record.hosts import RecordingHost, ReplayHost
+from rrdbg.record.log import Cursor, LogHeader, LogReader, LogWriter
+from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
+from rrdbg.snapshot.vmstate import SnapshotStore
+
+LOG_NAME = "log.rrlog"
+IMAGE_NAME = "snapshots.qcow2"
+#: Instructions between snapshots.  At the pinned Unicorn's ~2 G instr/s a
+#: replay from the nearest snapshot takes at most ~50 ms, while a snapshot of a
+#: small process costs about a millisecond (docs/snapshot-format.md has the
+#: measurements behind this choice).
+DEFAULT_SNAPSHOT_INTERVAL = 100_000_000
+
+
+class IncompleteReplay(RrdbgError):
+    """The recording ends before the program did (the recorder was killed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordStats:
+    result: RunResult
+    snapshots: list[SnapshotInfo]
+    snapshot_seconds: float
+    log_bytes: int
+    image_bytes: int
+
+
+@dataclass(slots=True)
+class Description:
+    """What ``rrdbg info`` shows."""
+
+    header: LogHeader
+    total_icount: int | None
+    last_icount: int
+    events: dict[str, int]
+    clean_end: bool
+    truncated_at: int | None
+    end: EndRecord | None
+    snapshots: list[SnapshotInfo] = field(default_factory=list)
+    log_bytes: int = 0
+    image: str = ""
+    image_bytes: int = 0
+
+
+def _sha256(path: str) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
+def _image_path(directory: Path, header: LogHeader) -> Path:
+    image = Path(header.snapshot_image)
+    return image if image.is_absolute() else directory / image
+
+
+def record(
+    program: str,
+    args: list[str],
+    directory: str,
+    *,
+    image: str | None = None,
+    snapshot_name: str = "init",
+    interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+    stdin: str | None = None,
+    force: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> RecordStats:
+    """Run ``program`` live, writing a recording to ``directory``."""
+    if interval <= 0:
+        raise RrdbgError("the snapshot interval must be a positive number of instructions")
+    loaded = read_program(program)  # bad programs fail before anything is created
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise RrdbgError(f"{directory}: exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise RrdbgError(f"{directory}: already exists (use --force to replace it)")
+        for name in (LOG_NAME, IMAGE_NAME):
+            if (out / name).exists():
+                (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if image is None:
+        image_file = out / IMAGE_NAME
+        qcow = Qcow2Image.create(str(image_file))
+        image_ref = IMAGE_NAME
+    else:
+        image_file = Path(image)
+        qcow = Qcow2Image.open(image, writable=True)
+        image_ref = str(image_file.resolve())
+        if qcow.find(snapshot_name) is not None:
+            qcow.close()
+            raise RrdbgError(
+                f"{image}: already has a snapshot named {snapshot_name!r} "
+                "(choose another with --snapshot)"
+            )
+    argv = [program, *args]
+    header = LogHeader(
+        rrdbg_version=__version__,
+        unicorn_version=unicorn_version(),
+        cpu_model=str(CPU_MODEL),
+        program_path=os.path.abspath(program),
+        program_size=len(loaded.image),
+        program_sha256=hashlib.sha256(loaded.image).digest(),
+        argv=tuple(a.encode() for a in argv),
+        snapshot_image=image_ref,
+        snapshot_interval=interval,
+        created_ns=time.time_ns(),
+        extra={"snapshot_name": snapshot_name},
+    )
+    live = LiveHost(stdin_path=stdin, environ=environ)
+    snapshots: list[SnapshotInfo] = []
+    snap_time = 0.0
+    with qcow, LogWriter.create(str(out / LOG_NAME), header) as writer:
+        host = RecordingHost(live, writer)
+        host.flush = writer.flush
+        try:
+            machine = LinuxMachine(program, argv, host)
+            host.icount = lambda: machine.cpu.counter.total
+            store = SnapshotStore(qcow)
+
+            def snapshot(name: str) -> None:
+                nonlocal snap_time
+                t0 = time.perf_counter()
+                snapshots.append(store.save(machine, name, writer.position.to_bytes()))
+                snap_time += time.perf_counter() - t0
+
+            snapshot(snapshot_name)
+            next_snapshot = interval
+            while machine.exit is None:
+                machine.run(min(next_snapshot, machine.icount + RUN_SLICE), exact=False)
+                if machine.exit is None and machine.icount >= next_snapshot:
+                    snapshot(f"{snapshot_name}-{machine.icount}")
+                    next_snapshot = machine.icount + interval
+            result = machine.run_to_end()
+            end = EndRecord(result.exit.code, result.exit.signal, result.icount, machine.digest())
+            writer.close(result.icount, end.encode())
+        finally:
+            live.shutdown()
+    return RecordStats(
+        result=result,
+        snapshots=snapshots,
+        snapshot_seconds=snap_time,
+        log_bytes=(out / LOG_NAME).stat().st_size,
+        image_bytes=image_file.stat().st_size,
+    )
+
+
+class _Source:
+    """Adapts a LogReader to the ReplayHost's peek/advance interface."""
+
+    def __init__(self, reader: LogReader) -> None:
+        self.reader = reader
+
+    def peek(self) -> tuple[int, int, bytes] | None:
+        event = self.reader.peek()
+        return None if event is None else (event.icount, event.kind, event.payload)
+
+    def advance(self) -> None:
+        self.reader.next()
+
+
+@dataclass
+class Replay:
+    """An open recording, ready to replay (the machine is at its first snapshot)."""
+
+    directory: Path
+    header: LogHeader
+    reader: LogReader
+    machine: LinuxMachine
+    host: ReplayHost
+    image: Qcow2Image | None = None
+    store: SnapshotStore | None = None
+
+    def close(self) -> None:
+        if self.image is not None:
+            self.image.close()
+        self.reader.close()
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_to_end(self, *, check: bool = True) -> RunResult:
+        """Replay to the end; with ``check``, verify against the END record."""
+        m = self.machine
+        try:
+            result = m.run_to_end()
+        except ReplayDivergence:
+            _raise_if_incomplete(self.directory, self.reader, m.cpu.counter.total)
+            raise
+        if check:
+            self.verify(result)
+        return result
+
+    def verify(self, result: RunResult) -> None:
+        event = self.reader.peek()
+        if event is None or event.kind != Kind.END:
+            what = "nothing" if event is None else f"{Kind(event.kind).name.lower()} event"
+            raise ReplayDivergence(
+                f"replay diverged: the program ended at icount {result.icount} "
+                f"but the recording continues with {what}"
+            )
+        end = EndRecord.decode(event.payload)
+        ended = ExitStatus(code=end.exit_code, signal=end.exit_signal)
+        if end.icount != result.icount:
+            raise ReplayDivergence(
+                f"replay diverged: the program ended at icount {result.icount}, "
+                f"the recording at {end.icount}"
+            )
+        if ended != result.exit:
+            raise ReplayDivergence(
+                f"replay diverged at icount {result.icount}: exit {result.exit}, recorded {ended}"
+            )
+        if end.digest != self.machine.digest():
+            raise ReplayDivergence(
+                f"replay diverged: the final machine state at icount {result.icount} "
+                "differs from the recorded one"
+            )
+
+
+def _raise_if_incomplete(directory: Path, reader: LogReader, icount: int) -> None:
+    """A divergence at the end of a log that was cut short is not a divergence."""
+    if reader.peek() is None and not reader.clean_end:
+        raise IncompleteReplay(
+            f"{directory}: the recording ends at icount {icount} before the program "
+            "does (the recorder was stopped); replayed up to there"
+        ) from None
+
+
+def open_recording(
+    directory: str,
+    *,
+    quiet: bool = False,
+    stdout_fd: int = 1,
+    stderr_fd: int = 2,
+    snapshot: str | None = None,
+) -> Replay:
+    """Open DIR for replay; with ``snapshot``, start from that snapshot."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise RrdbgError(f"{directory}: no such recording directory")
+    log_path = d / LOG_NAME
+    if not log_path.exists():
+        raise RrdbgError(f"{directory}: not a recording (no {LOG_NAME})")
+    reader = LogReader.open(str(log_path))
+    try:
+        header = reader.header
+        program = header.program_path
+        if not os.path.exists(program):
+            raise RrdbgError(f"{directory}: the recorded program {program} is missing")
+        if (os.path.getsize(program), _sha256(program)) != (
+            header.program_size,
+            header.program_sha256,
+        ):
+            raise RrdbgError(f"{directory}: {program} has changed since it was recorded")
+        if header.unicorn_version != unicorn_version() or header.cpu_model != str(CPU_MODEL):
+            raise RrdbgError(
+                f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
+                f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL}"
+            )
+        host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        try:
+            machine = LinuxMachine(program, list(header.argv), host)
+        except ReplayDivergence:
+            _raise_if_incomplete(d, reader, 0)
+            raise
+        host.icount = lambda: machine.cpu.counter.total
+        replay = Replay(d, header, reader, machine, host)
+        if snapshot is not None:
+            image = Qcow2Image.open(str(_image_path(d, header)), writable=False)
+            replay.image = image
+            replay.store = SnapshotStore(image)
+            info = image.find(snapshot)
+            if info is None:
+                raise RrdbgError(f"{directory}: no snapshot named {snapshot!r}")
+            cursor = replay.store.load(machine, info)
+            reader.seek(Cursor.from_bytes(cursor))
+        return replay
+    except BaseException:
+        reader.close()
+        raise
+
+
+def describe(directory: str) -> Description:
+    d = Path(directory)
+    log_path = d / LOG_NAME
+    if not log_path.exists():
+        raise RrdbgError(f"{directory}: not a recording (no {LOG_NAME})")
+    with LogReader.open(str(log_path)) as reader:
+        summary = reader.summary()
+        header = reader.header
+    counts: dict[str, int] = {}
+    for kind, n in summary.events_by_kind.items():
+        try:
+            name = Kind(kind).name.lower()
+        except ValueError:
+            name = f"kind-{kind}"
+        counts[name] = n
+    end = EndRecord.decode(summary.end_payload) if summary.end_payload is not None else None
+    desc = Description(
+        header=header,
+        total_icount=end.icount if end else None,
+        last_icount=summary.last_icount or 0,
+        events=counts,
+        clean_end=summary.clean_end,
+        truncated_at=summary.truncated_at,
+        end=end,
+        log_bytes=summary.file_bytes,
+    )
+    image_path = _image_path(d, header)
+    desc.image = str(image_path)
+    if image_path.exists():
+        desc.image_bytes = image_path.stat().st_size
+        with Qcow2Image.open(str(image_path), writable=False) as image:
+            desc.snapshots = image.snapshots()
+    return desc

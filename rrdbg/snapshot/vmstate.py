@@ -1,0 +1,199 @@
+"""The vmstate: a whole Linux machine as the VM-state area of a qcow2 snapshot.
+
+Role: save a ``LinuxMachine`` (CPU context, memory map and contents,
+syscall-layer state, replay-log cursor) as one internal snapshot of a
+``Qcow2Image`` and load it back.  Layout, in clusters of the image:
+
+- clusters 0 .. HEADER_CLUSTERS-1: the header: magic ``RRVMST01``, u32
+  length of a UTF-8 JSON document, the document, u32 length of the Unicorn
+  CPU context, the context bytes (all registers, segment caches, GDTR,
+  x87/SSE state: Unicorn's own ``uc_context`` for the pinned version);
+- cluster HEADER_CLUSTERS + s: guest memory chunk number ``c`` (guest bytes
+  ``[c * cluster, (c + 1) * cluster)``), where slot ``s`` is given to ``c`` the
+  first time the chunk is saved and never changes for this store.
+
+Invariants: a chunk's vmstate offset is fixed for the life of a recording,
+so a chunk unchanged since the previous snapshot is *shared* (the new
+snapshot's L2 entry points at the old data cluster, refcount + 1) instead of
+copied; all-zero chunks are not stored at all (they read as zero).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from rrdbg.errors import SnapshotFormatError
+from rrdbg.machine.engine import CPU_MODEL, unicorn_version
+from rrdbg.machine.linux import LinuxState
+from rrdbg.machine.machine import LinuxMachine
+from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
+
+MAGIC = b"RRVMST01"
+FORMAT_VERSION = 1
+HEADER_CLUSTERS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class VmHeader:
+    icount: int
+    cursor: bytes
+    regions: tuple[tuple[int, int, int, str], ...]
+    slots: dict[int, int]
+    linux: dict[str, Any]
+    cpu_context: bytes
+
+    def encode(self) -> bytes:
+        doc = {
+            "version": FORMAT_VERSION,
+            "unicorn": unicorn_version(),
+            "cpu_model": CPU_MODEL,
+            "icount": self.icount,
+            "cursor": self.cursor.hex(),
+            "regions": [list(r) for r in self.regions],
+            "slots": [[c, s] for c, s in sorted(self.slots.items())],
+            "linux": self.linux,
+        }
+        text = json.dumps(doc, separators=(",", ":")).encode()
+        return (
+            MAGIC
+            + struct.pack("<I", len(text))
+            + text
+            + struct.pack("<I", len(self.cpu_context))
+            + self.cpu_context
+        )
+
+    @classmethod
+    def decode(cls, data: bytes, where: str) -> VmHeader:
+        if data[:8] != MAGIC:
+            raise SnapshotFormatError(f"{where}: not an rrdbg vmstate (bad magic)")
+        try:
+            (n,) = struct.unpack_from("<I", data, 8)
+            doc = json.loads(data[12 : 12 + n].decode())
+            (m,) = struct.unpack_from("<I", data, 12 + n)
+            context = data[16 + n : 16 + n + m]
+            if len(context) != m:
+                raise SnapshotFormatError(f"{where}: vmstate CPU context is truncated")
+            if doc["version"] != FORMAT_VERSION:
+                raise SnapshotFormatError(
+                    f"{where}: vmstate version {doc['version']}, this rrdbg reads {FORMAT_VERSION}"
+                )
+            if doc["unicorn"] != unicorn_version() or doc["cpu_model"] != CPU_MODEL:
+                raise SnapshotFormatError(
+                    f"{where}: vmstate made with Unicorn {doc['unicorn']}, model "
+                    f"{doc['cpu_model']}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL}"
+                )
+            return cls(
+                icount=int(doc["icount"]),
+                cursor=bytes.fromhex(doc["cursor"]),
+                regions=tuple(
+                    (int(a), int(b), int(p), str(name)) for a, b, p, name in doc["regions"]
+                ),
+                slots={int(c): int(s) for c, s in doc["slots"]},
+                linux=dict(doc["linux"]),
+                cpu_context=context,
+            )
+        except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise SnapshotFormatError(f"{where}: malformed vmstate header ({exc})") from None
+
+
+class SnapshotStore:
+    """Incremental snapshots of one machine in one qcow2 image."""
+
+    def __init__(self, image: Qcow2Image) -> None:
+        self.image = image
+        self.chunk = image.cluster_size
+        self._zero = bytes(self.chunk)
+        self._slots: dict[int, int] = {}
+        # chunk -> (contents, host offset) as of the last snapshot saved or
+        # loaded: what the next snapshot may share.
+        self._prev: dict[int, tuple[bytes, int]] = {}
+        #: Bytes of new data clusters written by the last save (benchmarks).
+        self.last_new_bytes = 0
+
+    def _chunks(self, machine: LinuxMachine) -> list[int]:
+        out: set[int] = set()
+        for r in machine.memory.regions():
+            out.update(range(r.start // self.chunk, (r.end - 1) // self.chunk + 1))
+        return sorted(out)
+
+    def save(self, machine: LinuxMachine, name: str, cursor: bytes) -> SnapshotInfo:
+        """Write the machine's current state as snapshot ``name``."""
+        mem = machine.memory
+        clusters: dict[int, bytes | int] = {}
+        saved: dict[int, bytes] = {}
+        new_bytes = 0
+        for c in self._chunks(machine):
+            data = mem.view(c * self.chunk, self.chunk).tobytes()
+            if data == self._zero:
+                continue
+            slot = self._slots.setdefault(c, len(self._slots))
+            prev = self._prev.get(c)
+            if prev is not None and prev[0] == data:
+                clusters[HEADER_CLUSTERS + slot] = prev[1]
+            else:
+                clusters[HEADER_CLUSTERS + slot] = data
+                new_bytes += self.chunk
+            saved[c] = data
+        header = VmHeader(
+            icount=machine.icount,
+            cursor=cursor,
+            regions=tuple((r.start, r.end, r.perms, r.name) for r in mem.regions()),
+            slots=dict(self._slots),
+            linux=machine.linux.state.to_json(),
+            cpu_context=machine.engine.context_bytes(),
+        ).encode()
+        if len(header) > HEADER_CLUSTERS * self.chunk:
+            raise SnapshotFormatError("vmstate header does not fit its reserved clusters")
+        for i in range(0, len(header), self.chunk):
+            clusters[i // self.chunk] = header[i : i + self.chunk]
+        size = (HEADER_CLUSTERS + len(self._slots)) * self.chunk
+        info, offsets = self.image.add_snapshot(
+            name,
+            machine.icount,
+            size,
+            clusters,
+            vm_clock_nsec=machine.linux.virtual_ns(),
+        )
+        self._prev = {
+            c: (data, offsets[HEADER_CLUSTERS + self._slots[c]]) for c, data in saved.items()
+        }
+        self.last_new_bytes = new_bytes + len(header)
+        return info
+
+    def read_header(self, info: SnapshotInfo) -> tuple[VmHeader, dict[int, int]]:
+        offsets = self.image.snapshot_clusters(info)
+        head = b"".join(
+            self.image.read_cluster(offsets[i]) if i in offsets else self._zero
+            for i in range(HEADER_CLUSTERS)
+        )
+        where = f"{self.image.path}: snapshot {info.name!r}"
+        return VmHeader.decode(head, where), offsets
+
+    def load(self, machine: LinuxMachine, info: SnapshotInfo) -> bytes:
+        """Put the machine in the state of snapshot ``info``; returns the log cursor."""
+        header, offsets = self.read_header(info)
+        mem = machine.memory
+        mem.unmap_all()
+        for start, end, perms, name in header.regions:
+            mem.map(start, end - start, perms, name)
+        prev: dict[int, tuple[bytes, int]] = {}
+        for c, slot in header.slots.items():
+            off = offsets.get(HEADER_CLUSTERS + slot)
+            if off is None:
+                continue
+            data = self.image.read_cluster(off)
+            mem.load_raw(c * self.chunk, data)
+            prev[c] = (data, off)
+        try:
+            linux = LinuxState.from_json(header.linux)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SnapshotFormatError(
+                f"{self.image.path}: snapshot {info.name!r}: bad syscall state ({exc})"
+            ) from None
+        machine.restore(header.icount, header.cpu_context, linux)
+        self._slots = dict(header.slots)
+        self._prev = prev
+        return header.cursor

@@ -1,0 +1,274 @@
+"""Record and replay end to end: identical output without inputs, snapshots, bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rrdbg.errors import RrdbgError
+from rrdbg.record.recording import (
+    IMAGE_NAME,
+    LOG_NAME,
+    IncompleteReplay,
+    describe,
+    open_recording,
+    record,
+)
+from tests.conftest import guest
+
+
+def rrdbg(
+    *args: str,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "rrdbg", *args],
+        check=False,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_inputs_replay_byte_identically_without_stdin_later(tmp_path: Path) -> None:
+    rec = tmp_path / "inputs.rr"
+    data = b"some input\n" * 500
+    recorded = rrdbg("record", "-o", str(rec), guest("inputs"), stdin=data)
+    assert recorded.returncode == len(data) % 7, recorded.stderr
+    assert b"stdin: 5500 bytes" in recorded.stdout
+    time.sleep(1.1)  # the clock has moved on; replay must not notice
+    # stdin closed entirely, not just empty
+    replayed = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(rec)],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(0),
+    )
+    assert replayed.returncode == recorded.returncode, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+    assert replayed.stderr == recorded.stderr
+    quiet = rrdbg("replay", "--quiet", str(rec))
+    assert (quiet.returncode, quiet.stdout) == (recorded.returncode, b"")
+
+
+def test_default_directory_and_refusing_to_overwrite(tmp_path: Path) -> None:
+    shutil.copy(guest("hello"), tmp_path / "hello")
+    first = rrdbg("record", "./hello", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rec = tmp_path / "hello.rr"
+    assert (rec / LOG_NAME).exists()
+    assert (rec / IMAGE_NAME).exists()
+    before = (rec / LOG_NAME).read_bytes()
+    again = rrdbg("record", "./hello", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.decode().startswith("rrdbg: hello.rr: already exists")
+    assert (rec / LOG_NAME).read_bytes() == before
+    forced = rrdbg("record", "--force", "./hello", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_info(tmp_path: Path) -> None:
+    rec = tmp_path / "c.rr"
+    r = rrdbg("record", "-o", str(rec), "--snapshot-interval", "2000000", guest("compute"), "10")
+    assert r.returncode == 0, r.stderr
+    info = rrdbg("info", str(rec))
+    assert info.returncode == 0, info.stderr
+    text = info.stdout.decode()
+    assert "compute" in text
+    assert "ends cleanly" in text
+    assert "exit code 0" in text
+    assert "init" in text
+    d = describe(str(rec))
+    assert d.clean_end
+    assert d.end is not None
+    icounts = [s.icount or 0 for s in d.snapshots]
+    assert icounts[0] == 0
+    assert len(icounts) >= 3
+    assert icounts == sorted(icounts)
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "interval"),
+    [("compute", ["8"], 1_000_000), ("malloc", [], 40_000_000), ("inputs", [], 5_000)],
+)
+def test_restoring_a_snapshot_reaches_the_recorded_end(
+    name: str, args: list[str], interval: int, tmp_path: Path
+) -> None:
+    rec = tmp_path / "r.rr"
+    stats = record(
+        guest(name), args, str(rec), interval=interval, stdin=os.devnull, environ={"A": "b"}
+    )
+    snaps = stats.snapshots
+    assert len(snaps) >= 3
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for snap in (snaps[0], snaps[len(snaps) // 2], snaps[-1]):
+            with open_recording(
+                str(rec), snapshot=snap.name, stdout_fd=sink, stderr_fd=sink
+            ) as replay:
+                assert replay.machine.icount == snap.icount
+                result = replay.run_to_end()  # verifies icount + digest
+                assert result.icount == stats.result.icount
+    finally:
+        os.close(sink)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stdin=st.binary(max_size=3000),
+    env=st.dictionaries(st.sampled_from(["HOME", "X", "LANG"]), st.text("abc/é", max_size=20)),
+)
+def test_any_inputs_replay_to_the_same_final_digest(
+    stdin: bytes, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    base = tmp_path_factory.mktemp("prop")
+    (base / "in").write_bytes(stdin)
+    stats = record(guest("inputs"), [], str(base / "r.rr"), stdin=str(base / "in"), environ=env)
+    assert stats.result.exit.code == len(stdin) % 7
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with open_recording(str(base / "r.rr"), stdout_fd=sink, stderr_fd=sink) as replay:
+            result = replay.run_to_end()
+    finally:
+        os.close(sink)
+    assert result.icount == stats.result.icount
+
+
+def test_killed_recorder_leaves_a_replayable_prefix(tmp_path: Path) -> None:
+    rec = tmp_path / "k.rr"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrdbg", "record", "-o", str(rec), guest("stdin_echo")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"first line\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"FIRST LINE\n"
+    proc.stdin.write(b"second line\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"SECOND LINE\n"
+    # Let the guest reach its next read (where the recorder flushes the log),
+    # as a user would before giving up on it.
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    info = rrdbg("info", str(rec))
+    assert info.returncode == 0, info.stderr
+    assert b"INCOMPLETE" in info.stdout
+    replay = rrdbg("replay", str(rec))
+    assert replay.stdout == b"FIRST LINE\nSECOND LINE\n"
+    assert replay.returncode == 1
+    lines = replay.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert "ends at icount" in lines[0]
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.7, 0.95])
+def test_incomplete_replay_in_process(keep: float, tmp_path: Path) -> None:
+    (tmp_path / "in").write_bytes(os.urandom(30_000))
+    rec = tmp_path / "r.rr"
+    record(guest("stdin_echo"), [], str(rec), stdin=str(tmp_path / "in"), environ={})
+    log = rec / LOG_NAME
+    data = log.read_bytes()
+    log.write_bytes(data[: int(len(data) * keep)])
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with (
+            pytest.raises(IncompleteReplay, match="ends at icount"),
+            open_recording(str(rec), stdout_fd=sink) as replay,
+        ):
+            replay.run_to_end()
+    finally:
+        os.close(sink)
+
+
+def test_bad_recordings_give_one_line(tmp_path: Path) -> None:
+    rec = tmp_path / "r.rr"
+    record(guest("hello"), [], str(rec), environ={})
+    # missing directory
+    r = rrdbg("replay", str(tmp_path / "nope"))
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
+    # not a recording
+    (tmp_path / "empty").mkdir()
+    r = rrdbg("info", str(tmp_path / "empty"))
+    assert r.returncode == 2 and b"not a recording" in r.stderr
+    # foreign log
+    bad = tmp_path / "bad.rr"
+    bad.mkdir()
+    (bad / LOG_NAME).write_bytes(b"hello world, not a log")
+    r = rrdbg("replay", str(bad))
+    assert r.returncode == 2 and b"not an rrdbg replay log" in r.stderr
+    # corrupted image header
+    broken = tmp_path / "broken.rr"
+    shutil.copytree(rec, broken)
+    image = broken / IMAGE_NAME
+    image.write_bytes(b"XXXX" + image.read_bytes()[4:])
+    r = rrdbg("info", str(broken))
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1 and IMAGE_NAME.encode() in r.stderr
+
+
+def test_changed_program_is_refused(tmp_path: Path) -> None:
+    prog = tmp_path / "prog"
+    shutil.copy(guest("hello"), prog)
+    rec = tmp_path / "r.rr"
+    record(str(prog), [], str(rec), environ={})
+    prog.write_bytes(prog.read_bytes() + b"\0")
+    with pytest.raises(RrdbgError, match="has changed"):
+        open_recording(str(rec))
+    prog.unlink()
+    r = rrdbg("replay", str(rec))
+    assert r.returncode == 2 and b"is missing" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")
+def test_orphan_image_flow_and_qemu_img_sees_the_snapshots(tmp_path: Path) -> None:
+    orphan = tmp_path / "empty.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(orphan), "1M"], check=True)
+    rec = tmp_path / "o.rr"
+    r = rrdbg(
+        "record",
+        "-o",
+        str(rec),
+        "--image",
+        str(orphan),
+        "--snapshot-interval",
+        "1000000",
+        guest("compute"),
+        "5",
+    )
+    assert r.returncode == 0, r.stderr
+    assert not (rec / IMAGE_NAME).exists()
+    check = subprocess.run(
+        ["qemu-img", "check", str(orphan)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    listing = subprocess.run(
+        ["qemu-img", "snapshot", "-l", str(orphan)], capture_output=True, text=True, check=True
+    ).stdout
+    d = describe(str(rec))
+    for snap in d.snapshots:
+        assert snap.name in listing
+        assert str(snap.icount) in listing
+    replay = rrdbg("replay", "--quiet", str(rec))
+    assert replay.returncode == 0, replay.stderr
