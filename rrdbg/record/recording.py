@@ -35,11 +35,13 @@ from rrdbg.snapshot.vmstate import SnapshotStore
 
 LOG_NAME = "log.rrlog"
 IMAGE_NAME = "snapshots.qcow2"
-#: Instructions between snapshots.  At the pinned Unicorn's ~2 G instr/s a
-#: replay from the nearest snapshot takes at most ~50 ms, while a snapshot of a
-#: small process costs about a millisecond (docs/snapshot-format.md has the
-#: measurements behind this choice).
+#: Fewest instructions between snapshots by default: about 45 ms of replay at
+#: the pinned Unicorn's ~2.2 G instr/s, the worst case a reverse step then has
+#: to replay.  The recorder stretches the interval so that snapshots cost at
+#: most 1/SNAPSHOT_COST_RATIO of the run (a big process costs more per
+#: snapshot).  docs/snapshot-format.md has the measurements.
 DEFAULT_SNAPSHOT_INTERVAL = 100_000_000
+SNAPSHOT_COST_RATIO = 50
 
 
 class IncompleteReplay(RrdbgError):
@@ -92,14 +94,21 @@ def record(
     *,
     image: str | None = None,
     snapshot_name: str = "init",
-    interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+    interval: int | None = None,
     stdin: str | None = None,
     force: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``."""
-    if interval <= 0:
+    """Run ``program`` live, writing a recording to ``directory``.
+
+    ``interval`` fixes the instructions between snapshots; by default it is
+    at least DEFAULT_SNAPSHOT_INTERVAL and adapts to the snapshot cost.
+    """
+    if interval is not None and interval <= 0:
         raise RrdbgError("the snapshot interval must be a positive number of instructions")
+    adaptive = interval is None
+    base_interval = DEFAULT_SNAPSHOT_INTERVAL if interval is None else interval
     loaded = read_program(program)  # bad programs fail before anything is created
     out = Path(directory)
     if out.exists() and not out.is_dir():
@@ -111,13 +120,15 @@ def record(
             if (out / name).exists():
                 (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
+    # No fsync: ordered writes already make a killed recorder's image valid;
+    # only a power cut could lose or tear the last snapshot.
     if image is None:
         image_file = out / IMAGE_NAME
-        qcow = Qcow2Image.create(str(image_file))
+        qcow = Qcow2Image.create(str(image_file), sync=False)
         image_ref = IMAGE_NAME
     else:
         image_file = Path(image)
-        qcow = Qcow2Image.open(image, writable=True)
+        qcow = Qcow2Image.open(image, writable=True, sync=False)
         image_ref = str(image_file.resolve())
         if qcow.find(snapshot_name) is not None:
             qcow.close()
@@ -135,7 +146,7 @@ def record(
         program_sha256=hashlib.sha256(loaded.image).digest(),
         argv=tuple(a.encode() for a in argv),
         snapshot_image=image_ref,
-        snapshot_interval=interval,
+        snapshot_interval=0 if adaptive else base_interval,
         created_ns=time.time_ns(),
         extra={"snapshot_name": snapshot_name},
     )
@@ -150,19 +161,25 @@ def record(
             host.icount = lambda: machine.cpu.counter.total
             store = SnapshotStore(qcow)
 
-            def snapshot(name: str) -> None:
+            def snapshot(name: str) -> int:
+                """Save one; returns the instructions to run before the next."""
                 nonlocal snap_time
                 t0 = time.perf_counter()
                 snapshots.append(store.save(machine, name, writer.position.to_bytes()))
-                snap_time += time.perf_counter() - t0
+                cost = time.perf_counter() - t0
+                snap_time += cost
+                if not adaptive:
+                    return base_interval
+                speed = (machine.icount - last[0]) / max(t0 - last[1], 1e-9)
+                last[:] = [machine.icount, time.perf_counter()]
+                return max(base_interval, int(cost * SNAPSHOT_COST_RATIO * speed))
 
-            snapshot(snapshot_name)
-            next_snapshot = interval
+            last = [0, time.perf_counter()]
+            next_snapshot = snapshot(snapshot_name)
             while machine.exit is None:
                 machine.run(min(next_snapshot, machine.icount + RUN_SLICE), exact=False)
                 if machine.exit is None and machine.icount >= next_snapshot:
-                    snapshot(f"{snapshot_name}-{machine.icount}")
-                    next_snapshot = machine.icount + interval
+                    next_snapshot = machine.icount + snapshot(f"{snapshot_name}-{machine.icount}")
             result = machine.run_to_end()
             end = EndRecord(result.exit.code, result.exit.signal, result.icount, machine.digest())
             writer.close(result.icount, end.encode())
