@@ -113,20 +113,12 @@ def record(
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise RrdbgError(f"{directory}: exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise RrdbgError(f"{directory}: already exists (use --force to replace it)")
-        for name in (LOG_NAME, IMAGE_NAME):
-            if (out / name).exists():
-                (out / name).unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    replacing = out.exists() and any(out.iterdir())
+    if replacing and not force:
+        raise RrdbgError(f"{directory}: already exists (use --force to replace it)")
     # No fsync: ordered writes already make a killed recorder's image valid;
     # only a power cut could lose or tear the last snapshot.
-    if image is None:
-        image_file = out / IMAGE_NAME
-        qcow = Qcow2Image.create(str(image_file), sync=False)
-        image_ref = IMAGE_NAME
-    else:
+    if image is not None:  # checked before anything on disk changes
         image_file = Path(image)
         qcow = Qcow2Image.open(image, writable=True, sync=False)
         image_ref = str(image_file.resolve())
@@ -136,6 +128,15 @@ def record(
                 f"{image}: already has a snapshot named {snapshot_name!r} "
                 "(choose another with --snapshot)"
             )
+    if replacing:
+        for name in (LOG_NAME, IMAGE_NAME):
+            if (out / name).exists():
+                (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if image is None:
+        image_file = out / IMAGE_NAME
+        qcow = Qcow2Image.create(str(image_file), sync=False)
+        image_ref = IMAGE_NAME
     argv = [program, *args]
     header = LogHeader(
         rrdbg_version=__version__,

@@ -272,3 +272,53 @@ def test_orphan_image_flow_and_qemu_img_sees_the_snapshots(tmp_path: Path) -> No
         assert str(snap.icount) in listing
     replay = rrdbg("replay", "--quiet", str(rec))
     assert replay.returncode == 0, replay.stderr
+
+
+def test_record_bad_input_creates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "x.rr"
+    missing = rrdbg("record", "-o", str(out), str(tmp_path / "no-such-program"))
+    assert missing.returncode == 2
+    assert missing.stderr.decode().count("\n") == 1
+    assert not out.exists()
+    dynamic = rrdbg("record", "-o", str(out), guest("hello-dynamic"))
+    assert dynamic.returncode == 2
+    assert b"link with -static" in dynamic.stderr
+    assert not out.exists()
+    (tmp_path / "notqcow").write_bytes(b"\0" * 4096)
+    bad_image = rrdbg(
+        "record", "-o", str(out), "--image", str(tmp_path / "notqcow"), guest("hello")
+    )
+    assert bad_image.returncode == 2
+    assert b"notqcow" in bad_image.stderr
+    assert bad_image.stderr.count(b"\n") == 1
+    zero = rrdbg("record", "-o", str(out), "--snapshot-interval", "0", guest("hello"))
+    assert zero.returncode == 2
+    assert b"must be positive" in zero.stderr
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")
+def test_existing_snapshot_name_in_image_is_refused(tmp_path: Path) -> None:
+    image = tmp_path / "img.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1M"], check=True)
+    first = rrdbg("record", "-o", str(tmp_path / "a.rr"), "--image", str(image), guest("hello"))
+    assert first.returncode == 0, first.stderr
+    before = image.read_bytes()
+    second = rrdbg("record", "-o", str(tmp_path / "b.rr"), "--image", str(image), guest("hello"))
+    assert second.returncode == 2
+    assert b"already has a snapshot named 'init'" in second.stderr
+    assert image.read_bytes() == before
+    assert not (tmp_path / "b.rr").exists()
+    third = rrdbg(
+        "record",
+        "-o",
+        str(tmp_path / "c.rr"),
+        "--image",
+        str(image),
+        "--snapshot",
+        "second",
+        guest("hello"),
+    )
+    assert third.returncode == 0, third.stderr
+    for rec in ("a.rr", "c.rr"):
+        replay = rrdbg("replay", "--quiet", str(tmp_path / rec))
+        assert replay.returncode == 0, replay.stderr
