@@ -322,3 +322,16 @@ def test_existing_snapshot_name_in_image_is_refused(tmp_path: Path) -> None:
     for rec in ("a.rr", "c.rr"):
         replay = rrdbg("replay", "--quiet", str(tmp_path / rec))
         assert replay.returncode == 0, replay.stderr
+
+
+@pytest.mark.parametrize(("name", "args"), [("stdio_mix", []), ("fault_segv", []), ("abort", [])])
+def test_record_behaves_like_run(name: str, args: list[str], tmp_path: Path) -> None:
+    run = rrdbg("run", guest(name), *args)
+    rec = rrdbg("record", "-o", str(tmp_path / "r.rr"), guest(name), *args)
+    assert (rec.returncode, rec.stdout, rec.stderr) == (run.returncode, run.stdout, run.stderr)
+    replay = rrdbg("replay", str(tmp_path / "r.rr"))
+    assert (replay.returncode, replay.stdout, replay.stderr) == (
+        run.returncode,
+        run.stdout,
+        run.stderr,
+    )
