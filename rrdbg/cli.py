@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the number of guest instructions executed to stderr at the end",
     )
-    run.add_argument("program", metavar="PROGRAM", nargs="?")
-    run.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+    _add_program(run)
 
     rec = sub.add_parser(
         "record",
@@ -81,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
     rec.add_argument("--force", action="store_true", help="replace an existing recording")
-    rec.add_argument("program", metavar="PROGRAM", nargs="?")
-    rec.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+    _add_program(rec)
 
     rep = sub.add_parser(
         "replay",
@@ -98,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("directory", metavar="DIR")
     return parser
+
+
+def _add_program(parser: argparse.ArgumentParser) -> None:
+    # Everything after PROGRAM belongs to the guest, options included; a
+    # missing PROGRAM is reported by main() with the same one-line error.
+    parser.add_argument("program", metavar="PROGRAM", nargs="?")
+    parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
 
 
 def _positive_int(text: str) -> int:
