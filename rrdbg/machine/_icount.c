@@ -296,6 +296,39 @@ static PyObject *Counter_set_cacheable(Counter *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* entries() -> bytes: every cached block as little-endian (u32 addr, u32 size, u32 count). */
+static PyObject *Counter_entries(Counter *self, PyObject *Py_UNUSED(ignored))
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ROOT_SIZE; i++) {
+        const uint32_t *leaf = self->s->root[i];
+        if (leaf == zero_leaf)
+            continue;
+        for (size_t j = 0; j < LEAF_SIZE; j++)
+            n += (leaf[j] & ENTRY_VALID) != 0;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 12));
+    if (out == NULL)
+        return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    for (size_t i = 0; i < ROOT_SIZE; i++) {
+        const uint32_t *leaf = self->s->root[i];
+        if (leaf == zero_leaf)
+            continue;
+        for (size_t j = 0; j < LEAF_SIZE; j++) {
+            uint32_t e = leaf[j];
+            if (!(e & ENTRY_VALID))
+                continue;
+            uint32_t v[3] = {(uint32_t)((i << LEAF_BITS) | j), (e >> 16) & ENTRY_MAX_SIZE,
+                             e & 0xffffu};
+            for (int k = 0; k < 3; k++)
+                for (int b = 0; b < 4; b++)
+                    *p++ = (uint8_t)(v[k] >> (8 * b));
+        }
+    }
+    return out;
+}
+
 static PyObject *Counter_forget_all(Counter *self, PyObject *Py_UNUSED(ignored))
 {
     for (size_t i = 0; i < ROOT_SIZE; i++) {
@@ -448,6 +481,8 @@ static PyMethodDef Counter_methods[] = {
      "set_decoder(host_base, cs_handle, cs_disasm_iter, cs_insn): decode new blocks natively"},
     {"set_cacheable", (PyCFunction)Counter_set_cacheable, METH_VARARGS,
      "set_cacheable(lo, hi, flag): whether blocks in these pages may be cached"},
+    {"entries", (PyCFunction)Counter_entries, METH_NOARGS,
+     "entries() -> bytes: the cached blocks as (u32 addr, u32 size, u32 count) records"},
     {NULL}
 };
 

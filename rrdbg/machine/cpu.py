@@ -233,6 +233,9 @@ class Cpu:
         self._exits: set[int] = set()
         self._temp_exit: int | None = None
         self._active_exits: set[int] = set()
+        # Executable ranges whose code changed while the program ran.
+        self._changed_code: list[tuple[int, int]] = []
+        self._started = False
         self._pending: Stop | None = None
         self._fault_access: tuple[str, int] | None = None
         #: Called on ``int 0x80``; returns True to stop the CPU after the syscall.
@@ -275,6 +278,7 @@ class Cpu:
         self.memory.unmap(BOOT_STUB, PAGE)
         self.counter.total = 0
         self._icount = 0
+        self._started = True
 
     def set_gdt_entry(self, index: int, base: int, limit: int, access: int, flags: int) -> None:
         """Install a descriptor (used by set_thread_area)."""
@@ -405,6 +409,7 @@ class Cpu:
 
     def _learn_block(self, addr: int, size: int) -> None:
         n = len(self._decode(addr, size)) if size else 0
+        self.counter.learned += 1
         # Code in writable memory can change under the same (addr, size): count
         # such blocks every time instead of caching them (unicorn.md G12).
         # The native hook applies the same rule to the first and last page.
@@ -421,6 +426,45 @@ class Cpu:
         # Same rule as _learn_block: only code that cannot be written is cached.
         self.counter.set_cacheable(lo, hi, bool(perms & PROT_EXEC) and not perms & PROT_WRITE)
 
+    def known_blocks(self) -> bytes:
+        """The cached block counts, to seed another machine running the same code.
+
+        Blocks in memory whose code changed after the program started are
+        left out: another machine would meet the original code there first.
+        """
+        records = self.counter.entries()
+        if not self._changed_code:
+            return records
+        keep = [
+            rec
+            for rec in (records[i : i + 12] for i in range(0, len(records), 12))
+            if not any(
+                lo <= (addr := int.from_bytes(rec[:4], "little")) + 0x8000 and addr < hi
+                for lo, hi in self._changed_code
+            )
+        ]
+        return b"".join(keep)
+
+    def seed_blocks(self, records: bytes) -> int:
+        """Pre-learn blocks from ``known_blocks`` output; returns how many were taken.
+
+        Only blocks whose pages are executable and not writable *now* are
+        taken, and the hook still checks each block's size, so a stale seed
+        costs a re-decode, never a wrong count... as long as the code bytes
+        at those addresses are the ones the seed was learned from: callers
+        seed only machines loaded from the same program file.
+        """
+        taken = 0
+        for addr, size, n in struct.iter_unpack("<III", records[: len(records) // 12 * 12]):
+            region = self.memory.region_at(addr)
+            last = self.memory.region_at(addr + max(size, 1) - 1)
+            if all(
+                r is not None and r.perms & PROT_EXEC and not r.perms & PROT_WRITE
+                for r in (region, last)
+            ) and self.counter.set_entry(addr, size, n):
+                taken += 1
+        return taken
+
     def flush_code(self) -> None:
         """Drop the translations and cached counts of all executable memory.
 
@@ -433,6 +477,11 @@ class Cpu:
                 self.engine.remove_cache(r.start, r.end)
 
     def invalidate_code(self, lo: int, hi: int) -> None:
+        if self._started:
+            self._changed_code.append((lo, hi))
+        self._drop_code(lo, hi)
+
+    def _drop_code(self, lo: int, hi: int) -> None:
         """Forget translations and cached counts for [lo, hi) after it changed."""
         self.counter.forget(max(lo - PAGE, 0), hi)
         self.engine.remove_cache(max(lo - PAGE, 0), hi)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 from typing import Protocol
 
 from rrdbg.errors import EmulatorError
@@ -42,12 +43,15 @@ class Counter(Protocol):
     stop_reason: int
     stop_addr: int
     stop_size: int
+    #: Blocks decoded so far (by the hook itself or by the CPU's slow path).
+    learned: int
 
     def set_entry(self, addr: int, size: int, icount: int) -> bool: ...
     def pass_once(self, addr: int, size: int, icount: int) -> None: ...
     def forget(self, lo: int, hi: int) -> None: ...
     def forget_all(self) -> None: ...
     def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None: ...
+    def entries(self) -> bytes: ...
 
 
 class PyCounter:
@@ -62,6 +66,7 @@ class PyCounter:
         self.stop_reason = STOP_NONE
         self.stop_addr = 0
         self.stop_size = 0
+        self.learned = 0
         self._table: dict[int, tuple[int, int]] = {}
         self._pass: tuple[int, int, int] | None = None
         stop = engine.stop
@@ -117,6 +122,11 @@ class PyCounter:
 
     def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None:
         """Unused: the Python counter learns blocks through the CPU's slow path."""
+
+    def entries(self) -> bytes:
+        return b"".join(
+            struct.pack("<III", addr, size, n) for addr, (size, n) in sorted(self._table.items())
+        )
 
 
 def native_available() -> bool:

@@ -6,8 +6,9 @@ and saving snapshots (the first, named like QEMU's ``rrsnapshot=``, at icount
 the log alone and checks the final count and machine digest; ``describe()``
 summarises a recording for ``rrdbg info``.
 
-Layout of DIR: ``log.rrlog`` (docs/replay-log.md) and, unless the user gave
-an image, ``snapshots.qcow2`` (docs/snapshot-format.md).  The log header
+Layout of DIR: ``log.rrlog`` (docs/replay-log.md), unless the user gave an
+image ``snapshots.qcow2`` (docs/snapshot-format.md), and ``blocks.cache``, the
+program's decoded blocks (an optional speed-up for replays).  The log header
 names the image, so a recording made with ``--image`` finds it again.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,12 @@ from rrdbg.snapshot.vmstate import SnapshotStore
 
 LOG_NAME = "log.rrlog"
 IMAGE_NAME = "snapshots.qcow2"
+#: A cache of the program's decoded blocks, so a replay need not decode them
+#: again: magic, the program's SHA-256, CRC-32 of the records, then
+#: (u32 address, u32 size, u32 instruction count) records.  Optional: a
+#: missing or damaged cache only makes a replay decode blocks itself.
+BLOCKS_NAME = "blocks.cache"
+_BLOCKS_MAGIC = b"RRBLOCK1"
 #: Fewest instructions between snapshots by default: about 45 ms of replay at
 #: the pinned Unicorn's ~2.2 G instr/s, the worst case a reverse step then has
 #: to replay.  The recorder stretches the interval so that snapshots cost at
@@ -129,7 +137,7 @@ def record(
                 "(choose another with --snapshot)"
             )
     if replacing:
-        for name in (LOG_NAME, IMAGE_NAME):
+        for name in (LOG_NAME, IMAGE_NAME, BLOCKS_NAME):
             if (out / name).exists():
                 (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +192,7 @@ def record(
             result = machine.run_to_end()
             end = EndRecord(result.exit.code, result.exit.signal, result.icount, machine.digest())
             writer.close(result.icount, end.encode())
+            _write_block_cache(out / BLOCKS_NAME, header.program_sha256, machine)
         finally:
             live.shutdown()
     return RecordStats(
@@ -193,6 +202,29 @@ def record(
         log_bytes=(out / LOG_NAME).stat().st_size,
         image_bytes=image_file.stat().st_size,
     )
+
+
+def _write_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+    records = machine.cpu.known_blocks()
+    path.write_bytes(
+        _BLOCKS_MAGIC + program_sha256 + zlib.crc32(records).to_bytes(4, "little") + records
+    )
+
+
+def _seed_from_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    head = len(_BLOCKS_MAGIC) + 32 + 4
+    records = data[head:]
+    if (
+        data[: len(_BLOCKS_MAGIC)] != _BLOCKS_MAGIC
+        or data[len(_BLOCKS_MAGIC) : len(_BLOCKS_MAGIC) + 32] != program_sha256
+        or int.from_bytes(data[head - 4 : head], "little") != zlib.crc32(records)
+    ):
+        return
+    machine.cpu.seed_blocks(records)
 
 
 class _Source:
@@ -327,6 +359,7 @@ def open_recording(
                 raise RrdbgError(f"{directory}: no snapshot named {snapshot!r}")
             cursor = replay.store.load(machine, info)
             reader.seek(Cursor.from_bytes(cursor))
+        _seed_from_block_cache(d / BLOCKS_NAME, header.program_sha256, machine)
         return replay
     except BaseException:
         reader.close()

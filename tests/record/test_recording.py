@@ -335,3 +335,31 @@ def test_record_behaves_like_run(name: str, args: list[str], tmp_path: Path) -> 
         run.stdout,
         run.stderr,
     )
+
+
+def test_block_cache_speeds_replay_and_a_damaged_one_is_ignored(tmp_path: Path) -> None:
+    from rrdbg.record.recording import BLOCKS_NAME
+
+    rec = tmp_path / "r.rr"
+    record(guest("compute"), ["3"], str(rec), environ={})
+    cache = rec / BLOCKS_NAME
+    assert cache.stat().st_size > 100
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with open_recording(str(rec), stdout_fd=sink) as replay:
+            learned_before = replay.machine.cpu.counter.learned
+            replay.run_to_end()
+            seeded_learning = replay.machine.cpu.counter.learned - learned_before
+        data = bytearray(cache.read_bytes())
+        data[-1] ^= 0xFF
+        cache.write_bytes(bytes(data))
+        with open_recording(str(rec), stdout_fd=sink) as replay:
+            learned_before = replay.machine.cpu.counter.learned
+            replay.run_to_end()  # still exact: the cache is only a hint
+            cold_learning = replay.machine.cpu.counter.learned - learned_before
+        cache.unlink()
+        with open_recording(str(rec), stdout_fd=sink) as replay:
+            replay.run_to_end()
+    finally:
+        os.close(sink)
+    assert seeded_learning < cold_learning // 10
