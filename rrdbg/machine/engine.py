@@ -29,6 +29,7 @@ PINNED_UNICORN = "2.1.1"
 #: The emulated CPU model; glibc picks its string routines from CPUID, so the
 #: model is part of what makes an instruction count reproducible.
 CPU_MODEL = x86.UC_CPU_X86_QEMU64
+CPU_MODEL_NAME = "qemu64"
 
 _UCLIB = _ucmod.uclib
 EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value or 0

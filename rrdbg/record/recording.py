@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rrdbg import __version__
 from rrdbg.errors import ReplayDivergence, RrdbgError
-from rrdbg.machine.engine import CPU_MODEL, unicorn_version
+from rrdbg.machine.engine import CPU_MODEL_NAME, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import read_program
@@ -149,7 +149,7 @@ def record(
     header = LogHeader(
         rrdbg_version=__version__,
         unicorn_version=unicorn_version(),
-        cpu_model=str(CPU_MODEL),
+        cpu_model=CPU_MODEL_NAME,
         program_path=os.path.abspath(program),
         program_size=len(loaded.image),
         program_sha256=hashlib.sha256(loaded.image).digest(),
@@ -337,10 +337,10 @@ def open_recording(
             header.program_sha256,
         ):
             raise RrdbgError(f"{directory}: {program} has changed since it was recorded")
-        if header.unicorn_version != unicorn_version() or header.cpu_model != str(CPU_MODEL):
+        if header.unicorn_version != unicorn_version() or header.cpu_model != CPU_MODEL_NAME:
             raise RrdbgError(
                 f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
-                f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL}"
+                f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL_NAME}"
             )
         host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         try:
