@@ -17,13 +17,19 @@ Theory of operation:
   collects refcount changes as ``{cluster index: delta}``, checks them all
   (no overflow, no underflow, a block covers every cluster) before the first
   byte is written, and then writes each touched refcount block once.
-- New clusters are only ever appended at the end of the file; clusters freed
-  by a deletion keep refcount 0 and are not reused.
+- Allocation takes the lowest free clusters (refcount 0) inside the file first,
+  from an in-memory free-cluster index built lazily from the cached refcount
+  blocks, and appends at the end of the file only when no free run is long
+  enough.  Clusters an operation frees (all after its header commit) enter the
+  index when the operation ends, so only a later operation reuses them: the
+  committed header never references a cluster being overwritten.
+  ``delete_snapshot`` truncates free clusters off the end of the file.
 - Write order of ``add_snapshot``: data clusters, L2 tables, L1 table, new
   snapshot table, refcount increments, COPIED flags of the active tables,
   header (the commit point), then the old snapshot table's release.  A crash
-  before the header write leaks clusters but never corrupts; ``delete_snapshot``
-  likewise commits with the header and frees afterwards.
+  before the header write leaks clusters (or leaves them free) but never
+  corrupts; ``delete_snapshot`` likewise commits with the header and frees
+  afterwards.
 - The active L1 (the virtual disk) is never rewritten except for the COPIED
   bits (bit 63) of its L1/L2 entries, which QEMU keeps equal to "refcount is
   exactly 1" (``qcow2_update_snapshot_refcount``) and ``qemu-img check``
@@ -37,6 +43,7 @@ Imports nothing from rrdbg but ``rrdbg.errors``.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import os
 import re
@@ -324,6 +331,12 @@ class Qcow2Image:
     _rc_per_block: int
     _unwritten_blocks: set[int]  # new blocks not yet on disk nor in the table
     _next_free: int  # first cluster index past everything allocated
+    # Free-cluster index (see _free_clusters): clusters below _next_free, covered by a
+    # refcount block, with refcount 0 and not allocated by the operation in progress.
+    # None until the first allocation needs it.  _free_heap holds every member of
+    # _free (and possibly stale extra entries) for lowest-first allocation.
+    _free: set[int] | None
+    _free_heap: list[int]
     _entries: list[_Entry]
     _table_size: int  # bytes of the current snapshot table
     # Host offsets add_snapshot may share: every snapshot's vmstate clusters, computed
@@ -721,6 +734,7 @@ class Qcow2Image:
         with self._transaction():
             remaining = [e for e in self._entries if e is not entry]
             self._commit_table(remaining, defaultdict(int), releases=releases)
+            self._trim_free_tail()
         if self._vm_data is not None:
             freed = {c << self._cb for c in releases if self._refcount(c) == 0}
             self._vm_data -= freed
@@ -734,6 +748,8 @@ class Qcow2Image:
         self._read_refcounts()
         self._entries, self._table_size = self._read_snapshot_table()
         self._vm_data = None
+        self._free = None
+        self._free_heap = []
 
     def _fail(self, message: str) -> SnapshotFormatError:
         """An error about this file: the message is prefixed with its path."""
@@ -1079,11 +1095,25 @@ class Qcow2Image:
         self._unwritten_blocks.clear()
 
     def _alloc(self, n: int, deltas: defaultdict[int, int]) -> int:
-        """``n`` contiguous new clusters at the end of the file (refcount +1 into ``deltas``).
+        """``n`` contiguous clusters for new data or metadata (refcount +1 into ``deltas``).
 
-        Refcount blocks the range needs are created first (in memory; written by
+        The lowest run of ``n`` free clusters inside the file if there is one, else
+        clusters at the end: starting in the free clusters the file ends with, if
+        any, when existing refcount blocks cover the range.  Refcount blocks an
+        appended range needs are created first (in memory; written by
         ``_apply_refcounts``), each placed at the current end and counted itself.
         """
+        start = self._take_free(n)
+        if start is None:
+            start = self._extend_free_tail(n)
+        if start is None:
+            start = self._append(n, deltas)
+        for cluster in range(start, start + n):
+            deltas[cluster] += 1
+        return start << self._cb
+
+    def _append(self, n: int, deltas: defaultdict[int, int]) -> int:
+        """The first of ``n`` new clusters at the end of the file (their deltas not counted)."""
         per = self._rc_per_block
         while True:
             start = self._next_free
@@ -1110,9 +1140,147 @@ class Qcow2Image:
             deltas[start] += 1
             self._next_free = start + 1
         self._next_free = start + n
-        for cluster in range(start, start + n):
-            deltas[cluster] += 1
-        return start << self._cb
+        return start
+
+    def _extend_free_tail(self, n: int) -> int | None:
+        """Start a run of ``n`` in the free clusters that end the file; None if none fit."""
+        free = self._free_clusters()
+        start = self._next_free
+        while start - 1 in free and self._next_free - start < n:
+            start -= 1
+        per = self._rc_per_block
+        if start == self._next_free or any(
+            ti not in self._rc_blocks for ti in range(start // per, (start + n - 1) // per + 1)
+        ):
+            return None
+        free.difference_update(range(start, self._next_free))
+        self._next_free = start + n
+        return start
+
+    def _take_free(self, n: int) -> int | None:
+        """Remove the lowest run of ``n`` free clusters from the index; None if there is none.
+
+        One cluster (data, L2 tables): the heap's minimum, amortised O(log F).  A run
+        (L1 and snapshot tables): a scan of the sorted index, O(F log F) for F free
+        clusters; F stays small because adds consume free clusters first and
+        ``delete_snapshot`` truncates the free end of the file.
+        """
+        free = self._free_clusters()
+        if not free:
+            return None
+        if len(self._free_heap) > 2 * len(free) + 64:
+            self._free_heap = sorted(free)  # drop stale entries (a sorted list is a heap)
+        if n == 1:
+            heap = self._free_heap
+            while heap:
+                cluster = heapq.heappop(heap)
+                if cluster in free:
+                    free.remove(cluster)
+                    return cluster
+            return None
+        run_start = run_end = -2
+        for cluster in sorted(free):
+            if cluster != run_end:
+                run_start = cluster
+            run_end = cluster + 1
+            if run_end - run_start == n:
+                free.difference_update(range(run_start, run_end))
+                return run_start
+        return None
+
+    def _free_clusters(self) -> set[int]:
+        """The free-cluster index, built on first use from the cached refcount blocks.
+
+        Free: refcount 0, below ``_next_free`` and covered by a refcount block (a
+        cluster no block covers would need a new block; appending handles that).
+        As a guard against corrupt refcounts, a cluster that header-level metadata
+        uses (header, refcount table, active L1, snapshot table, snapshot L1 tables)
+        must not be free: reusing it would destroy live data.
+
+        Raises:
+            SnapshotFormatError: such a metadata cluster has refcount 0.
+        """
+        if self._free is not None:
+            return self._free
+        free: set[int] = set()
+        per = self._rc_per_block
+        for table_index, block in self._rc_blocks.items():
+            base = table_index * per
+            limit = 2 * min(per, self._next_free - base)
+            pos = 0
+            while pos < limit:
+                found = block.find(b"\0\0", pos, limit)
+                if found < 0:
+                    break
+                if found % 2:  # straddles two entries: not a zero refcount
+                    pos = found + 1
+                    continue
+                free.add(base + found // 2)
+                pos = found + 2
+        if free:
+            self._check_metadata_not_free(free)
+        self._free = free
+        self._free_heap = sorted(free)
+        return free
+
+    def _check_metadata_not_free(self, free: set[int]) -> None:
+        h, cb = self._header, self._cb
+        ranges = [
+            (0, 1, "header"),
+            (h.refcount_table_offset, 8 * self._reftable_capacity, "refcount table"),
+        ]
+        if h.l1_size:
+            ranges.append((h.l1_table_offset, 8 * h.l1_size, "active L1 table"))
+        if h.nb_snapshots:
+            ranges.append((h.snapshots_offset, self._table_size, "snapshot table"))
+        for entry in self._entries:
+            if entry.info.l1_size:
+                what = f"snapshot {entry.info.id} L1 table"
+                ranges.append((entry.info.l1_table_offset, 8 * entry.info.l1_size, what))
+        for offset, nbytes, what in ranges:
+            for cluster in range(offset >> cb, ((offset + max(nbytes, 1) - 1) >> cb) + 1):
+                if cluster in free:
+                    raise self._fail(
+                        f"{what} at offset {offset:#x} uses cluster {cluster << cb:#x}, whose"
+                        " refcount is 0 (corrupt refcounts; run 'qemu-img check -r all')"
+                    )
+
+    def _release_to_index(self, clusters: typing.Iterable[int]) -> None:
+        """Enter clusters the operation just freed into the index: its last step.
+
+        Called after the header commit that made them unreferenced, so no allocation
+        of the same operation can reuse them; the next operation may.
+        """
+        if self._free is None:
+            return  # built from the refcount blocks, which already show them free
+        for cluster in clusters:
+            if (
+                cluster < self._next_free
+                and cluster not in self._free
+                and self._refcount(cluster) == 0
+            ):
+                self._free.add(cluster)
+                heapq.heappush(self._free_heap, cluster)
+
+    def _trim_free_tail(self) -> None:
+        """Truncate free clusters off the end of the file (after the commit and release).
+
+        The release is made durable first, so a crash leaves either the longer file
+        (its tail free, reused later) or the shorter one: never a refcount past the end.
+        """
+        free = self._free_clusters()
+        end = self._next_free
+        while end - 1 in free:
+            end -= 1
+        if end == self._next_free:
+            return
+        free.difference_update(range(end, self._next_free))
+        self._next_free = end
+        if end << self._cb < self._file_size:
+            self._barrier()
+            with _io(self._path, f"truncate to {end << self._cb:#x} bytes"):
+                os.ftruncate(self._require_fd(), end << self._cb)
+            self._file_size = end << self._cb
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -1168,6 +1336,8 @@ class Qcow2Image:
         self._table_size = len(table)
         self._apply_refcounts(after)
         self._sync_copied_flags()
+        # Only now, with the operation over, may the freed clusters be reused.
+        self._release_to_index(after)
 
     def _sync_copied_flags(self) -> None:
         """Set bit 63 of active L1/L2 entries iff the cluster's refcount is 1 (as QEMU does).

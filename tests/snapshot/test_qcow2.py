@@ -6,6 +6,7 @@ are skipped when it is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -506,6 +507,149 @@ def test_refcount_blocks_grow_and_table_full(tmp_path: Path) -> None:
         assert "ERROR" not in proc.stdout + proc.stderr
 
 
+# -- allocation: free clusters are reused ---------------------------------------------------
+
+
+def cluster_usage(img: Qcow2Image) -> tuple[int, int]:
+    """(clusters in use, clusters with refcount 0) inside the file."""
+    cs = img.cluster_size
+    n = -(-Path(img.path).stat().st_size // cs)
+    used = sum(1 for c in range(n) if img.refcount(c * cs))
+    return used, n - used
+
+
+def l2_offset(img: Qcow2Image, info: SnapshotInfo) -> int:
+    """The first vmstate L2 table of a snapshot of an image whose virtual size is 0."""
+    return int.from_bytes(img.read_cluster(info.l1_table_offset)[:8], "big")
+
+
+def test_freed_clusters_are_reused_by_a_later_operation_only(image: Qcow2Image) -> None:
+    path = Path(image.path)
+    cs = image.cluster_size
+    _, map1 = image.add_snapshot("s1", 1, 2 * cs, {0: b"a", 1: b"b"})
+    table1 = read_header(path).snapshots_offset
+    # The add that frees table 1 (after its commit) must not write into it.
+    s2, map2 = image.add_snapshot("s2", 2, 2 * cs, {0: map1[0], 1: b"c"})
+    table2 = read_header(path).snapshots_offset
+    written2 = {map2[1], s2.l1_table_offset, l2_offset(image, s2), table2}
+    assert table1 not in written2
+    assert image.refcount(table1) == 0
+    # The next add reuses it, lowest free cluster first: its one new data cluster.
+    clusters = -(-path.stat().st_size // cs)
+    _, map3 = image.add_snapshot("s3", 3, 2 * cs, {0: map2[0], 1: b"d"})
+    assert map3[1] == table1
+    assert -(-path.stat().st_size // cs) == clusters + 3  # L2, L1, table appended
+    # A delete likewise commits its new table elsewhere than the clusters it frees.
+    s2_own = {map2[1], s2.l1_table_offset, l2_offset(image, s2)}
+    table3 = read_header(path).snapshots_offset
+    image.delete_snapshot("s2")
+    assert read_header(path).snapshots_offset not in s2_own | {table3}
+    assert all(image.refcount(offset) == 0 for offset in s2_own | {table3})
+    _, map4 = image.add_snapshot("s4", 4, 4 * cs, {0: b"e", 1: b"f", 2: b"g", 3: b"h"})
+    freed = sorted(s2_own | {table3})
+    assert sorted(map4.values()) == freed  # data is allocated first: the 4 free clusters
+    for name, blob in {"s1": b"b", "s3": b"d", "s4": b"h"}.items():
+        info = image.find(name)
+        assert info is not None
+        assert image.read_vmstate(info)[-cs:] == blob.ljust(cs, b"\0")
+    assert cluster_usage(image)[1] == 1  # table 4, freed by the last add
+    if QEMU_IMG:
+        assert_qemu_clean(path)
+
+
+def test_file_size_stays_bounded_over_many_snapshots(tmp_path: Path) -> None:
+    """300 snapshots: each add rewrites the table, but the old one's clusters are reused.
+
+    512-byte clusters make the table (72-80 bytes an entry) span many clusters, so an
+    append-only allocator leaves ~6800 dead table clusters: 5x the ~1300 live ones.
+    """
+    path = tmp_path / "many.qcow2"
+    rng = random.Random(7)
+    with Qcow2Image.create(path, cluster_bits=9, sync=False) as img:
+        cs = img.cluster_size
+        previous: dict[int, int] = {}
+        blobs: dict[str, bytearray] = {}
+        blob = bytearray()
+        for k in range(300):
+            clusters: dict[int, bytes | int] = dict(previous)
+            changed = [0, rng.randrange(1, 8)] if k else list(range(8))
+            blob = bytearray(blob or bytes(8 * cs))
+            for index in changed:
+                chunk = rng.randbytes(cs)
+                clusters[index] = chunk
+                blob[index * cs : (index + 1) * cs] = chunk
+            info, previous = img.add_snapshot(f"ic-{k}", k, 8 * cs, clusters)
+            blobs[info.name] = blob
+        used, free = cluster_usage(img)
+        table_clusters = -(-sum(len(s.name) + len(s.id) + 64 for s in img.snapshots()) // cs)
+        assert path.stat().st_size < 2 * used * cs, (used, free)
+        # Free space is a few tables' worth (the old table stays live until the commit,
+        # a grown table does not fit the old one's clusters): not one per rewrite.
+        assert free <= 4 * table_clusters, (used, free, table_clusters)
+        for info in img.snapshots()[::37]:
+            assert img.read_vmstate(info) == blobs[info.name]
+    if QEMU_IMG:
+        assert_qemu_clean(path)
+
+
+def test_rolling_window_of_snapshots_stops_the_file_growing(tmp_path: Path) -> None:
+    """Keep the last 20 snapshots while adding 200: freed L1/L2/data/tables get reused."""
+    path = tmp_path / "window.qcow2"
+    with Qcow2Image.create(path, cluster_bits=12, sync=False) as img:
+        cs = img.cluster_size
+        expected: dict[str, bytes] = {}
+        sizes: list[int] = []
+        for k in range(200):
+            blob = pattern(k, 3 * cs)
+            info, _ = img.add_snapshot(f"s{k}", k, len(blob), split_clusters(blob, cs))
+            expected[info.name] = blob
+            if k >= 20:
+                img.delete_snapshot(f"s{k - 20}")
+                del expected[f"s{k - 20}"]
+            sizes.append(path.stat().st_size)
+        # 20 snapshots x (3 data + L2 + L1) clusters plus the table: the steady state
+        # is reached after one window; from then on the file stays within a few clusters.
+        assert max(sizes[40:]) <= sizes[39] + 4 * cs, (sizes[39], max(sizes[40:]))
+        assert max(sizes) < 2 * 20 * 5 * cs
+        for info in img.snapshots():
+            assert img.read_vmstate(info) == expected[info.name]
+    if QEMU_IMG:
+        assert_qemu_clean(path)
+
+
+def test_delete_truncates_free_clusters_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "trunc.qcow2"
+    with Qcow2Image.create(path, cluster_bits=12, sync=False) as img:
+        cs = img.cluster_size
+        _, map_a = img.add_snapshot("a", 1, 3 * cs, {0: b"a", 1: b"b", 2: b"c"})
+        size_a = path.stat().st_size
+        img.add_snapshot("b", 2, 5 * cs, {0: map_a[0], 4: b"e"})
+        assert path.stat().st_size > size_a
+        img.delete_snapshot("b")  # its clusters and table 2 were the end of the file
+        assert path.stat().st_size == -(-size_a // cs) * cs  # new table in table 1's place
+        if QEMU_IMG:
+            assert_qemu_clean(path)
+        img.delete_snapshot("a")
+        assert path.stat().st_size == 3 * cs  # header, refcount table, refcount block
+        info, _ = img.add_snapshot("c", 3, cs, {0: b"c"})
+        assert img.read_vmstate(info) == b"c".ljust(cs, b"\0")
+    if QEMU_IMG:
+        assert_qemu_clean(path)
+
+
+def test_metadata_with_refcount_zero_is_never_reused(valid: Path) -> None:
+    """Corrupt refcounts must not turn live metadata into free space to overwrite."""
+    table = read_header(valid).snapshots_offset
+    refblock = int.from_bytes(valid.read_bytes()[4096:4104], "big")
+    patch(valid, refblock + 2 * (table // 4096), bytes(2))
+    before = valid.read_bytes()
+    with Qcow2Image.open(valid, writable=True, sync=False) as img:
+        with pytest.raises(SnapshotFormatError, match=r"snapshot table .* refcount is 0"):
+            img.add_snapshot("three", 3, 4096, {0: b"x"})
+        assert [s.name for s in img.snapshots()] == ["one", "two"]
+    assert valid.read_bytes() == before
+
+
 # -- crash safety ---------------------------------------------------------------------------
 
 
@@ -606,6 +750,91 @@ def test_crash_at_any_write_leaves_a_consistent_image(
     else:
         pytest.fail("the operation never completed")
     assert seen_copied_window == (kind == "orphan-with-disk")
+
+
+def test_crash_with_a_torn_write_into_reused_clusters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tear each write of an add that reuses a deleted snapshot's clusters, in turn.
+
+    Half of the failing write reaches the file (except the one-sector header).  The
+    clusters were freed by an earlier, committed operation, so whatever lands in them
+    harms no snapshot; until a refcount block is written they even stay free, and the
+    image is exactly as clean as before.
+    """
+    base = tmp_path / "base.qcow2"
+    with Qcow2Image.create(base, virtual_size=1 * MiB, cluster_bits=12, sync=False) as img:
+        cs = img.cluster_size
+        blobs = {name: pattern(20 + k, (3 + k) * cs - 7) for k, name in enumerate("abc")}
+        maps: dict[str, dict[int, int]] = {}
+        for k, (name, blob) in enumerate(blobs.items()):
+            _, maps[name] = img.add_snapshot(name, k, len(blob), split_clusters(blob, cs))
+        img.delete_snapshot("b")
+        del blobs["b"]
+        n = -(-base.stat().st_size // cs)
+        free_before = {c * cs for c in range(n) if img.refcount(c * cs) == 0}
+        refcount_table = read_header(base).refcount_table_offset
+        refblocks = {int.from_bytes(img.read_cluster(refcount_table)[:8], "big")}
+    assert set(maps["b"].values()) <= free_before
+    new_blob = pattern(99, 4 * cs)
+    real_pwrite = Qcow2Image._pwrite
+    torn_in_reused = 0
+    for crash_after in range(60):
+        work = tmp_path / f"torn{crash_after}.qcow2"
+        shutil.copyfile(base, work)
+        done: list[int] = []  # offsets of the whole writes before the torn one
+        failed: list[int] = []
+
+        def torn_pwrite(
+            self: Qcow2Image,
+            offset: int,
+            data: bytes,
+            crash_after: int = crash_after,
+            done: list[int] = done,
+            failed: list[int] = failed,
+        ) -> None:
+            if len(done) < crash_after:
+                real_pwrite(self, offset, data)
+                done.append(offset)
+                return
+            failed.append(offset)
+            if offset:
+                real_pwrite(self, offset, bytes(data)[: len(data) // 2])
+            raise SnapshotFormatError("injected crash")
+
+        with Qcow2Image.open(work, writable=True, sync=False) as img:
+            with monkeypatch.context() as m:
+                m.setattr(Qcow2Image, "_pwrite", torn_pwrite)
+                with contextlib.suppress(SnapshotFormatError):
+                    img.add_snapshot("d", 9, len(new_blob), split_clusters(new_blob, cs))
+            state = tmp_path / f"torn{crash_after}-state.qcow2"
+            shutil.copyfile(work, state)
+            img.add_snapshot("e", 10, cs, {0: b"e"})  # recovers, reusing what is free
+        if failed and failed[0] - failed[0] % cs in free_before:
+            torn_in_reused += 1
+        for path in (state, work):
+            with Qcow2Image.open(path, writable=False) as img:
+                names = {s.name for s in img.snapshots()}
+                assert {"a", "c"} <= names <= {"a", "c", "d", "e"}
+                for info in img.snapshots():
+                    if info.name in blobs:
+                        assert img.read_vmstate(info) == blobs[info.name]
+                    elif info.name == "d":
+                        assert img.read_vmstate(info) == new_blob
+            if QEMU_IMG:
+                proc = qemu_check(path)
+                output = proc.stdout + proc.stderr
+                assert proc.returncode in {0, 3}, output
+                assert "ERROR" not in output
+        if QEMU_IMG and not any(o - o % cs in refblocks for o in done + failed):
+            assert_qemu_clean(state)  # no refcount written yet: nothing even leaked
+        if not failed:
+            if QEMU_IMG:
+                assert_qemu_clean(work)
+            break
+    else:
+        pytest.fail("the operation never completed")
+    assert torn_in_reused >= 3  # data, L2 and L1 all went into freed clusters
 
 
 # -- qemu-img interop -----------------------------------------------------------------------
@@ -806,6 +1035,22 @@ class ImageMachine(RuleBasedStateMachine):
         self.img.delete_snapshot(name)
         del self.expected[name]
         del self.maps[name]
+
+    @precondition(lambda self: bool(self.expected))
+    @rule(data=st.data())
+    def delete_then_add(self, data: st.DataObject) -> None:
+        """The add right after a delete reuses the clusters it freed."""
+        end = Path(self.img.path).stat().st_size
+        self.delete(data)
+        self.add(data)
+        name = f"s{self.counter}"
+        if any(host < end for host in self.maps[name].values()):
+            event("reused freed clusters")
+
+    @rule()
+    def qemu_img_check(self) -> None:
+        if QEMU_IMG:
+            assert_qemu_clean(self.path)
 
     @rule()
     def reopen(self) -> None:
