@@ -37,3 +37,23 @@ class LogFormatError(RrdbgError):
 
 class ReplayDivergence(RrdbgError):
     """Replay asked the host for something the recording did not answer."""
+
+
+class ProtocolError(RrdbgError):
+    """A GDB remote-protocol violation: bytes or a packet that cannot be accepted."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The client sent something malformed (a bad packet, a bad argument)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """rrdbg tried to send something the protocol does not allow (a bug)."""
+
+
+class TargetError(RrdbgError):
+    """A debugger request the target refuses; ``errno`` becomes an ``Exx`` reply."""
+
+    def __init__(self, message: str, errno: int = 1) -> None:
+        super().__init__(message)
+        self.errno = errno
