@@ -81,7 +81,13 @@ for src in "${sources[@]}"; do
     base="$(basename "$src")"
     name="${base%.*}"
     out="$BIN_DIR/$name"
-    if "$CC" "${COMMON_FLAGS[@]}" -frandom-seed="$name" "$src" -o "$out" "${LIBS[@]}"; then
+    # A source may ask for extra flags with a "build-flags: ..." comment line.
+    extra=()
+    flags_line="$(sed -n 's/^.*build-flags: *\([^*]*\).*$/\1/p' "$src" | head -n 1)"
+    if [ -n "$flags_line" ]; then
+        read -r -a extra <<< "$flags_line"
+    fi
+    if "$CC" "${COMMON_FLAGS[@]}" "${extra[@]}" -frandom-seed="$name" "$src" -o "$out" "${LIBS[@]}"; then
         echo "  built $out"
     else
         echo "build_guests.sh: FAILED to build $src" >&2

@@ -100,6 +100,8 @@ class StopReason(enum.Enum):
     SYSCALL = "syscall"
     #: The guest faulted; ``fault`` says how.  The faulting instruction did not retire.
     FAULT = "fault"
+    #: A hook called ``request_stop``: the run ended at the next block boundary.
+    REQUEST = "request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,6 +498,10 @@ class Cpu:
         self._exits.discard(addr)
         self._sync_exits()
 
+    def clear_exits(self) -> None:
+        self._exits.clear()
+        self._sync_exits()
+
     def _sync_exits(self) -> None:
         exits = set(self._exits)
         if self._temp_exit is not None:
@@ -531,6 +537,7 @@ class Cpu:
         c = self.counter
         c.limit = ic.NO_LIMIT  # the native counter keeps total <= limit
         c.total = self._icount
+        self._stop_requested = False
         c.last_addr = c.last_size = c.last_icount = 0
         try:
             return self._run(limit, exact)
@@ -555,6 +562,9 @@ class Cpu:
             if reason == ic.STOP_UNKNOWN:
                 self._learn_block(c.stop_addr, c.stop_size)
                 continue
+            if reason == ic.STOP_LIMIT and self._stop_requested:
+                self._icount = c.total
+                return Stop(StopReason.REQUEST, c.total)
             if reason == ic.STOP_LIMIT:
                 # Inexact runs may stop early at a block start, but only if
                 # that is progress; otherwise the caller would loop forever.
@@ -588,6 +598,39 @@ class Cpu:
                 count,
                 Fault(SIGSEGV, eip, None, "privileged instruction"),
             )
+
+    _stop_requested = False
+
+    def watch_memory(
+        self, *, write: bool, begin: int, end: int, callback: Callable[[int, int], None]
+    ) -> int:
+        """Call ``callback(address, size)`` on guest reads (or writes) that start
+        in [begin, end]; returns a handle for ``unwatch``.  The hook runs in the
+        middle of an instruction: it may only record and ``request_stop``.
+        Call ``retranslate`` after adding or removing watches."""
+        kind = ucc.UC_HOOK_MEM_WRITE if write else ucc.UC_HOOK_MEM_READ
+
+        def hook(_uc: object, _access: int, address: int, size: int, _v: int, _d: object) -> None:
+            callback(address, size)
+
+        return self.engine.hook_add(kind, hook, begin=begin, end=end)
+
+    def unwatch(self, handle: int) -> None:
+        self.engine.hook_del(handle)
+
+    def request_stop(self) -> None:
+        """From a hook: end the run before the next block (memory hooks must not
+        call ``emu_stop``, unicorn.md G4; the rest of this block still runs)."""
+        self._stop_requested = True
+        c = self.counter
+        c.limit = c.total
+
+    def retranslate(self) -> None:
+        """Drop Unicorn's translations (not the block counts): needed after adding
+        or removing memory hooks, which Unicorn compiles into each block."""
+        for r in self.memory.regions():
+            if r.perms & PROT_EXEC:
+                self.engine.remove_cache(r.start, r.end)
 
     def _place_temp_exit(self, pc: int, size: int, remaining: int) -> None:
         insns = self._decode(pc, size)

@@ -158,14 +158,18 @@ class LinuxMachine:
             self.run(self.icount + RUN_SLICE, exact=False)
         return RunResult(self.icount, self.exit, self.fault)
 
-    def restore(self, icount: int, cpu_context: bytes, linux: LinuxState) -> None:
+    def restore(
+        self, icount: int, cpu_context: bytes, linux: LinuxState, *, keep_code: bool = False
+    ) -> None:
         """Adopt a saved CPU context, count and syscall state.
 
         The caller has already restored the memory map and contents.  Cached
-        translations and block counts are dropped: the code may differ.
+        translations and block counts are dropped (the code may differ)
+        unless the caller knows no executable byte changed (``keep_code``).
         """
         self.engine.restore_context_bytes(cpu_context)
-        self.cpu.flush_code()
+        if not keep_code:
+            self.cpu.flush_code()
         self.cpu.set_icount(icount)
         self.linux.state = linux
         self.exit = None

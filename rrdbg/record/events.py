@@ -55,6 +55,15 @@ class Kind(enum.IntEnum):
     UNLINK = 15
     TERMINAL_ATTRS = 16
     WINDOW_SIZE = 17
+    #: A debugger wrote a register while the live guest was stopped (not a Host call).
+    DEBUG_REGISTER = 18
+    #: A debugger wrote guest memory while the live guest was stopped (not a Host call).
+    DEBUG_MEMORY = 19
+
+
+#: Events that are not answers to the guest: a replay applies them itself at
+#: their icount, before the guest runs on.
+DEBUG_KINDS = frozenset({Kind.DEBUG_REGISTER, Kind.DEBUG_MEMORY})
 
 
 _STAT_FIELDS = [f.name for f in dataclasses.fields(FileStat)]
@@ -204,3 +213,44 @@ class EndRecord:
         icount = reader.uvarint()
         digest = reader.blob().hex()
         return cls(None if code < 0 else code, None if signal < 0 else signal, icount, digest)
+
+
+def encode_debug_register(name: str, value: bytes) -> bytes:
+    """DEBUG_REGISTER payload: LEB128-prefixed gdb register name, then its bytes."""
+    out = bytearray()
+    raw = name.encode()
+    _uvarint(len(raw), out)
+    out += raw
+    _uvarint(len(value), out)
+    out += value
+    return bytes(out)
+
+
+def decode_debug_register(payload: bytes) -> tuple[str, bytes]:
+    reader = _Reader(payload)
+    try:
+        name = reader.blob().decode()
+    except UnicodeDecodeError:
+        raise LogFormatError("debug-register event: the register name is not UTF-8") from None
+    value = reader.blob()
+    if reader.pos != len(payload):
+        raise LogFormatError("debug-register event: trailing bytes")
+    return name, value
+
+
+def encode_debug_memory(address: int, data: bytes) -> bytes:
+    """DEBUG_MEMORY payload: LEB128 guest address, LEB128 length, the bytes written."""
+    out = bytearray()
+    _uvarint(address, out)
+    _uvarint(len(data), out)
+    out += data
+    return bytes(out)
+
+
+def decode_debug_memory(payload: bytes) -> tuple[int, bytes]:
+    reader = _Reader(payload)
+    address = reader.uvarint()
+    data = reader.blob()
+    if reader.pos != len(payload):
+        raise LogFormatError("debug-memory event: trailing bytes")
+    return address, data

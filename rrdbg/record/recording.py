@@ -29,7 +29,14 @@ from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import read_program
 from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult
-from rrdbg.record.events import EndRecord, Kind
+from rrdbg.machine.registers import write_register
+from rrdbg.record.events import (
+    DEBUG_KINDS,
+    EndRecord,
+    Kind,
+    decode_debug_memory,
+    decode_debug_register,
+)
 from rrdbg.record.hosts import RecordingHost, ReplayHost
 from rrdbg.record.log import Cursor, LogHeader, LogReader, LogWriter
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
@@ -95,28 +102,31 @@ def _image_path(directory: Path, header: LogHeader) -> Path:
     return image if image.is_absolute() else directory / image
 
 
-def record(
+@dataclass(slots=True)
+class NewRecording:
+    """A recording directory being written: its log, image and header."""
+
+    directory: Path
+    header: LogHeader
+    qcow: Qcow2Image
+    image_file: Path
+    writer: LogWriter
+
+
+def new_recording(
     program: str,
     args: list[str],
     directory: str,
     *,
     image: str | None = None,
     snapshot_name: str = "init",
-    interval: int | None = None,
-    stdin: str | None = None,
+    interval: int = 0,
     force: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> RecordStats:
-    """Run ``program`` live, writing a recording to ``directory``."""
-    """Run ``program`` live, writing a recording to ``directory``.
+) -> NewRecording:
+    """Create DIR (or refuse), its snapshot image and its log with a header.
 
-    ``interval`` fixes the instructions between snapshots; by default it is
-    at least DEFAULT_SNAPSHOT_INTERVAL and adapts to the snapshot cost.
+    Nothing on disk changes before every check has passed.
     """
-    if interval is not None and interval <= 0:
-        raise RrdbgError("the snapshot interval must be a positive number of instructions")
-    adaptive = interval is None
-    base_interval = DEFAULT_SNAPSHOT_INTERVAL if interval is None else interval
     loaded = read_program(program)  # bad programs fail before anything is created
     out = Path(directory)
     if out.exists() and not out.is_dir():
@@ -155,14 +165,54 @@ def record(
         program_sha256=hashlib.sha256(loaded.image).digest(),
         argv=tuple(a.encode() for a in argv),
         snapshot_image=image_ref,
-        snapshot_interval=0 if adaptive else base_interval,
+        snapshot_interval=interval,
         created_ns=time.time_ns(),
         extra={"snapshot_name": snapshot_name},
     )
+    try:
+        writer = LogWriter.create(str(out / LOG_NAME), header)
+    except BaseException:
+        qcow.close()
+        raise
+    return NewRecording(out, header, qcow, image_file, writer)
+
+
+def record(
+    program: str,
+    args: list[str],
+    directory: str,
+    *,
+    image: str | None = None,
+    snapshot_name: str = "init",
+    interval: int | None = None,
+    stdin: str | None = None,
+    force: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> RecordStats:
+    """Run ``program`` live, writing a recording to ``directory``.
+
+    ``interval`` fixes the instructions between snapshots; by default it is
+    at least DEFAULT_SNAPSHOT_INTERVAL and adapts to the snapshot cost.
+    """
+    if interval is not None and interval <= 0:
+        raise RrdbgError("the snapshot interval must be a positive number of instructions")
+    adaptive = interval is None
+    base_interval = DEFAULT_SNAPSHOT_INTERVAL if interval is None else interval
+    rec = new_recording(
+        program,
+        args,
+        directory,
+        image=image,
+        snapshot_name=snapshot_name,
+        interval=0 if adaptive else base_interval,
+        force=force,
+    )
+    out, header, qcow, image_file = rec.directory, rec.header, rec.qcow, rec.image_file
+    argv = [program, *args]
     live = LiveHost(stdin_path=stdin, environ=environ)
     snapshots: list[SnapshotInfo] = []
     snap_time = 0.0
-    with qcow, LogWriter.create(str(out / LOG_NAME), header) as writer:
+    with qcow, rec.writer as writer:
         host = RecordingHost(live, writer)
         host.flush = writer.flush
         try:
@@ -192,7 +242,7 @@ def record(
             result = machine.run_to_end()
             end = EndRecord(result.exit.code, result.exit.signal, result.icount, machine.digest())
             writer.close(result.icount, end.encode())
-            _write_block_cache(out / BLOCKS_NAME, header.program_sha256, machine)
+            write_block_cache(out / BLOCKS_NAME, header.program_sha256, machine)
         finally:
             live.shutdown()
     return RecordStats(
@@ -204,14 +254,16 @@ def record(
     )
 
 
-def _write_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+def write_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
     records = machine.cpu.known_blocks()
     path.write_bytes(
         _BLOCKS_MAGIC + program_sha256 + zlib.crc32(records).to_bytes(4, "little") + records
     )
 
 
-def _seed_from_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+def seed_blocks(directory: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+    """Give the machine the decoded blocks of a recording's ``blocks.cache`` (if valid)."""
+    path = directory / BLOCKS_NAME
     try:
         data = path.read_bytes()
     except OSError:
@@ -252,6 +304,8 @@ class Replay:
     host: ReplayHost
     image: Qcow2Image | None = None
     store: SnapshotStore | None = None
+    #: (icount, kind, payload) of the debugger writes still to apply.
+    debug_writes: list[tuple[int, int, bytes]] = field(default_factory=list)
 
     def close(self) -> None:
         if self.image is not None:
@@ -268,6 +322,23 @@ class Replay:
         """Replay to the end; with ``check``, verify against the END record."""
         m = self.machine
         try:
+            pending = self.debug_writes
+            while m.exit is None and pending and pending[0][0] >= m.icount:
+                # A debugger changed the live run here: run to that exact
+                # instruction count and make the same change.
+                icount, kind, payload = pending[0]
+                m.run(icount, exact=True)
+                if m.exit is not None:
+                    break
+                event = self.reader.peek()
+                if event is None or (event.icount, event.kind) != (icount, kind):
+                    raise ReplayDivergence(
+                        f"replay diverged at icount {m.icount}: the recording's debugger "
+                        f"write at icount {icount} is not the next event"
+                    )
+                apply_debug_write(m, kind, payload)
+                self.reader.next()
+                pending.pop(0)
             result = m.run_to_end()
         except ReplayDivergence:
             _raise_if_incomplete(self.directory, self.reader, m.cpu.counter.total)
@@ -302,6 +373,17 @@ class Replay:
             )
 
 
+def apply_debug_write(machine: LinuxMachine, kind: int, payload: bytes) -> None:
+    """Make a recorded debugger change (a register or memory write) again."""
+    if kind == Kind.DEBUG_REGISTER:
+        name, value = decode_debug_register(payload)
+        write_register(machine.engine, name, value)
+    else:
+        address, data = decode_debug_memory(payload)
+        machine.memory.poke(address, data)
+        machine.cpu.invalidate_code(address, address + len(data))
+
+
 def _raise_if_incomplete(directory: Path, reader: LogReader, icount: int) -> None:
     """A divergence at the end of a log that was cut short is not a divergence."""
     if reader.peek() is None and not reader.clean_end:
@@ -311,15 +393,9 @@ def _raise_if_incomplete(directory: Path, reader: LogReader, icount: int) -> Non
         ) from None
 
 
-def open_recording(
-    directory: str,
-    *,
-    quiet: bool = False,
-    stdout_fd: int = 1,
-    stderr_fd: int = 2,
-    snapshot: str | None = None,
-) -> Replay:
-    """Open DIR for replay; with ``snapshot``, start from that snapshot."""
+def open_log(directory: str) -> LogReader:
+    """The log of the recording in ``directory``, after checking that it can be
+    replayed here (the program is there and unchanged, same Unicorn and CPU)."""
     d = Path(directory)
     if not d.is_dir():
         raise RrdbgError(f"{directory}: no such recording directory")
@@ -342,6 +418,26 @@ def open_recording(
                 f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
                 f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL_NAME}"
             )
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+def open_recording(
+    directory: str,
+    *,
+    quiet: bool = False,
+    stdout_fd: int = 1,
+    stderr_fd: int = 2,
+    snapshot: str | None = None,
+) -> Replay:
+    """Open DIR for replay; with ``snapshot``, start from that snapshot."""
+    d = Path(directory)
+    reader = open_log(directory)
+    try:
+        header = reader.header
+        program = header.program_path
         host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         try:
             machine = LinuxMachine(program, list(header.argv), host)
@@ -359,7 +455,12 @@ def open_recording(
                 raise RrdbgError(f"{directory}: no snapshot named {snapshot!r}")
             cursor = replay.store.load(machine, info)
             reader.seek(Cursor.from_bytes(cursor))
-        _seed_from_block_cache(d / BLOCKS_NAME, header.program_sha256, machine)
+        seed_blocks(d, header.program_sha256, machine)
+        with LogReader.open(str(d / LOG_NAME)) as scan:
+            scan.seek(reader.position)  # what the replay has not consumed yet
+            replay.debug_writes = [
+                (e.icount, e.kind, bytes(e.payload)) for e in scan if e.kind in DEBUG_KINDS
+            ]
         return replay
     except BaseException:
         reader.close()

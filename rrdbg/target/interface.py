@@ -1,0 +1,118 @@
+"""The ``Target`` interface: what a debugger session asks of a debuggee.
+
+Role: the seam between the protocol side (``rsp``, ``target.session``) and
+the emulation side (``timeline``, ``machine``).  Nothing here knows the wire
+format or Unicorn.  Positions are instruction counts (icount): totally
+ordered, so a stop event needs no other notion of time.
+
+Contract (checked by tests/target/test_conformance.py against every target):
+- every method but ``resume`` returns promptly and never runs the guest;
+- ``resume`` runs the guest off the event loop and polls ``interrupted``
+  often enough that a Ctrl-C stops it within ~100 ms;
+- a refused request raises ``TargetError`` (its errno becomes an ``Exx``
+  reply); guest faults are stop events, never exceptions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+SIGINT = 2
+SIGTRAP = 5
+
+
+class Direction(enum.Enum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+class WatchKind(enum.Enum):
+    """What a watchpoint reacts to (gdb's Z2, Z3, Z4)."""
+
+    WRITE = "watch"
+    READ = "rwatch"
+    ACCESS = "awatch"
+
+
+class StopKind(enum.Enum):
+    """Why the guest stopped."""
+
+    #: A single step completed.
+    STEP = "step"
+    #: A breakpoint address was reached (the instruction there has not run).
+    BREAKPOINT = "breakpoint"
+    #: A watched location was accessed (stopped just after the access going
+    #: forward, just before it going backward, as x86 gdb expects).
+    WATCHPOINT = "watchpoint"
+    #: The client interrupted (Ctrl-C).
+    INTERRUPT = "interrupt"
+    #: A stop at an icount someone asked for (monitor replay_break, seek).
+    POSITION = "position"
+    #: The guest received a fatal signal (the faulting instruction did not run).
+    SIGNAL = "signal"
+    #: The guest exited (``exit_code``) or was killed by ``signal``.
+    EXITED = "exited"
+    #: No more history in the direction of travel (replaylog:end / begin).
+    HISTORY_END = "history-end"
+    HISTORY_BEGIN = "history-begin"
+
+
+@dataclass(frozen=True, slots=True)
+class StopEvent:
+    kind: StopKind
+    icount: int
+    signal: int = SIGTRAP
+    exit_code: int | None = None
+    watch: tuple[WatchKind, int] | None = None
+    #: Hardware breakpoint (Z1) rather than software (Z0).
+    hardware: bool = False
+    #: A one-line note for the user (shown through the console), or "".
+    note: str = ""
+
+
+Interrupted = Callable[[], bool]
+
+
+class Target(Protocol):
+    """A stopped debuggee that can be inspected, changed and resumed."""
+
+    @property
+    def can_reverse(self) -> bool:
+        """Whether ``resume`` accepts Direction.BACKWARD."""
+
+    @property
+    def last_stop(self) -> StopEvent:
+        """The stop the target is in now (gdb's ``?``)."""
+
+    def read_registers(self) -> dict[str, bytes]:
+        """All registers by gdb name, little-endian bytes of each register's size."""
+
+    def write_register(self, name: str, value: bytes) -> None: ...
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Exactly ``length`` bytes; TargetError if any of them is unmapped."""
+
+    def write_memory(self, address: int, data: bytes) -> None: ...
+
+    def insert_breakpoint(self, address: int, *, hardware: bool) -> None: ...
+
+    def remove_breakpoint(self, address: int, *, hardware: bool) -> None: ...
+
+    def insert_watchpoint(self, kind: WatchKind, address: int, length: int) -> None: ...
+
+    def remove_watchpoint(self, kind: WatchKind, address: int, length: int) -> None: ...
+
+    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+        """Run (or step) until a stop; may take long, so call it off the event loop."""
+
+    def monitor(self, command: str, interrupted: Interrupted) -> tuple[str, StopEvent | None]:
+        """Run a ``monitor`` command: its output, and a new stop if it moved in time."""
+
+    def kill(self) -> None:
+        """End the session's debuggee (gdb's ``k``); the target is unusable after."""
+
+    def detach(self) -> None:
+        """The client leaves: drop breakpoints and watchpoints."""

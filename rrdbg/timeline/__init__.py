@@ -1,0 +1,1 @@
+"""Time travel over one run: history, checkpoints, seeks and resumes by icount."""

@@ -1,0 +1,548 @@
+"""A debuggable run: one machine moving along the icount axis of its history.
+
+Role: the object a debugger session drives.  It owns the machine, the
+``History`` of host events, in-memory checkpoints, and the breakpoints and
+watchpoints, and it implements the ``Target`` interface
+(``rrdbg/target/interface.py``).
+
+Two kinds of timeline:
+- **replay** (``Timeline.replay``): a finished (or cut-short) recording.  The
+  guest sees only recorded answers; forward execution stops at the end of
+  history with ``HISTORY_END`` (gdb: "No more reverse-execution history"):
+  just before the instruction that ended the program, at a fatal fault, or
+  at the last recorded event of a log that was cut short.
+- **live** (``Timeline.live``): ``rrdbg debug``.  The guest runs against the
+  real host, and every answer is recorded (and written to ``-o DIR`` when
+  saving).  Re-executing the past replays from the history; reaching its end
+  goes live again.  The program's exit is reported as an exit.
+
+Invariants:
+- the machine is only ever run by this class, from the caller's thread, and
+  never from inside an emulator callback (hooks record facts and ask to stop);
+- after any stop at icount ``n`` the debugger writes recorded at ``n`` have
+  been applied, so the state at ``n`` is the same however it was reached;
+- checkpoints are taken only at such stops, so restoring one and running
+  forward reproduces every later state exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError, TargetError
+from rrdbg.machine import icount as ic
+from rrdbg.machine.cpu import StopReason
+from rrdbg.machine.host import Host
+from rrdbg.machine.machine import LinuxMachine
+from rrdbg.machine.registers import read_register, read_registers, write_register
+from rrdbg.record.events import (
+    DEBUG_KINDS,
+    EndRecord,
+    Kind,
+    encode_debug_memory,
+    encode_debug_register,
+)
+from rrdbg.record.log import LogWriter
+from rrdbg.record.recording import apply_debug_write, open_log, seed_blocks
+from rrdbg.target.interface import (
+    SIGINT,
+    Direction,
+    Interrupted,
+    StopEvent,
+    StopKind,
+    WatchKind,
+)
+from rrdbg.timeline.checkpoint import Checkpoint, capture, restore
+from rrdbg.timeline.history import History
+from rrdbg.timeline.host import TimelineHost
+
+#: Instructions per call into the emulator between two looks at the
+#: interrupt flag: a few milliseconds at full speed.
+POLL_SLICE = 1 << 23
+#: Before a forward run with watchpoints armed, take a checkpoint if the
+#: nearest one is further back than this: a hit in the middle of a block is
+#: found only at the block's end, and the stop just after the access is then
+#: reached by replaying from the checkpoint.
+WATCH_CHECKPOINT_DISTANCE = 1 << 20
+
+_NO_LIMIT = ic.NO_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    kind: WatchKind
+    address: int
+    length: int
+
+
+class Timeline:
+    """A machine, its history and its checkpoints (implements ``Target``)."""
+
+    def __init__(
+        self,
+        machine: LinuxMachine,
+        history: History,
+        host: TimelineHost,
+        *,
+        name: str,
+        live: bool,
+        history_end: int | None,
+        ended_by_exit: bool,
+        writer: LogWriter | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.machine = machine
+        self.history = history
+        self.host = host
+        self.name = name
+        self.live = live
+        #: Replay: the last icount history reaches (None: not known yet).
+        self.history_end = history_end
+        #: Replay: the program ended by a system call at history_end + 1.
+        self.ended_by_exit = ended_by_exit
+        self.writer = writer
+        self.directory = directory
+        self.checkpoints: list[Checkpoint] = []
+        self.breakpoints: dict[int, bool] = {}  # address -> hardware
+        self.watchpoints: list[_Watch] = []
+        #: The furthest icount ever reached.
+        self.frontier = 0
+        #: The machine's state differs from the recorded one at this icount
+        #: (a debugger write in the past); undone before the next resume.
+        self.dirty = False
+        self._last_stop = StopEvent(StopKind.STEP, 0)
+        self._watch_hit: tuple[WatchKind, int, int] | None = None
+        self._closed = False
+        self.take_checkpoint()
+
+    # -- construction ----------------------------------------------------
+    @classmethod
+    def replay(
+        cls,
+        directory: str,
+        *,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
+        quiet: bool = False,
+    ) -> Timeline:
+        """A timeline over the recording in ``directory``, at icount 0."""
+        reader = open_log(directory)
+        with reader:
+            header = reader.header
+            history = History.load(reader)
+            end_event = reader.end_event
+        end = EndRecord.decode(end_event.payload) if end_event is not None else None
+        host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        machine = _machine(header.program_path, list(header.argv), host, history)
+        seed_blocks(Path(directory), header.program_sha256, machine)
+        if end is None:
+            history_end, by_exit = history.last_icount, False
+        elif end.exit_code is not None:
+            # exit/exit_group: the last state worth showing is just before it.
+            history_end, by_exit = end.icount - 1, True
+        else:
+            history_end, by_exit = end.icount, False
+        name = str(Path(directory))
+        return cls(
+            machine,
+            history,
+            host,
+            name=name,
+            live=False,
+            history_end=history_end,
+            ended_by_exit=by_exit,
+            directory=Path(directory),
+        )
+
+    @classmethod
+    def live_run(
+        cls,
+        program: str,
+        args: list[str],
+        live_host: Host,
+        *,
+        writer: LogWriter | None = None,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
+    ) -> Timeline:
+        """A live session of ``program``: runs on ``live_host`` and records."""
+        history = History(writer)
+        host = TimelineHost(history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        if writer is not None:
+            host.set_flush(writer.flush)
+        machine = _machine(program, [program, *args], host, history)
+        return cls(
+            machine,
+            history,
+            host,
+            name=program,
+            live=True,
+            history_end=None,
+            ended_by_exit=False,
+            writer=writer,
+        )
+
+    # -- Target: state -----------------------------------------------------
+    @property
+    def can_reverse(self) -> bool:
+        return False  # not yet: the next step adds reverse execution
+
+    @property
+    def icount(self) -> int:
+        return self.machine.icount
+
+    @property
+    def last_stop(self) -> StopEvent:
+        return self._last_stop
+
+    def read_registers(self) -> dict[str, bytes]:
+        return read_registers(self.machine.engine)
+
+    def read_register(self, name: str) -> bytes:
+        return read_register(self.machine.engine, name)
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        try:
+            return self.machine.memory.read(address, length, perms=0)
+        except GuestMemoryError as exc:
+            raise TargetError(str(exc), errno=14) from None
+
+    # -- Target: changes -----------------------------------------------------
+    def _at_live_frontier(self) -> bool:
+        return self.live and self.host.at_frontier and self.machine.exit is None
+
+    def write_register(self, name: str, value: bytes) -> None:
+        try:
+            write_register(self.machine.engine, name, value)
+        except EmulatorError as exc:
+            raise TargetError(str(exc), errno=22) from None
+        self._after_write(Kind.DEBUG_REGISTER, encode_debug_register(name, value))
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        mem = self.machine.memory
+        if not mem.is_mapped(address, len(data)):
+            raise TargetError(f"cannot write memory at {address:#x}", errno=14)
+        mem.poke(address, data)
+        self.machine.cpu.invalidate_code(address, address + len(data))
+        self._after_write(Kind.DEBUG_MEMORY, encode_debug_memory(address, data))
+
+    def _after_write(self, kind: Kind, payload: bytes) -> None:
+        if self._at_live_frontier():
+            # Part of the run: recorded, so a replay makes the same change here.
+            self.history.append(self.machine.icount, kind, payload)
+            self.checkpoints = [c for c in self.checkpoints if c.icount < self.machine.icount]
+        else:
+            self.dirty = True
+
+    def insert_breakpoint(self, address: int, *, hardware: bool) -> None:
+        self.breakpoints[address] = hardware
+
+    def remove_breakpoint(self, address: int, *, hardware: bool) -> None:
+        self.breakpoints.pop(address, None)
+
+    def insert_watchpoint(self, kind: WatchKind, address: int, length: int) -> None:
+        if length <= 0 or address + length > 1 << 32:
+            raise TargetError(f"bad watchpoint range {address:#x}+{length}", errno=22)
+        self.watchpoints.append(_Watch(kind, address, length))
+
+    def remove_watchpoint(self, kind: WatchKind, address: int, length: int) -> None:
+        w = _Watch(kind, address, length)
+        if w in self.watchpoints:
+            self.watchpoints.remove(w)
+
+    def detach(self) -> None:
+        self.breakpoints.clear()
+        self.watchpoints.clear()
+
+    def kill(self) -> None:
+        self.detach()
+
+    # -- checkpoints and seeking -------------------------------------------------
+    def take_checkpoint(self) -> Checkpoint:
+        m = self.machine
+        i = bisect.bisect_right([c.icount for c in self.checkpoints], m.icount)
+        if i and self.checkpoints[i - 1].icount == m.icount:
+            return self.checkpoints[i - 1]
+        previous = self.checkpoints[i - 1] if i else None
+        cp = capture(m, previous)
+        self.checkpoints.insert(i, cp)
+        return cp
+
+    def _nearest_checkpoint(self, icount: int) -> Checkpoint:
+        i = bisect.bisect_right([c.icount for c in self.checkpoints], icount)
+        return self.checkpoints[max(i - 1, 0)]
+
+    def seek(self, icount: int, interrupted: Interrupted | None = None) -> bool:
+        """Go to ``icount`` exactly (no breakpoints); False if interrupted first.
+
+        Restores the nearest checkpoint at or before it unless running on
+        from where the machine is is shorter, then replays forward.
+        """
+        m = self.machine
+        if icount < 0:
+            raise TargetError("cannot seek before icount 0", errno=22)
+        cp = self._nearest_checkpoint(icount)
+        if self.dirty or m.exit is not None or not (cp.icount <= m.icount <= icount):
+            self._restore(cp)
+        with self._disarmed():
+            while m.icount < icount:
+                stop = self._run_slice(icount, interrupted)
+                if stop is not None:
+                    if stop.kind is StopKind.INTERRUPT:
+                        return False
+                    raise RrdbgError(f"cannot reach icount {icount}: the run ends at {m.icount}")
+        return True
+
+    def _restore(self, cp: Checkpoint) -> None:
+        restore(self.machine, cp)
+        self.history.rewind(cp.icount)
+        self.dirty = False
+
+    # -- Target: running -------------------------------------------------------
+    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+        if direction is Direction.BACKWARD:
+            raise TargetError("reverse execution is not available yet", errno=22)
+        stop = self._forward(step=step, interrupted=interrupted)
+        self._last_stop = stop
+        return stop
+
+    def _forward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
+        m = self.machine
+        note = ""
+        if self.dirty:
+            # Writes made in the past are not part of the recording: undo them.
+            self.seek(m.icount)
+            note = "rrdbg: changes made in the past were undone (the recording is immutable)"
+        if m.exit is not None:
+            return self._finished_stop(note)
+        end = self.history_end
+        if end is not None and m.icount >= end:
+            return StopEvent(StopKind.HISTORY_END, m.icount, note=note)
+        target = m.icount + 1 if step else _NO_LIMIT
+        if end is not None:
+            target = min(target, end)
+        if self.watchpoints:
+            cp = self._nearest_checkpoint(m.icount)
+            if m.icount - cp.icount > WATCH_CHECKPOINT_DISTANCE:
+                self.take_checkpoint()
+        with self._armed():
+            stop = self._run_to(target, interrupted, step_over=m.cpu.eip in self.breakpoints)
+        if self._watch_hit is not None:
+            kind, address, count = self._watch_hit
+            self._watch_hit = None
+            if count + 1 < m.icount or m.exit is not None:
+                self.seek(count + 1)
+            stop = StopEvent(StopKind.WATCHPOINT, m.icount, watch=(kind, address))
+        self.frontier = max(self.frontier, m.icount)
+        self.host.shown_until = max(self.host.shown_until, m.icount)
+        if stop.kind is StopKind.POSITION:
+            if step:
+                stop = StopEvent(StopKind.STEP, m.icount)
+            elif end is not None and m.icount >= end:
+                stop = StopEvent(StopKind.HISTORY_END, m.icount)
+        elif stop.kind is StopKind.EXITED and not self.live:
+            # Not a live run: show the last state before the program ended.
+            self.seek(m.icount - 1)
+            stop = StopEvent(StopKind.HISTORY_END, m.icount)
+        if note:
+            stop = StopEvent(
+                stop.kind,
+                stop.icount,
+                stop.signal,
+                stop.exit_code,
+                stop.watch,
+                stop.hardware,
+                note,
+            )
+        return stop
+
+    def _finished_stop(self, note: str) -> StopEvent:
+        m = self.machine
+        if not self.live:
+            return StopEvent(StopKind.HISTORY_END, m.icount, note=note)
+        status = m.exit
+        assert status is not None
+        if status.signal is not None:
+            return StopEvent(StopKind.EXITED, m.icount, signal=status.signal, note=note)
+        return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code, note=note)
+
+    def _run_to(self, target: int, interrupted: Interrupted, *, step_over: bool) -> StopEvent:
+        """Run forward until ``target`` or a stop; the caller has armed points."""
+        m = self.machine
+        if step_over and m.icount < target:
+            # Unicorn halts *at* an exit address: execute that instruction first.
+            addr = m.cpu.eip
+            m.cpu.remove_exit(addr)
+            try:
+                stop = self._run_slice(m.icount + 1, interrupted)
+            finally:
+                if addr in self.breakpoints:
+                    m.cpu.add_exit(addr)
+            if stop is not None or self._watch_hit is not None:
+                return stop or StopEvent(StopKind.POSITION, m.icount)
+        while m.icount < target:
+            stop = self._run_slice(target, interrupted)
+            if stop is not None:
+                return stop
+            if self._watch_hit is not None:
+                break
+        return StopEvent(StopKind.POSITION, m.icount)
+
+    def _run_slice(self, target: int, interrupted: Interrupted | None) -> StopEvent | None:
+        """One call into the emulator; a stop event, or None to go on."""
+        m = self.machine
+        pending = self.history.next_debug_write()
+        limit = min(target, m.icount + POLL_SLICE)
+        if pending is not None and pending[0] < limit:
+            limit = max(pending[0], m.icount)
+        if limit > m.icount:
+            stop = m.run(limit, exact=limit in (target, pending[0] if pending else -1))
+        else:
+            stop = None
+        self._apply_debug_writes()
+        if stop is None:
+            return None
+        if stop.reason is StopReason.FAULT:
+            assert stop.fault is not None
+            return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.fault.signal)
+        if stop.reason is StopReason.SYSCALL:
+            status = m.exit
+            if status is None:
+                return None
+            if status.signal is not None:
+                return StopEvent(StopKind.EXITED, m.icount, signal=status.signal)
+            return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code)
+        if stop.reason is StopReason.EXIT:
+            hardware = self.breakpoints.get(m.cpu.eip, False)
+            return StopEvent(StopKind.BREAKPOINT, m.icount, hardware=hardware)
+        if stop.reason is StopReason.REQUEST:
+            return None
+        if interrupted is not None and interrupted() and m.icount < target:
+            return StopEvent(StopKind.INTERRUPT, m.icount, signal=SIGINT)
+        return None
+
+    def _apply_debug_writes(self) -> None:
+        """Apply the recorded debugger writes at the machine's icount."""
+        m = self.machine
+        # Host events at this icount were consumed by the run that got here,
+        # so a due write is the next event.
+        while (event := self.history.peek()) is not None:
+            icount, kind, payload = event
+            if icount != m.icount or kind not in DEBUG_KINDS:
+                return
+            apply_debug_write(m, kind, payload)
+            self.history.advance()
+
+    # -- arming breakpoints and watchpoints ----------------------------------------
+    def _armed(self) -> _Arming:
+        return _Arming(self, arm=True)
+
+    def _disarmed(self) -> _Arming:
+        return _Arming(self, arm=False)
+
+    def watch_hook(self, kind: WatchKind) -> Callable[[int, int], None]:
+        def hook(address: int, size: int) -> None:
+            if self._watch_hit is not None:
+                return
+            for w in self.watchpoints:
+                if (
+                    address < w.address + w.length
+                    and address + size > w.address
+                    and (w.kind is kind or w.kind is WatchKind.ACCESS)
+                ):
+                    cpu = self.machine.cpu
+                    count = cpu.count_at(cpu.eip)
+                    self._watch_hit = (w.kind, w.address, count)
+                    cpu.request_stop()
+                    return
+
+        return hook
+
+    # -- monitor ---------------------------------------------------------------------
+    def monitor(self, command: str, interrupted: Interrupted) -> tuple[str, StopEvent | None]:
+        words = command.split()
+        if not words or words[0] == "help":
+            return _HELP, None
+        if words[:2] == ["info", "replay"]:
+            mode = "Recording" if self.live and self.host.at_frontier else "Replaying"
+            return f"{mode} execution '{self.name}': instruction count = {self.icount}\n", None
+        if words == ["when"]:
+            return f"{self.icount}\n", None
+        raise TargetError(f"unknown monitor command {words[0]!r} (try: monitor help)", errno=22)
+
+    # -- saving (live) --------------------------------------------------------------
+    def close(self) -> None:
+        """Finish a live recording's log (if saving); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        writer = self.writer
+        if writer is None or writer.closed:
+            return
+        m = self.machine
+        if m.exit is not None and self.host.at_frontier:
+            end = EndRecord(m.exit.code, m.exit.signal, m.icount, m.digest())
+            writer.close(m.icount, end.encode())
+        else:
+            writer.flush()
+            writer.abort()
+
+
+class _Arming:
+    """Context manager: breakpoints as exits and watchpoints as memory hooks."""
+
+    def __init__(self, timeline: Timeline, *, arm: bool) -> None:
+        self.t = timeline
+        self.arm = arm
+        self.hooks: list[int] = []
+
+    def __enter__(self) -> None:
+        t = self.t
+        cpu = t.machine.cpu
+        if not self.arm:
+            cpu.clear_exits()
+            return
+        for addr in t.breakpoints:
+            cpu.add_exit(addr)
+        if t.watchpoints:
+            for w in t.watchpoints:
+                # Unicorn matches the access's first byte: start the range
+                # early enough to catch an access that overlaps from below.
+                lo = max(w.address - 16, 0)
+                hi = w.address + w.length - 1
+                for write, kind in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
+                    if w.kind is kind or w.kind is WatchKind.ACCESS:
+                        hook = t.watch_hook(kind)
+                        self.hooks.append(
+                            cpu.watch_memory(write=write, begin=lo, end=hi, callback=hook)
+                        )
+            cpu.retranslate()
+
+    def __exit__(self, *exc: object) -> None:
+        t = self.t
+        cpu = t.machine.cpu
+        if self.arm:
+            cpu.clear_exits()
+        if self.hooks:
+            for h in self.hooks:
+                cpu.unwatch(h)
+            cpu.retranslate()
+
+
+_HELP = """\
+rrdbg monitor commands:
+  help               this list
+  info replay        the recording and the current instruction count
+  when               the current instruction count
+"""
+
+
+def _machine(
+    program: str, argv: list[str] | list[bytes], host: TimelineHost, history: History
+) -> LinuxMachine:
+    machine = LinuxMachine(program, argv, host)
+    host.set_icount(lambda: machine.cpu.counter.total)
+    return machine
