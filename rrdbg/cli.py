@@ -89,7 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
         "stdin, files, clock or randomness read; the end state is checked.",
     )
     rep.add_argument("--quiet", action="store_true", help="do not print the guest's output")
+    rep.add_argument(
+        "--gdb",
+        metavar="ADDR",
+        help="serve the recording to gdb at ADDR (HOST:PORT, :PORT or stdio) instead "
+        "of replaying it to the end; each connection starts at icount 0",
+    )
+    rep.add_argument(
+        "--once", action="store_true", help="with --gdb: exit when the first client leaves"
+    )
     rep.add_argument("directory", metavar="DIR")
+
+    dbg = sub.add_parser(
+        "debug",
+        help="run a program live under gdb, recording as it goes",
+        description="Start PROGRAM stopped at its first instruction and serve it to gdb "
+        "at ADDR; everything it observes is recorded (and saved with -o).",
+    )
+    dbg.add_argument(
+        "--gdb",
+        metavar="ADDR",
+        default=":1234",
+        help="where to serve gdb: HOST:PORT, :PORT or stdio (default :1234, like QEMU's -s)",
+    )
+    dbg.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
+    dbg.add_argument("-o", "--output", metavar="DIR", help="save the recording to DIR")
+    dbg.add_argument("--force", action="store_true", help="replace an existing recording")
+    _add_program(dbg)
 
     info = sub.add_parser(
         "info", help="describe a recording", description="Describe a recording directory."
@@ -169,10 +195,92 @@ def _cmd_record(ns: argparse.Namespace) -> int:
 def _cmd_replay(ns: argparse.Namespace) -> int:
     from rrdbg.record.recording import open_recording
 
+    if ns.gdb is not None:
+        return _serve_replay(ns)
+    if ns.once:
+        raise RrdbgError("--once only makes sense with --gdb")
+
     with open_recording(ns.directory, quiet=ns.quiet) as replay:
         result = replay.run_to_end()
     _report_end(result)
     return result.exit.shell_status
+
+
+def _serve_replay(ns: argparse.Namespace) -> int:
+    import trio
+
+    from rrdbg.record.recording import open_log
+    from rrdbg.server.gdb import Address, serve
+    from rrdbg.server.sessions import replay_sessions
+    from rrdbg.timeline.timeline import Timeline
+
+    address = Address.parse(ns.gdb)
+    open_log(ns.directory).close()  # a bad recording fails now, not at connect time
+    out = 2 if address.stdio else 1
+
+    def make() -> Timeline:
+        return Timeline.replay(ns.directory, stdout_fd=out, stderr_fd=2, quiet=ns.quiet)
+
+    trio.run(lambda: serve(replay_sessions(make), address, once=ns.once or address.stdio))
+    return 0
+
+
+def _cmd_debug(ns: argparse.Namespace) -> int:
+    import trio
+
+    from rrdbg.machine.host import LiveHost
+    from rrdbg.record.recording import new_recording, write_block_cache
+    from rrdbg.server.gdb import Address, serve
+    from rrdbg.server.sessions import live_sessions
+    from rrdbg.snapshot.vmstate import SnapshotStore
+    from rrdbg.timeline.timeline import Timeline
+
+    address = Address.parse(ns.gdb)
+    stdin = ns.stdin
+    if stdin is None and address.stdio:
+        stdin = os.devnull  # stdin is gdb's pipe: never let the guest read it
+    if stdin is not None and not os.path.isfile(stdin) and stdin != os.devnull:
+        raise RrdbgError(f"cannot open --stdin file {stdin}: no such file")
+    out = 2 if address.stdio else 1
+    rec = None
+    if ns.output is not None:
+        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force)
+    try:
+        host = LiveHost(stdin_path=stdin, stdout_fd=out, stderr_fd=2)
+    except OSError as exc:
+        raise RrdbgError(f"cannot open --stdin file {stdin}: {exc.strerror}") from None
+    timeline = Timeline.live_run(
+        ns.program,
+        ns.args,
+        host,
+        writer=rec.writer if rec is not None else None,
+        stdout_fd=out,
+        stderr_fd=2,
+    )
+    if rec is not None:
+        SnapshotStore(rec.qcow).save(timeline.machine, "init", rec.writer.position.to_bytes())
+
+    ended: list[bool] = []
+
+    def on_end() -> None:
+        if ended:
+            return
+        ended.append(True)
+        timeline.close()
+        if rec is not None:
+            write_block_cache(
+                rec.directory / "blocks.cache", rec.header.program_sha256, timeline.machine
+            )
+            rec.qcow.close()
+            print(f"rrdbg: recording saved in {rec.directory}", file=sys.stderr)
+
+    try:
+        trio.run(lambda: serve(live_sessions(timeline, on_end), address))
+    finally:
+        on_end()
+        host.shutdown()
+    status = timeline.machine.exit
+    return status.shell_status if status is not None else 0
 
 
 def _cmd_info(ns: argparse.Namespace) -> int:
@@ -221,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if ns.command in ("run", "record") and ns.program is None:
+    if ns.command in ("run", "record", "debug") and ns.program is None:
         parser.error("the following arguments are required: PROGRAM")
     try:
         if ns.command == "run":
@@ -232,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_replay(ns)
         if ns.command == "info":
             return _cmd_info(ns)
+        if ns.command == "debug":
+            return _cmd_debug(ns)
     except RrdbgError as exc:
         print(f"rrdbg: {exc}", file=sys.stderr)
         # A replay that ran out of recording is not bad input: say so apart.

@@ -1,0 +1,1 @@
+"""The GDB server (the only part of rrdbg that imports trio)."""

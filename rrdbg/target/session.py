@@ -1,0 +1,321 @@
+"""The debugger session: typed requests in, replies out, via a ``Target``.
+
+Role: rrdbg's equivalent of rr's ``GdbServer::dispatch_debugger_request``,
+without any I/O.  ``handle(request)`` returns either the replies to send, or
+a ``Deferred`` for requests that run the guest (resume, step, monitor
+commands that move in time): the server calls ``Deferred.run(interrupted)``
+off its event loop and sends what it returns.  Handlers *return* replies; they
+never write, so a request can never be answered twice.
+
+Threads: the debuggee is one thread, id 1.  Stop replies name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import assert_never
+
+from rrdbg.errors import RrdbgError, TargetError
+from rrdbg.rsp import (
+    Capability,
+    ConsoleOutput,
+    Detach,
+    Empty,
+    ErrorReply,
+    Exited,
+    FileOperation,
+    HexData,
+    HwBreak,
+    InsertPoint,
+    Interrupt,
+    Kill,
+    MalformedPacket,
+    MonitorCommand,
+    MustReplyEmpty,
+    Ok,
+    PointKind,
+    QueryAttached,
+    QueryCurrentThread,
+    QueryHaltReason,
+    QueryOffsets,
+    QuerySupported,
+    QuerySymbol,
+    QueryThreadInfo,
+    QueryTraceStatus,
+    RawReply,
+    ReadMemory,
+    ReadRegister,
+    ReadRegisters,
+    ReadXfer,
+    RemovePoint,
+    ReplayLog,
+    Reply,
+    Request,
+    Resume,
+    ResumeAction,
+    SetThread,
+    StartNoAckMode,
+    StopReply,
+    SwBreak,
+    Terminated,
+    ThreadAlive,
+    UnknownPacket,
+    VCont,
+    VContQuery,
+    VKill,
+    Watch,
+    WriteMemory,
+    WriteRegister,
+    WriteRegisters,
+    XferChunk,
+    supported_features,
+)
+from rrdbg.rsp import Direction as RspDirection
+from rrdbg.rsp import (
+    WatchKind as RspWatchKind,
+)
+from rrdbg.target import i386
+from rrdbg.target.interface import (
+    Direction,
+    Interrupted,
+    StopEvent,
+    StopKind,
+    Target,
+    WatchKind,
+)
+
+THREAD_ID = 1
+#: gdb errno values for ``Exx`` replies (any non-zero value reads as failure).
+EINVAL = 22
+EFAULT = 14
+
+_WATCH_KINDS = {
+    PointKind.WRITE: WatchKind.WRITE,
+    PointKind.READ: WatchKind.READ,
+    PointKind.ACCESS: WatchKind.ACCESS,
+}
+_RSP_WATCH = {
+    WatchKind.WRITE: RspWatchKind.WRITE,
+    WatchKind.READ: RspWatchKind.READ,
+    WatchKind.ACCESS: RspWatchKind.ACCESS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Work that runs the guest: call ``run`` off the event loop."""
+
+    run: Callable[[Interrupted], list[Reply]]
+
+
+Response = list[Reply] | Deferred
+
+
+class Session:
+    """One client's conversation with one target."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        capabilities: frozenset[Capability],
+        packet_size: int,
+        attached: bool,
+    ) -> None:
+        self.target = target
+        self.capabilities = capabilities
+        self.packet_size = packet_size
+        #: gdb's qAttached answer: True = quitting gdb detaches (replays),
+        #: False = rrdbg started the process and quitting kills it (live).
+        self.attached = attached
+        self.client_features: frozenset[str] = frozenset()
+        #: Set once the client has said goodbye (k, D, vKill): close after replying.
+        self.finished = False
+        #: How it said goodbye: "kill" or "detach".
+        self.goodbye: str | None = None
+
+    # -- dispatch ------------------------------------------------------------
+    def handle(self, request: Request | Interrupt) -> Response:
+        try:
+            return self._handle(request)
+        except TargetError as exc:
+            return [ErrorReply(exc.errno or 1)]
+        except RrdbgError:
+            return [ErrorReply(EINVAL)]
+
+    def _handle(self, request: Request | Interrupt) -> Response:
+        t = self.target
+        match request:
+            case Interrupt():
+                return []  # only meaningful while running; the server handles that
+            case QuerySupported(features=features):
+                self.client_features = frozenset(features)
+                return [RawReply(supported_features(self.capabilities, self.packet_size))]
+            case MustReplyEmpty() | UnknownPacket() | FileOperation() | QueryOffsets():
+                # vFile is refused on purpose: no host file access through gdb.
+                return [Empty()]
+            case MalformedPacket():
+                return [ErrorReply(EINVAL)]
+            case StartNoAckMode() | SetThread() | QuerySymbol():
+                return [Ok()]
+            case QueryTraceStatus():
+                return [RawReply(b"T0;tnotrun:0")]
+            case ReadXfer(object=obj, annex=annex, offset=offset, length=length):
+                if obj != "features" or annex != "target.xml":
+                    return [ErrorReply(EINVAL)] if obj == "features" else [Empty()]
+                data = i386.TARGET_XML[offset : offset + min(length, self.packet_size - 8)]
+                return [XferChunk(data, last=offset + len(data) >= len(i386.TARGET_XML))]
+            case QueryHaltReason():
+                return [self._stop_reply(t.last_stop)]
+            case QueryAttached():
+                return [RawReply(b"1" if self.attached else b"0")]
+            case QueryCurrentThread():
+                return [RawReply(b"QC%x" % THREAD_ID)]
+            case QueryThreadInfo(first=first):
+                return [RawReply(b"m%x" % THREAD_ID if first else b"l")]
+            case ThreadAlive(thread=thread):
+                return [Ok()] if _is_our_thread(thread) else [ErrorReply(EINVAL)]
+            case ReadRegisters():
+                return [HexData(i386.encode_registers(t.read_registers()))]
+            case WriteRegisters(data=data):
+                values = i386.decode_registers(data)
+                current = t.read_registers()
+                for name, value in values.items():
+                    if current.get(name) != value:
+                        t.write_register(name, value)
+                return [Ok()]
+            case ReadRegister(number=number):
+                spec = _register(number)
+                return [HexData(t.read_registers()[spec.name])]
+            case WriteRegister(number=number, data=data):
+                spec = _register(number)
+                if len(data) != spec.size:
+                    return [ErrorReply(EINVAL)]
+                t.write_register(spec.name, data)
+                return [Ok()]
+            case ReadMemory(address=address, length=length):
+                # A shorter answer is allowed; gdb asks again for the rest.
+                length = min(length, (self.packet_size - 8) // 2)
+                return [HexData(t.read_memory(address, length))]
+            case WriteMemory(address=address, data=data):
+                t.write_memory(address, data)
+                return [Ok()]
+            case InsertPoint(kind=kind, address=address, size=size):
+                self._point(kind, address, size, insert=True)
+                return [Ok()]
+            case RemovePoint(kind=kind, address=address, size=size):
+                self._point(kind, address, size, insert=False)
+                return [Ok()]
+            case VContQuery():
+                return [RawReply(b"vCont;c;C;s;S")]
+            case Resume(action=action, direction=direction, address=address):
+                if address is not None:
+                    t.write_register("eip", address.to_bytes(4, "little"))
+                step = action is ResumeAction.STEP
+                back = direction is RspDirection.BACKWARD
+                return self._resume(step, Direction.BACKWARD if back else Direction.FORWARD)
+            case VCont(actions=actions):
+                for act in actions:
+                    if act.thread is None or _is_our_thread(act.thread):
+                        return self._resume(act.kind is ResumeAction.STEP, Direction.FORWARD)
+                return [ErrorReply(EINVAL)]
+            case MonitorCommand(command=command):
+                return self._monitor(command)
+            case Kill() | VKill():
+                t.kill()
+                self.finished = True
+                self.goodbye = "kill"
+                return [Ok()] if isinstance(request, VKill) else []
+            case Detach():
+                t.detach()
+                self.finished = True
+                self.goodbye = "detach"
+                return [Ok()]
+            case _:
+                assert_never(request)
+
+    # -- helpers -----------------------------------------------------------------
+    def _point(self, kind: PointKind, address: int, size: int, *, insert: bool) -> None:
+        t = self.target
+        if kind in (PointKind.SOFTWARE, PointKind.HARDWARE):
+            hardware = kind is PointKind.HARDWARE
+            if insert:
+                t.insert_breakpoint(address, hardware=hardware)
+            else:
+                t.remove_breakpoint(address, hardware=hardware)
+            return
+        watch = _WATCH_KINDS[kind]
+        if insert:
+            t.insert_watchpoint(watch, address, size)
+        else:
+            t.remove_watchpoint(watch, address, size)
+
+    def _resume(self, step: bool, direction: Direction) -> Deferred:
+        def run(interrupted: Interrupted) -> list[Reply]:
+            try:
+                stop = self.target.resume(step=step, direction=direction, interrupted=interrupted)
+            except TargetError as exc:
+                return [ErrorReply(exc.errno or 1)]
+            out: list[Reply] = []
+            if stop.note:
+                out.append(ConsoleOutput((stop.note + "\n").encode()))
+            out.append(self._stop_reply(stop))
+            return out
+
+        return Deferred(run)
+
+    def _monitor(self, command: bytes) -> Deferred:
+        def run(interrupted: Interrupted) -> list[Reply]:
+            try:
+                text, _stop = self.target.monitor(command.decode("utf-8", "replace"), interrupted)
+            except TargetError as exc:
+                # gdb shows console output, then reports the failure.
+                return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(exc.errno or 1)]
+            if not text:
+                return [Ok()]
+            return [HexData(text.encode())]
+
+        return Deferred(run)
+
+    def _stop_reply(self, stop: StopEvent) -> Reply:
+        match stop.kind:
+            case StopKind.EXITED:
+                if stop.exit_code is not None:
+                    return Exited(stop.exit_code & 0xFF)
+                return Terminated(stop.signal)
+            case StopKind.BREAKPOINT:
+                if stop.hardware and "hwbreak+" in self.client_features:
+                    return StopReply(stop.signal, THREAD_ID, HwBreak())
+                if not stop.hardware and "swbreak+" in self.client_features:
+                    return StopReply(stop.signal, THREAD_ID, SwBreak())
+                return StopReply(stop.signal, THREAD_ID)
+            case StopKind.WATCHPOINT:
+                assert stop.watch is not None
+                kind, address = stop.watch
+                return StopReply(stop.signal, THREAD_ID, Watch(_RSP_WATCH[kind], address))
+            case StopKind.HISTORY_END:
+                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=False))
+            case StopKind.HISTORY_BEGIN:
+                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=True))
+            case (
+                StopKind.STEP
+                | StopKind.INTERRUPT
+                | StopKind.POSITION
+                | StopKind.SIGNAL
+            ):
+                return StopReply(stop.signal, THREAD_ID)
+            case _:
+                assert_never(stop.kind)
+
+
+def _register(number: int) -> i386.RegisterSpec:
+    if not 0 <= number < len(i386.REGISTERS):
+        raise TargetError(f"no register number {number}", errno=EINVAL)
+    return i386.REGISTERS[number]
+
+
+def _is_our_thread(thread: str) -> bool:
+    """Thread ids gdb uses for "the" thread: 1, 0 (any), -1 (all), p1.1, p1.-1 ..."""
+    tid = thread.rsplit(".", maxsplit=1)[-1] if thread.startswith("p") else thread
+    return tid in ("-1", "0", "1", "01")

@@ -1,0 +1,232 @@
+"""Real gdb 13 against rrdbg's server: live debugging and replays, over TCP and stdio."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rrdbg.record.recording import record
+from tests.conftest import guest
+from tests.server.gdbrun import GDB, gdb_batch, needs_gdb, rrdbg_server
+
+pytestmark = needs_gdb
+DEBUGME = guest("debugme")
+LOCAL = "127.0.0.1:0"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> str:
+    directory = tmp_path_factory.mktemp("rec") / "debugme.rr"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        record(DEBUGME, [], str(directory), environ={})
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(fd)
+    return str(directory)
+
+
+def test_break_step_next_finish_and_print(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", recording]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "break bump",
+                "continue",
+                "bt",
+                "print by",
+                "finish",
+                "print counter",
+                "next",
+                "step",
+                "print x",
+                "stepi",
+                "info registers eip",
+                "up",
+                "print total",
+                "print history[1]",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    assert "Breakpoint 1, bump (by=1) at tests/guests/debugme.c:25" in out
+    assert re.search(r"#1 +0x[0-9a-f]+ in main \(argc=1", out)
+    assert "$1 = 1" in out  # by
+    assert re.search(r"0x[0-9a-f]+ in main \(argc=1, argv=0x[0-9a-f]+\) at tests/guests/debugme.c:42", out)
+    assert "$2 = 1" in out  # counter after bump(1)
+    assert "square (x=1) at tests/guests/debugme.c:19" in out
+    assert "$3 = 1" in out  # x
+    assert re.search(r"eip +0x[0-9a-f]+ +0x[0-9a-f]+ <square\+\d+>", out)
+    assert "$4 = 0" in out  # total, before the first square() returned
+    assert "$5 = 1" in out  # history[1]
+
+
+def test_watchpoints_report_old_and_new_values(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", recording]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "watch counter",
+                "continue",
+                "continue",
+                "delete",
+                "rwatch counter",
+                "continue",
+                "delete",
+                "awatch counter",
+                "continue",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    assert "Hardware watchpoint 1: counter" in out
+    assert "Old value = 0\nNew value = 1" in out
+    assert "Old value = 1\nNew value = 3" in out
+    assert "Hardware read watchpoint 2: counter\n\nValue = 3" in out
+    assert re.search(r"Hardware access \(read/write\) watchpoint 3: counter\n\nValue = ", out)
+
+
+def test_live_session_writes_memory_and_registers_and_exits(tmp_path: Path) -> None:
+    saved = tmp_path / "live.rr"
+    with rrdbg_server(["debug", "--gdb", LOCAL, "-o", str(saved), DEBUGME]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "break square",
+                "continue",
+                "set var counter = 100",
+                "print counter",
+                "print $eax = 1234",
+                "print $eax",
+                "delete",
+                "continue",
+            ],
+            port=srv.port,
+        )
+        status, stdout, stderr = srv.stop()
+    assert "$1 = 100" in out
+    assert "$3 = 1234" in out
+    assert "[Inferior 1 (Remote target) exited with code 07]" in out
+    assert stdout == b"total=55 counter=114\n"
+    assert status == 7
+    assert b"recording saved" in stderr
+    # The saved recording replays the debugger's changes.
+    replay = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(saved)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert replay.stdout == b"total=55 counter=114\n"
+    assert replay.returncode == 7, replay.stderr
+
+
+def test_guest_sigsegv_is_a_signal_stop_then_termination() -> None:
+    with rrdbg_server(["debug", "--gdb", LOCAL, DEBUGME, "segv"]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            ["continue", "print counter", "info registers eip", "continue"],
+            port=srv.port,
+        )
+        status, _out, _err = srv.stop()
+    assert "Program received signal SIGSEGV, Segmentation fault." in out
+    assert "$1 = 15" in out
+    assert "Program terminated with signal SIGSEGV, Segmentation fault." in out
+    assert status == 128 + 11
+
+
+def test_ctrl_c_stops_a_spinning_guest_promptly() -> None:
+    assert GDB is not None
+    with rrdbg_server(["debug", "--gdb", LOCAL, DEBUGME, "spin"]) as srv:
+        gdb = subprocess.Popen(
+            [
+                GDB,
+                "-nx",
+                "-batch",
+                "-ex",
+                f"target remote 127.0.0.1:{srv.port}",
+                "-ex",
+                "continue",
+                "-ex",
+                "print counter > 0",
+                "-ex",
+                "kill",
+                DEBUGME,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(2.0)  # connected and spinning
+        t0 = time.monotonic()
+        os.killpg(gdb.pid, signal.SIGINT)
+        out, _ = gdb.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+        srv.stop()
+    text = out.decode()
+    assert "Program received signal SIGINT, Interrupt." in text
+    assert "$1 = 1" in text
+    assert elapsed < 10
+
+
+def test_detach_and_reconnect_start_a_fresh_session(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, recording]) as srv:
+        first = gdb_batch(
+            DEBUGME, ["break square", "continue", "monitor when", "detach"], port=srv.port
+        )
+        second = gdb_batch(DEBUGME, ["monitor when", "monitor info replay"], port=srv.port)
+        srv.proc.send_signal(signal.SIGINT)
+        srv.stop()
+    when = re.findall(r"^(\d+)$", first, re.MULTILINE)
+    assert when and int(when[0]) > 0
+    assert re.search(r"^0$", second, re.MULTILINE)
+    assert f"Replaying execution '{recording}': instruction count = 0" in second
+
+
+def test_disconnect_mid_run_leaves_the_live_server_ready() -> None:
+    assert GDB is not None
+    with rrdbg_server(["debug", "--gdb", LOCAL, DEBUGME, "spin"]) as srv:
+        gdb = subprocess.Popen(
+            [GDB, "-nx", "-batch", "-ex", f"target remote 127.0.0.1:{srv.port}", "-ex", "continue"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(2.0)
+        gdb.kill()  # the client vanishes while the guest runs
+        gdb.wait()
+        out = gdb_batch(DEBUGME, ["print counter > 0", "kill"], port=srv.port)
+        status, _o, _e = srv.stop()
+    assert "$1 = 1" in out
+    assert status is not None
+
+
+def test_stdio_transport(recording: str) -> None:
+    cmd = f"{sys.executable} -m rrdbg replay --gdb stdio {recording}"
+    out = gdb_batch(
+        DEBUGME,
+        [f"target remote | {cmd}", "break bump", "continue", "print by", "delete", "continue"],
+    )
+    assert "Breakpoint 1, bump (by=1)" in out
+    assert "$1 = 1" in out
+    # Guest output goes to stderr, never into the protocol stream.
+    assert "total=55 counter=15" in out
+
+
+def test_end_of_history_in_a_replay(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", recording]) as srv:
+        out = gdb_batch(DEBUGME, ["continue", "continue", "stepi"], port=srv.port)
+        _, stdout, _ = srv.stop()
+    assert out.count("No more reverse-execution history.") == 3
+    assert stdout == b"total=55 counter=15\n"  # printed once
