@@ -229,4 +229,3 @@ async def _serve_stdio(factory: SessionFactory) -> None:
 def stop_server() -> None:
     """Called by a session's ``finish`` to end the whole server."""
     raise _Stop
-

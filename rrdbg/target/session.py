@@ -298,12 +298,7 @@ class Session:
                 return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=False))
             case StopKind.HISTORY_BEGIN:
                 return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=True))
-            case (
-                StopKind.STEP
-                | StopKind.INTERRUPT
-                | StopKind.POSITION
-                | StopKind.SIGNAL
-            ):
+            case StopKind.STEP | StopKind.INTERRUPT | StopKind.POSITION | StopKind.SIGNAL:
                 return StopReply(stop.signal, THREAD_ID)
             case _:
                 assert_never(stop.kind)
