@@ -498,8 +498,9 @@ class Cpu:
         self._exits.discard(addr)
         self._sync_exits()
 
-    def clear_exits(self) -> None:
-        self._exits.clear()
+    def set_exit_addresses(self, addrs: set[int]) -> None:
+        """Make ``addrs`` the exit addresses; only changed ones are re-translated."""
+        self._exits = set(addrs)
         self._sync_exits()
 
     def _sync_exits(self) -> None:

@@ -11,6 +11,8 @@ Invariant: ``st<i>`` is the x87 stack slot ST(i), i.e. physical register
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from unicorn import x86_const as x86
 
 from rrdbg.errors import TargetError
@@ -86,8 +88,47 @@ def read_register(engine: Engine, name: str) -> bytes:
     raise TargetError(f"no register named {name!r}", errno=22)
 
 
+_SLOT = 16
+#: Unicorn ids read in one batch by ``read_registers``: the named ones, FP0..7
+#: (physical x87 registers), XMM0..7.
+_BATCH_NAMES = tuple(_GPR)
+_BATCH_IDS = (
+    *(_GPR[n] for n in _BATCH_NAMES),
+    *(x86.UC_X86_REG_FP0 + i for i in range(8)),
+    *(x86.UC_X86_REG_XMM0 + i for i in range(8)),
+)
+
+
+def registers_reader(engine: Engine) -> Callable[[], dict[str, bytes]]:
+    """A fast ``read_registers``: every register in ``NAMES`` with one call
+    into Unicorn (about 10 us instead of 200 us for one call per register)."""
+    reader = engine.raw_batch_reader(_BATCH_IDS, _SLOT)
+
+    def read() -> dict[str, bytes]:
+        return _split(reader())
+
+    return read
+
+
 def read_registers(engine: Engine) -> dict[str, bytes]:
-    return {name: read_register(engine, name) for name in NAMES}
+    return _split(engine.raw_batch_reader(_BATCH_IDS, _SLOT)())
+
+
+def _split(raw: bytes) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for i, name in enumerate(_BATCH_NAMES):
+        value = raw[i * _SLOT : i * _SLOT + 4]
+        out[name] = value[:2] + b"\0\0" if name in _SEGMENTS else value
+    fp = len(_BATCH_NAMES) * _SLOT
+    top = (int.from_bytes(out["fstat"], "little") >> 11) & 7
+    for i, name in enumerate(_ST):
+        phys = (top + i) & 7
+        out[name] = raw[fp + phys * _SLOT : fp + phys * _SLOT + 10]
+    xmm = fp + 8 * _SLOT
+    for i, name in enumerate(_XMM):
+        out[name] = raw[xmm + i * _SLOT : xmm + (i + 1) * _SLOT]
+    out["orig_eax"] = b"\xff\xff\xff\xff"
+    return {name: out[name] for name in NAMES}
 
 
 def write_register(engine: Engine, name: str, value: bytes) -> None:

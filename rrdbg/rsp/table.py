@@ -224,8 +224,8 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         ReadXfer,
         "qXfer:OBJECT:read:ANNEX:OFF,LEN",
         Match.NAME,
-        feature=b"qXfer:features:read+",
-        notes="only features/target.xml is served; write operations are unknown",
+        feature=b"qXfer:features:read+;qXfer:threads:read+",
+        notes="features/target.xml and threads are served; write operations are unknown",
     ),
     *_points(),
     PacketSpec(
@@ -349,7 +349,7 @@ def parse_request(payload: bytes, capabilities: frozenset[Capability] = ALL) -> 
 
 def supported_features(capabilities: frozenset[Capability], packet_size: int) -> bytes:
     """The ``qSupported`` reply, e.g.
-    ``PacketSize=4000;QStartNoAckMode+;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+``
+    ``PacketSize=4000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;swbreak+;...``
     (plus ``ReverseStep+;ReverseContinue+`` with ``Capability.REVERSE``)."""
     return TABLE.supported_features(capabilities, packet_size)
 

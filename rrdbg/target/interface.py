@@ -108,6 +108,10 @@ class Target(Protocol):
     def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
         """Run (or step) until a stop; may take long, so call it off the event loop."""
 
+    def step_is_bounded(self) -> bool:
+        """True if a single step from here is certain to be quick: it cannot wait
+        on the host (a live system call reading the console, say)."""
+
     def monitor(self, command: str, interrupted: Interrupted) -> tuple[str, StopEvent | None]:
         """Run a ``monitor`` command: its output, and a new stop if it moved in time."""
 

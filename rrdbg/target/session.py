@@ -86,6 +86,10 @@ from rrdbg.target.interface import (
 )
 
 THREAD_ID = 1
+THREADS_XML = b'<?xml version="1.0"?>\n<threads><thread id="1" core="0"/></threads>\n'
+#: Registers sent with every stop (as gdbserver does for i386) so that gdb can
+#: show where the guest stopped without a ``g`` round trip.
+EXPEDITED = tuple(i386.REGISTER_BY_NAME[n] for n in ("ebp", "esp", "eip"))
 #: gdb errno values for ``Exx`` replies (any non-zero value reads as failure).
 EINVAL = 22
 EFAULT = 14
@@ -107,6 +111,10 @@ class Deferred:
     """Work that runs the guest: call ``run`` off the event loop."""
 
     run: Callable[[Interrupted], list[Reply]]
+    #: Bounded work (a single step that cannot wait on the host): it takes
+    #: about 50 us, less than handing it to a worker thread would, so the
+    #: server may run it in place.
+    quick: bool = False
 
 
 Response = list[Reply] | Deferred
@@ -162,10 +170,15 @@ class Session:
             case QueryTraceStatus():
                 return [RawReply(b"T0;tnotrun:0")]
             case ReadXfer(object=obj, annex=annex, offset=offset, length=length):
-                if obj != "features" or annex != "target.xml":
-                    return [ErrorReply(EINVAL)] if obj == "features" else [Empty()]
-                data = i386.TARGET_XML[offset : offset + min(length, self.packet_size - 8)]
-                return [XferChunk(data, last=offset + len(data) >= len(i386.TARGET_XML))]
+                if (obj, annex) == ("features", "target.xml"):
+                    document = i386.TARGET_XML
+                elif (obj, annex) == ("threads", ""):
+                    # One packet instead of qfThreadInfo + qsThreadInfo after each stop.
+                    document = THREADS_XML
+                else:
+                    return [ErrorReply(EINVAL)] if obj in ("features", "threads") else [Empty()]
+                data = document[offset : offset + min(length, self.packet_size - 8)]
+                return [XferChunk(data, last=offset + len(data) >= len(document))]
             case QueryHaltReason():
                 return [self._stop_reply(t.last_stop)]
             case QueryAttached():
@@ -263,7 +276,7 @@ class Session:
             out.append(self._stop_reply(stop))
             return out
 
-        return Deferred(run)
+        return Deferred(run, quick=step and self.target.step_is_bounded())
 
     def _monitor(self, command: bytes) -> Deferred:
         def run(interrupted: Interrupted) -> list[Reply]:
@@ -278,6 +291,10 @@ class Session:
 
         return Deferred(run)
 
+    def _expedited(self) -> tuple[tuple[int, bytes], ...]:
+        regs = self.target.read_registers()
+        return tuple((spec.number, regs[spec.name]) for spec in EXPEDITED)
+
     def _stop_reply(self, stop: StopEvent) -> Reply:
         match stop.kind:
             case StopKind.EXITED:
@@ -286,20 +303,21 @@ class Session:
                 return Terminated(stop.signal)
             case StopKind.BREAKPOINT:
                 if stop.hardware and "hwbreak+" in self.client_features:
-                    return StopReply(stop.signal, THREAD_ID, HwBreak())
+                    return StopReply(stop.signal, THREAD_ID, HwBreak(), self._expedited())
                 if not stop.hardware and "swbreak+" in self.client_features:
-                    return StopReply(stop.signal, THREAD_ID, SwBreak())
-                return StopReply(stop.signal, THREAD_ID)
+                    return StopReply(stop.signal, THREAD_ID, SwBreak(), self._expedited())
+                return StopReply(stop.signal, THREAD_ID, None, self._expedited())
             case StopKind.WATCHPOINT:
                 assert stop.watch is not None
                 kind, address = stop.watch
-                return StopReply(stop.signal, THREAD_ID, Watch(_RSP_WATCH[kind], address))
+                watch = Watch(_RSP_WATCH[kind], address)
+                return StopReply(stop.signal, THREAD_ID, watch, self._expedited())
             case StopKind.HISTORY_END:
-                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=False))
+                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=False), self._expedited())
             case StopKind.HISTORY_BEGIN:
-                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=True))
+                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=True), self._expedited())
             case StopKind.STEP | StopKind.INTERRUPT | StopKind.POSITION | StopKind.SIGNAL:
-                return StopReply(stop.signal, THREAD_ID)
+                return StopReply(stop.signal, THREAD_ID, None, self._expedited())
             case _:
                 assert_never(stop.kind)
 

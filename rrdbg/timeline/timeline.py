@@ -37,7 +37,7 @@ from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import StopReason
 from rrdbg.machine.host import Host
 from rrdbg.machine.machine import LinuxMachine
-from rrdbg.machine.registers import read_register, read_registers, write_register
+from rrdbg.machine.registers import read_register, registers_reader, write_register
 from rrdbg.record.events import (
     DEBUG_KINDS,
     EndRecord,
@@ -69,6 +69,8 @@ POLL_SLICE = 1 << 23
 WATCH_CHECKPOINT_DISTANCE = 1 << 20
 
 _NO_LIMIT = ic.NO_LIMIT
+#: int 0x80, sysenter, syscall: the instructions that may wait on the host.
+_SYSCALL_INSNS = (b"\xcd\x80", b"\x0f\x34", b"\x0f\x05")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class Timeline:
         self._last_stop = StopEvent(StopKind.STEP, 0)
         self._watch_hit: tuple[WatchKind, int, int] | None = None
         self._closed = False
+        self._read_registers = registers_reader(machine.engine)
         self.take_checkpoint()
 
     # -- construction ----------------------------------------------------
@@ -199,7 +202,7 @@ class Timeline:
         return self._last_stop
 
     def read_registers(self) -> dict[str, bytes]:
-        return read_registers(self.machine.engine)
+        return self._read_registers()
 
     def read_register(self, name: str) -> bytes:
         return read_register(self.machine.engine, name)
@@ -300,6 +303,15 @@ class Timeline:
         restore(self.machine, cp)
         self.history.rewind(cp.icount)
         self.dirty = False
+
+    def step_is_bounded(self) -> bool:
+        if not self._at_live_frontier():
+            return True  # replayed system calls never wait
+        try:
+            code = self.machine.memory.read(self.machine.cpu.eip, 2, perms=0)
+        except GuestMemoryError:
+            return True  # the step faults at once
+        return code not in _SYSCALL_INSNS
 
     # -- Target: running -------------------------------------------------------
     def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
@@ -502,11 +514,11 @@ class _Arming:
     def __enter__(self) -> None:
         t = self.t
         cpu = t.machine.cpu
+        # Exits stay armed between runs: gdb removes and re-inserts the same
+        # breakpoints around every resume, and an unchanged set costs nothing.
+        cpu.set_exit_addresses(set(t.breakpoints) if self.arm else set())
         if not self.arm:
-            cpu.clear_exits()
             return
-        for addr in t.breakpoints:
-            cpu.add_exit(addr)
         if t.watchpoints:
             for w in t.watchpoints:
                 # Unicorn matches the access's first byte: start the range
@@ -524,8 +536,6 @@ class _Arming:
     def __exit__(self, *exc: object) -> None:
         t = self.t
         cpu = t.machine.cpu
-        if self.arm:
-            cpu.clear_exits()
         if self.hooks:
             for h in self.hooks:
                 cpu.unwatch(h)

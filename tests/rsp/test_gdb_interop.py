@@ -117,6 +117,10 @@ class ToyTarget:
             case ReadXfer(object="features", annex="target.xml", offset=offset, length=length):
                 chunk = TARGET_XML[offset : offset + length]
                 return [XferChunk(chunk, last=offset + length >= len(TARGET_XML))]
+            case ReadXfer(object="threads", annex="", offset=offset, length=length):
+                doc = b'<?xml version="1.0"?><threads><thread id="1"/></threads>'
+                chunk = doc[offset : offset + length]
+                return [XferChunk(chunk, last=offset + length >= len(doc))]
             case QueryHaltReason():
                 return [StopReply(5)]
             case QueryThreadInfo(first):
