@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rrdbg import __version__
@@ -18,6 +18,7 @@ from rrdbg.errors import RrdbgError
 
 if TYPE_CHECKING:
     from rrdbg.machine.machine import RunResult
+    from rrdbg.server.gdb import Address
 
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 1
@@ -206,9 +207,33 @@ def _cmd_replay(ns: argparse.Namespace) -> int:
     return result.exit.shell_status
 
 
-def _serve_replay(ns: argparse.Namespace) -> int:
+def _check_listen(address: Address) -> None:
+    """Fail with one line now if the gdb address cannot be listened on,
+    before anything (a recording directory, say) has been created."""
+    import socket
+
+    if address.stdio:
+        return
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+        family, kind, proto, _name, sockaddr = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+    except OSError as exc:
+        raise RrdbgError(f"cannot serve gdb on {address}: {exc.strerror or exc}") from None
+
+
+def _run_server(main: Callable[[], Awaitable[None]], address: Address) -> None:
     import trio
 
+    try:
+        trio.run(main)
+    except OSError as exc:  # the address was taken between the check and now
+        raise RrdbgError(f"cannot serve gdb on {address}: {exc.strerror or exc}") from None
+
+
+def _serve_replay(ns: argparse.Namespace) -> int:
     from rrdbg.record.recording import open_log
     from rrdbg.server.gdb import Address, serve
     from rrdbg.server.sessions import replay_sessions
@@ -216,18 +241,19 @@ def _serve_replay(ns: argparse.Namespace) -> int:
 
     address = Address.parse(ns.gdb)
     open_log(ns.directory).close()  # a bad recording fails now, not at connect time
+    _check_listen(address)
     out = 2 if address.stdio else 1
 
     def make() -> Timeline:
         return Timeline.replay(ns.directory, stdout_fd=out, stderr_fd=2, quiet=ns.quiet)
 
-    trio.run(lambda: serve(replay_sessions(make), address, once=ns.once or address.stdio))
+    _run_server(
+        lambda: serve(replay_sessions(make), address, once=ns.once or address.stdio), address
+    )
     return 0
 
 
 def _cmd_debug(ns: argparse.Namespace) -> int:
-    import trio
-
     from rrdbg.machine.host import LiveHost
     from rrdbg.record.recording import new_recording, write_block_cache
     from rrdbg.server.gdb import Address, serve
@@ -236,6 +262,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
     from rrdbg.timeline.timeline import Timeline
 
     address = Address.parse(ns.gdb)
+    _check_listen(address)
     stdin = ns.stdin
     if stdin is None and address.stdio:
         stdin = os.devnull  # stdin is gdb's pipe: never let the guest read it
@@ -275,7 +302,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
             print(f"rrdbg: recording saved in {rec.directory}", file=sys.stderr)
 
     try:
-        trio.run(lambda: serve(live_sessions(timeline, on_end), address))
+        _run_server(lambda: serve(live_sessions(timeline, on_end), address), address)
     finally:
         on_end()
         host.shutdown()

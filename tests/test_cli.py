@@ -151,3 +151,35 @@ def test_ctrl_c_interrupts_a_spinning_guest_promptly() -> None:
         proc.kill()
     assert proc.returncode == 130
     assert err == b"rrdbg: interrupted\n"
+
+
+@pytest.mark.parametrize("addr", ["bogus", ":99999", "host:", "1.2.3.4:x"])
+def test_bad_gdb_address(addr: str, tmp_path: Path) -> None:
+    assert_one_line_error(rrdbg("replay", "--gdb", addr, str(tmp_path)), "bad gdb address")
+    assert_one_line_error(rrdbg("debug", "--gdb", addr, guest("debugme")), "bad gdb address")
+
+
+def test_gdb_address_that_cannot_be_listened_on(tmp_path: Path) -> None:
+    out = tmp_path / "never.rr"
+    proc = rrdbg("debug", "--gdb", "192.0.2.1:1234", "-o", str(out), guest("debugme"))
+    assert_one_line_error(proc, "cannot serve gdb on 192.0.2.1:1234")
+    assert not out.exists()  # nothing created
+
+
+def test_debug_and_replay_server_argument_errors(tmp_path: Path) -> None:
+    assert_one_line_error(rrdbg("debug", "--gdb", ":0"), "PROGRAM")
+    assert_one_line_error(rrdbg("debug", "--gdb", ":0", str(tmp_path / "nope")), "no such file")
+    assert_one_line_error(
+        rrdbg("debug", "--gdb", ":0", "--stdin", str(tmp_path / "nope"), guest("debugme")),
+        "--stdin",
+    )
+    assert_one_line_error(rrdbg("replay", "--once", str(tmp_path)), "--once")
+    assert_one_line_error(
+        rrdbg("replay", "--gdb", ":0", str(tmp_path / "nope")), "no such recording"
+    )
+    existing = tmp_path / "exists.rr"
+    existing.mkdir()
+    (existing / "x").write_text("x")
+    assert_one_line_error(
+        rrdbg("debug", "--gdb", ":0", "-o", str(existing), guest("debugme")), "already exists"
+    )
