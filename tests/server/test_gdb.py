@@ -231,3 +231,40 @@ def test_end_of_history_in_a_replay(recording: str) -> None:
         _, stdout, _ = srv.stop()
     assert out.count("No more reverse-execution history.") == 3
     assert stdout == b"total=55 counter=15\n"  # printed once
+
+
+@pytest.mark.parametrize(
+    ("name", "signame", "status"),
+    [("fault_ill", "SIGILL, Illegal instruction", 132), ("fault_fpe", "SIGFPE", 136)],
+)
+def test_other_guest_faults(name: str, signame: str, status: int) -> None:
+    program = guest(name)
+    with rrdbg_server(["debug", "--gdb", LOCAL, program]) as srv:
+        out = gdb_batch(program, ["continue", "info registers eip", "continue"], port=srv.port)
+        code, _out, _err = srv.stop()
+    assert f"Program received signal {signame}" in out
+    assert re.search(r"eip +0x[0-9a-f]+ +0x[0-9a-f]+ <main\+\d+>", out)
+    assert "Program terminated with signal" in out
+    assert code == status
+
+
+def test_client_side_commands_built_on_breakpoints(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", recording]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "tbreak main",
+                "continue",
+                "advance square",
+                "print x",
+                "until",
+                "nexti",
+                "info breakpoints",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    assert "Temporary breakpoint 1, main (argc=1" in out
+    assert "square (x=1) at" in out
+    assert "$1 = 1" in out
+    assert "No breakpoints or watchpoints." in out
