@@ -560,6 +560,12 @@ class Cpu:
             self._fault_access = None
             status = self.engine.start(self.eip)
             reason = c.stop_reason
+            if reason in (ic.STOP_UNKNOWN, ic.STOP_LIMIT):
+                # The block hook refused the block at stop_addr, which has not
+                # run.  Unicorn normally leaves EIP there, but not when any
+                # UC_HOOK_CODE exists (it then trusts the code hook to have
+                # synced the PC, which never ran): set it ourselves.
+                self.eip = c.stop_addr
             if reason == ic.STOP_UNKNOWN:
                 self._learn_block(c.stop_addr, c.stop_size)
                 continue
@@ -618,6 +624,17 @@ class Cpu:
 
     def unwatch(self, handle: int) -> None:
         self.engine.hook_del(handle)
+
+    def watch_code(self, address: int, callback: Callable[[int], None]) -> int:
+        """Call ``callback(icount)`` each time the instruction at ``address`` is
+        about to run, with the exact count then; without stopping (a breakpoint
+        that only counts).  Returns a handle for ``unwatch``; call
+        ``retranslate`` after adding or removing code watches."""
+
+        def hook(_uc: object, pc: int, _size: int, _d: object) -> None:
+            callback(self.count_at(pc))
+
+        return self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
 
     def request_stop(self) -> None:
         """From a hook: end the run before the next block (memory hooks must not

@@ -205,8 +205,15 @@ class GuestMemory:
             raise GuestMemoryError(f"cannot write {len(data)} bytes at {addr:#x}", addr)
         self.poke(addr, data)
 
+    #: Called as (address, size) for every write made outside the CPU (the
+    #: kernel's, through ``write``/``poke``); None almost always.  The
+    #: timeline sets it while it looks for the last write to some memory.
+    on_poke: Callable[[int, int], None] | None = None
+
     def poke(self, addr: int, data: bytes) -> None:
         """Write without a permission check (loader, debugger), mapped pages only."""
+        if self.on_poke is not None:
+            self.on_poke(addr, len(data))
         if not self.is_mapped(addr, len(data)):
             raise GuestMemoryError(f"cannot write {len(data)} bytes at {addr:#x}", addr)
         self._mm[addr : addr + len(data)] = data

@@ -97,7 +97,8 @@ def _sha256(path: str) -> bytes:
     return h.digest()
 
 
-def _image_path(directory: Path, header: LogHeader) -> Path:
+def image_path(directory: Path, header: LogHeader) -> Path:
+    """Where a recording's snapshot image is (its own, or the --image it named)."""
     image = Path(header.snapshot_image)
     return image if image.is_absolute() else directory / image
 
@@ -447,7 +448,7 @@ def open_recording(
         host.icount = lambda: machine.cpu.counter.total
         replay = Replay(d, header, reader, machine, host)
         if snapshot is not None:
-            image = Qcow2Image.open(str(_image_path(d, header)), writable=False)
+            image = Qcow2Image.open(str(image_path(d, header)), writable=False)
             replay.image = image
             replay.store = SnapshotStore(image)
             info = image.find(snapshot)
@@ -493,10 +494,10 @@ def describe(directory: str) -> Description:
         end=end,
         log_bytes=summary.file_bytes,
     )
-    image_path = _image_path(d, header)
-    desc.image = str(image_path)
-    if image_path.exists():
-        desc.image_bytes = image_path.stat().st_size
-        with Qcow2Image.open(str(image_path), writable=False) as image:
+    path = image_path(d, header)
+    desc.image = str(path)
+    if path.exists():
+        desc.image_bytes = path.stat().st_size
+        with Qcow2Image.open(str(path), writable=False) as image:
             desc.snapshots = image.snapshots()
     return desc

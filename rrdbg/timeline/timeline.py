@@ -28,7 +28,9 @@ Invariants:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +48,9 @@ from rrdbg.record.events import (
     encode_debug_register,
 )
 from rrdbg.record.log import LogWriter
-from rrdbg.record.recording import apply_debug_write, open_log, seed_blocks
+from rrdbg.record.recording import BLOCKS_NAME, apply_debug_write, image_path, open_log, seed_blocks
+from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
+from rrdbg.snapshot.vmstate import SnapshotStore
 from rrdbg.target.interface import (
     SIGINT,
     Direction,
@@ -55,6 +59,7 @@ from rrdbg.target.interface import (
     StopKind,
     WatchKind,
 )
+from rrdbg.timeline import policy
 from rrdbg.timeline.checkpoint import Checkpoint, capture, restore
 from rrdbg.timeline.history import History
 from rrdbg.timeline.host import TimelineHost
@@ -119,6 +124,19 @@ class Timeline:
         self._watch_hit: tuple[WatchKind, int, int] | None = None
         self._closed = False
         self._read_registers = registers_reader(machine.engine)
+        #: Bytes the in-memory checkpoints may use (policy.evictions).
+        self.budget = policy.DEFAULT_BUDGET
+        #: QEMU's replay_break: stop when execution reaches this icount.
+        self.replay_break: int | None = None
+        #: Progress lines during long searches (the server sends them to gdb).
+        self.report: Callable[[str], None] = lambda _text: None
+        #: The recording's qcow2 snapshots, usable as far checkpoints.
+        self.image: Qcow2Image | None = None
+        self.store: SnapshotStore | None = None
+        self.disk: list[SnapshotInfo] = []
+        self._blocks: Path | None = None
+        self._program_sha256 = b""
+        self._periodic = policy.FORWARD_INTERVAL
         self.take_checkpoint()
 
     # -- construction ----------------------------------------------------
@@ -149,7 +167,7 @@ class Timeline:
         else:
             history_end, by_exit = end.icount, False
         name = str(Path(directory))
-        return cls(
+        timeline = cls(
             machine,
             history,
             host,
@@ -159,6 +177,12 @@ class Timeline:
             ended_by_exit=by_exit,
             directory=Path(directory),
         )
+        timeline._blocks = Path(directory) / BLOCKS_NAME
+        timeline._program_sha256 = header.program_sha256
+        path = image_path(Path(directory), header)
+        if path.exists():
+            timeline.attach_image(Qcow2Image.open(str(path), writable=False))
+        return timeline
 
     @classmethod
     def live_run(
@@ -191,7 +215,7 @@ class Timeline:
     # -- Target: state -----------------------------------------------------
     @property
     def can_reverse(self) -> bool:
-        return False  # not yet: the next step adds reverse execution
+        return True
 
     @property
     def icount(self) -> int:
@@ -264,45 +288,134 @@ class Timeline:
         self.detach()
 
     # -- checkpoints and seeking -------------------------------------------------
+    def attach_image(self, image: Qcow2Image) -> None:
+        """Use the snapshots of ``image`` (a recording's) as far checkpoints."""
+        self.image = image
+        self.store = SnapshotStore(image)
+        self.disk = sorted(
+            (s for s in image.snapshots() if s.icount is not None), key=lambda s: s.icount or 0
+        )
+
     def take_checkpoint(self) -> Checkpoint:
+        """An in-memory checkpoint of the current state (kept within the budget)."""
         m = self.machine
-        i = bisect.bisect_right([c.icount for c in self.checkpoints], m.icount)
+        icounts = [c.icount for c in self.checkpoints]
+        i = bisect.bisect_right(icounts, m.icount)
         if i and self.checkpoints[i - 1].icount == m.icount:
             return self.checkpoints[i - 1]
         previous = self.checkpoints[i - 1] if i else None
         cp = capture(m, previous)
         self.checkpoints.insert(i, cp)
+        self._enforce_budget()
         return cp
+
+    def checkpoint_bytes(self) -> int:
+        """Memory the in-memory checkpoints use (shared chunks counted once)."""
+        seen: set[int] = set()
+        total = 0
+        for cp in self.checkpoints:
+            total += len(cp.context)
+            for data in cp.chunks.values():
+                if id(data) not in seen:
+                    seen.add(id(data))
+                    total += len(data)
+        return total
+
+    def _enforce_budget(self) -> None:
+        cps = self.checkpoints
+        sizes = []
+        for k, cp in enumerate(cps):
+            prev = cps[k - 1].chunks if k else {}
+            own = sum(len(d) for c, d in cp.chunks.items() if prev.get(c) is not d)
+            sizes.append(own + len(cp.context))
+        drop = policy.evictions(
+            [c.icount for c in cps],
+            sizes,
+            [c.icount == 0 for c in cps],
+            self.machine.icount,
+            self.budget,
+        )
+        for k in reversed(drop):
+            del cps[k]
 
     def _nearest_checkpoint(self, icount: int) -> Checkpoint:
         i = bisect.bisect_right([c.icount for c in self.checkpoints], icount)
         return self.checkpoints[max(i - 1, 0)]
 
+    def _go_near(self, icount: int) -> None:
+        """Restore the best checkpoint (memory or disk) at or before ``icount``,
+        unless the machine is already between it and ``icount``."""
+        m = self.machine
+        best = self._nearest_checkpoint(icount).icount
+        j = bisect.bisect_right([d.icount or 0 for d in self.disk], icount)
+        if j:
+            best = max(best, self.disk[j - 1].icount or 0)
+        if not self.dirty and m.exit is None and best <= m.icount <= icount:
+            return
+        self._restore_at_or_before(icount)
+
+    def _restore_at_or_before(self, icount: int) -> None:
+        """Restore the latest checkpoint or snapshot at or before ``icount``."""
+        cp = self._nearest_checkpoint(icount)
+        j = bisect.bisect_right([d.icount or 0 for d in self.disk], icount)
+        if j and (self.disk[j - 1].icount or 0) > cp.icount:
+            self._load_snapshot(self.disk[j - 1])
+        else:
+            self._restore(cp)
+
+    def _load_snapshot(self, snap: SnapshotInfo) -> None:
+        assert self.store is not None
+        m = self.machine
+        self.store.load(m, snap)
+        self.history.rewind(m.icount)
+        self.dirty = False
+        if self._blocks is not None:
+            seed_blocks(self._blocks.parent, self._program_sha256, m)
+        self.take_checkpoint()  # next time from memory
+
     def seek(self, icount: int, interrupted: Interrupted | None = None) -> bool:
         """Go to ``icount`` exactly (no breakpoints); False if interrupted first.
 
         Restores the nearest checkpoint at or before it unless running on
-        from where the machine is is shorter, then replays forward.
+        from where the machine is is shorter, then replays forward.  A long
+        replay leaves a checkpoint about NEAR/2 instructions before
+        ``icount``, so that stepping back from there again is cheap.
         """
         m = self.machine
         if icount < 0:
             raise TargetError("cannot seek before icount 0", errno=22)
-        cp = self._nearest_checkpoint(icount)
-        if self.dirty or m.exit is not None or not (cp.icount <= m.icount <= icount):
-            self._restore(cp)
+        self._go_near(icount)
         with self._disarmed():
-            while m.icount < icount:
-                stop = self._run_slice(icount, interrupted)
-                if stop is not None:
-                    if stop.kind is StopKind.INTERRUPT:
-                        return False
-                    raise RrdbgError(f"cannot reach icount {icount}: the run ends at {m.icount}")
+            for goal in (icount - policy.NEAR // 2, icount):
+                if goal - m.icount <= policy.NEAR // 2 and goal != icount:
+                    continue
+                while m.icount < goal:
+                    stop = self._run_slice(goal, interrupted)
+                    if stop is not None:
+                        if stop.kind is StopKind.INTERRUPT:
+                            return False
+                        raise RrdbgError(f"cannot reach icount {icount}: the run ends at {m.icount}")
+                if goal != icount:
+                    self.take_checkpoint()
         return True
 
     def _restore(self, cp: Checkpoint) -> None:
         restore(self.machine, cp)
         self.history.rewind(cp.icount)
         self.dirty = False
+
+    def _maybe_periodic_checkpoint(self) -> None:
+        """During long runs: a checkpoint every ``_periodic`` instructions."""
+        m = self.machine
+        if m.exit is not None or self.dirty:
+            return
+        if m.icount - self._nearest_checkpoint(m.icount).icount < self._periodic:
+            return
+        t0 = time.perf_counter()
+        self.take_checkpoint()
+        cost = time.perf_counter() - t0
+        # Keep checkpoints under 1/COST_RATIO of the run (at ~2 G instr/s).
+        self._periodic = max(policy.FORWARD_INTERVAL, int(cost * policy.COST_RATIO * 2e9))
 
     def step_is_bounded(self) -> bool:
         if not self._at_live_frontier():
@@ -316,18 +429,91 @@ class Timeline:
     # -- Target: running -------------------------------------------------------
     def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
         if direction is Direction.BACKWARD:
-            raise TargetError("reverse execution is not available yet", errno=22)
-        stop = self._forward(step=step, interrupted=interrupted)
+            stop = self._backward(step=step, interrupted=interrupted)
+        else:
+            stop = self._forward(step=step, interrupted=interrupted)
         self._last_stop = stop
         return stop
 
+    def _undo_past_writes(self) -> str:
+        if not self.dirty:
+            return ""
+        # Writes made in the past are not part of the recording: undo them.
+        self.seek(self.machine.icount)
+        return "rrdbg: changes made in the past were undone (the recording is immutable)"
+
+    def _backward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
+        m = self.machine
+        note = self._undo_past_writes()
+        now = m.icount
+        if now == 0:
+            self.seek(0)  # a finished machine at 0 is still the state at 0
+            return StopEvent(StopKind.HISTORY_BEGIN, 0, note=note)
+        if step:
+            self.seek(now - 1)
+            return StopEvent(StopKind.STEP, now - 1, note=note)
+        return _with_note(self._reverse_continue(now, interrupted), note)
+
+    def _reverse_continue(self, now: int, interrupted: Interrupted) -> StopEvent:
+        """QEMU's algorithm: replay the interval before ``now`` with every
+        breakpoint and watchpoint observed (not stopping), keep the *last*
+        hit; without one, do the same for the interval before that, back to
+        the start of history."""
+        m = self.machine
+        self.take_checkpoint()  # the way back if the search is interrupted
+        end = now
+        started = last_report = time.monotonic()
+        while True:
+            self._restore_at_or_before(end - 1)
+            start = m.icount
+            hit = self._scan(end, interrupted)
+            if hit is None:  # interrupted: back to where the search began
+                self.seek(now)
+                return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT)
+            if hit.icount >= 0:
+                self.seek(hit.icount)
+                return hit
+            if start == 0:
+                self.seek(0)
+                return StopEvent(StopKind.HISTORY_BEGIN, 0)
+            end = start
+            if time.monotonic() - last_report > 1.0:
+                last_report = time.monotonic()
+                self.report(
+                    f"rrdbg: reverse-continue: no stop after icount {end} "
+                    f"({time.monotonic() - started:.0f} s); searching further back"
+                )
+
+    def _scan(self, end: int, interrupted: Interrupted | None) -> StopEvent | None:
+        """Run from here to ``end`` noting every breakpoint/watchpoint hit.
+
+        Returns the last hit as a stop event (icount -1: none), or None if
+        interrupted.
+        """
+        m = self.machine
+        best = StopEvent(StopKind.POSITION, -1)
+        start = m.icount
+
+        def consider(event: StopEvent) -> None:
+            nonlocal best
+            if start <= event.icount < end and event.icount >= best.icount:
+                best = event
+
+        rb = self.replay_break
+        if rb is not None and start <= rb < end:
+            consider(StopEvent(StopKind.POSITION, rb, signal=SIGINT))
+        with self._scan_hooks(consider):
+            while m.icount < end:
+                stop = self._run_slice(end, interrupted)
+                if stop is not None:
+                    if stop.kind is StopKind.INTERRUPT:
+                        return None
+                    break  # the end of what was recorded (a fault, say)
+        return best
+
     def _forward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
         m = self.machine
-        note = ""
-        if self.dirty:
-            # Writes made in the past are not part of the recording: undo them.
-            self.seek(m.icount)
-            note = "rrdbg: changes made in the past were undone (the recording is immutable)"
+        note = self._undo_past_writes()
         if m.exit is not None:
             return self._finished_stop(note)
         end = self.history_end
@@ -336,6 +522,9 @@ class Timeline:
         target = m.icount + 1 if step else _NO_LIMIT
         if end is not None:
             target = min(target, end)
+        rb = self.replay_break
+        if rb is not None and m.icount < rb < target:
+            target = rb
         if self.watchpoints:
             cp = self._nearest_checkpoint(m.icount)
             if m.icount - cp.icount > WATCH_CHECKPOINT_DISTANCE:
@@ -353,23 +542,17 @@ class Timeline:
         if stop.kind is StopKind.POSITION:
             if step:
                 stop = StopEvent(StopKind.STEP, m.icount)
+            elif m.icount == rb:
+                # QEMU reports a replay_break stop as an interrupt.
+                self.replay_break = None
+                stop = StopEvent(StopKind.POSITION, m.icount, signal=SIGINT)
             elif end is not None and m.icount >= end:
                 stop = StopEvent(StopKind.HISTORY_END, m.icount)
         elif stop.kind is StopKind.EXITED and not self.live:
             # Not a live run: show the last state before the program ended.
             self.seek(m.icount - 1)
             stop = StopEvent(StopKind.HISTORY_END, m.icount)
-        if note:
-            stop = StopEvent(
-                stop.kind,
-                stop.icount,
-                stop.signal,
-                stop.exit_code,
-                stop.watch,
-                stop.hardware,
-                note,
-            )
-        return stop
+        return _with_note(stop, note)
 
     def _finished_stop(self, note: str) -> StopEvent:
         m = self.machine
@@ -415,6 +598,7 @@ class Timeline:
         else:
             stop = None
         self._apply_debug_writes()
+        self._maybe_periodic_checkpoint()
         if stop is None:
             return None
         if stop.reason is StopReason.FAULT:
@@ -449,6 +633,40 @@ class Timeline:
             self.history.advance()
 
     # -- arming breakpoints and watchpoints ----------------------------------------
+    @contextmanager
+    def _scan_hooks(self, consider: Callable[[StopEvent], None]) -> Iterator[None]:
+        """Breakpoints and watchpoints as hooks that note hits without stopping."""
+        cpu = self.machine.cpu
+        cpu.set_exit_addresses(set())
+        handles: list[int] = []
+        for address, hardware in self.breakpoints.items():
+
+            def on_code(k: int, hardware: bool = hardware) -> None:
+                consider(StopEvent(StopKind.BREAKPOINT, k, hardware=hardware))
+
+            handles.append(cpu.watch_code(address, on_code))
+        for w in self.watchpoints:
+            lo, hi = max(w.address - 16, 0), w.address + w.length - 1
+            for write, kind in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
+                if w.kind is not kind and w.kind is not WatchKind.ACCESS:
+                    continue
+
+                def on_access(address: int, size: int, w: _Watch = w) -> None:
+                    if address < w.address + w.length and address + size > w.address:
+                        k = cpu.count_at(cpu.eip)
+                        consider(StopEvent(StopKind.WATCHPOINT, k, watch=(w.kind, w.address)))
+
+                handles.append(cpu.watch_memory(write=write, begin=lo, end=hi, callback=on_access))
+        if handles:
+            cpu.retranslate()
+        try:
+            yield
+        finally:
+            for h in handles:
+                cpu.unwatch(h)
+            if handles:
+                cpu.retranslate()
+
     def _armed(self) -> _Arming:
         return _Arming(self, arm=True)
 
@@ -556,3 +774,11 @@ def _machine(
     machine = LinuxMachine(program, argv, host)
     host.set_icount(lambda: machine.cpu.counter.total)
     return machine
+
+
+def _with_note(stop: StopEvent, note: str) -> StopEvent:
+    if not note:
+        return stop
+    return StopEvent(
+        stop.kind, stop.icount, stop.signal, stop.exit_code, stop.watch, stop.hardware, note
+    )
