@@ -394,7 +394,9 @@ class Timeline:
                     if stop is not None:
                         if stop.kind is StopKind.INTERRUPT:
                             return False
-                        raise RrdbgError(f"cannot reach icount {icount}: the run ends at {m.icount}")
+                        raise RrdbgError(
+                            f"cannot reach icount {icount}: the run ends at {m.icount}"
+                        )
                 if goal != icount:
                     self.take_checkpoint()
         return True
