@@ -92,9 +92,10 @@ async def serve_client(stream: trio.abc.Stream, session: Session) -> bool:
             await _flush(stream, conn)
             if session.finished:
                 return True
+        # Parsing may have queued a NAK or a resend with no reply after it.
+        await _flush(stream, conn)
         data = await _receive(stream)
         conn.receive_data(data)
-        await _flush(stream, conn)
         if not data:
             return False
 
