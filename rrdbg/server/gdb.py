@@ -139,18 +139,20 @@ async def _run_deferred(
     async def reader() -> None:
         nonlocal gone
         while True:
-            data = await _receive(stream)
-            conn.receive_data(data)
-            if not data:
-                gone = True
-                interrupted.set()  # no one to report to: stop the guest now
-                return
+            # Bytes that came with the resume packet come first: a 0x03 right
+            # behind it, and the packet's own "+", which must not wait for the stop.
             while (event := conn.next_event()) is not None:
                 if isinstance(event, Interrupt):
                     interrupted.set()
                 else:
                     backlog.append(event)
             await _flush(stream, conn)
+            data = await _receive(stream)
+            conn.receive_data(data)
+            if not data:
+                gone = True
+                interrupted.set()  # no one to report to: stop the guest now
+                return
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(worker)
