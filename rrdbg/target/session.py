@@ -224,6 +224,8 @@ class Session:
                 return [RawReply(b"vCont;c;C;s;S")]
             case Resume(action=action, direction=direction, address=address):
                 if address is not None:
+                    if address > 0xFFFFFFFF:
+                        raise TargetError(f"resume address {address:#x} is not 32-bit", EINVAL)
                     t.write_register("eip", address.to_bytes(4, "little"))
                 step = action is ResumeAction.STEP
                 back = direction is RspDirection.BACKWARD
