@@ -54,7 +54,7 @@ class _World:
         self.hits: dict[int, list[int]] = {a: [] for a in BREAK_CANDIDATES}
         self.writes: list[int] = []  # icounts of instructions writing counter
         for address in BREAK_CANDIDATES:
-            m.cpu.watch_code(address, lambda k, a=address: self.hits[a].append(k))
+            m.cpu.watch_code(address, self.hits[address].append)
 
         def on_write(address: int, size: int) -> None:
             if address < COUNTER + 4 and address + size > COUNTER:
