@@ -39,10 +39,12 @@ from rrdbg.target.interface import (
     SIGINT,
     Direction,
     Interrupted,
+    Report,
     StopEvent,
     StopKind,
     Target,
     WatchKind,
+    no_report,
 )
 
 __all__ = ["FAKE_HELP", "FakeTarget", "check_target", "never"]
@@ -218,7 +220,14 @@ class FakeTarget:
     def step_is_bounded(self) -> bool:
         return self.bounded
 
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
         self.resumes.append((step, direction))
         if direction is Direction.BACKWARD and not self.reverse:
             raise TargetError("this FakeTarget cannot run backward", errno=EINVAL)

@@ -31,7 +31,7 @@ from typing import TextIO
 import trio
 
 from rrdbg.errors import RrdbgError
-from rrdbg.rsp import Interrupt, Reply, Request, RspConnection
+from rrdbg.rsp import ConsoleOutput, Interrupt, Reply, Request, RspConnection
 from rrdbg.target.session import Deferred, Session
 
 #: Largest packet we accept, advertised in qSupported (room for 16 KiB of
@@ -100,6 +100,10 @@ async def serve_client(stream: trio.abc.Stream, session: Session) -> bool:
             return False
 
 
+def _discard(_text: str) -> None:
+    pass
+
+
 async def _receive(stream: trio.abc.Stream) -> bytes:
     try:
         return bytes(await stream.receive_some(_READ_SIZE))
@@ -128,12 +132,22 @@ async def _run_deferred(
     if work.quick:
         # One instruction that cannot block (no system call): cheaper to run
         # here than to hand to a thread, and over before a Ctrl-C could matter.
-        return work.run(interrupted.is_set), False
+        return work.run(interrupted.is_set, _discard), False
     result: list[list[Reply]] = []
     gone = False
+    token = trio.lowlevel.current_trio_token()
+
+    def report(text: str) -> None:
+        # From the worker thread: an O packet gdb prints while it waits.
+        def send() -> None:
+            conn.send(ConsoleOutput((text + "\n").encode()))
+            nursery.start_soon(_flush, stream, conn)
+
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(send)
 
     async def worker() -> None:
-        result.append(await trio.to_thread.run_sync(work.run, interrupted.is_set))
+        result.append(await trio.to_thread.run_sync(work.run, interrupted.is_set, report))
         nursery.cancel_scope.cancel()
 
     async def reader() -> None:

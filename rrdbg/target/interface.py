@@ -74,6 +74,13 @@ class StopEvent:
 
 
 Interrupted = Callable[[], bool]
+#: Takes one line of progress for the user while a long run goes on; may be
+#: called from the thread that runs the guest.
+Report = Callable[[str], None]
+
+
+def no_report(_text: str) -> None:
+    """A ``Report`` that shows nothing."""
 
 
 class Target(Protocol):
@@ -105,8 +112,17 @@ class Target(Protocol):
 
     def remove_watchpoint(self, kind: WatchKind, address: int, length: int) -> None: ...
 
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
-        """Run (or step) until a stop; may take long, so call it off the event loop."""
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
+        """Run (or step) until a stop; may take long, so call it off the event loop.
+
+        ``report`` receives progress lines during long searches (reverse-continue)."""
 
     def step_is_bounded(self) -> bool:
         """True if a single step from here is certain to be quick: it cannot wait

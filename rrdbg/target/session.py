@@ -79,6 +79,7 @@ from rrdbg.target import i386
 from rrdbg.target.interface import (
     Direction,
     Interrupted,
+    Report,
     StopEvent,
     StopKind,
     Target,
@@ -110,7 +111,7 @@ _RSP_WATCH = {
 class Deferred:
     """Work that runs the guest: call ``run`` off the event loop."""
 
-    run: Callable[[Interrupted], list[Reply]]
+    run: Callable[[Interrupted, Report], list[Reply]]
     #: Bounded work (a single step that cannot wait on the host): it takes
     #: about 50 us, less than handing it to a worker thread would, so the
     #: server may run it in place.
@@ -267,26 +268,31 @@ class Session:
             t.remove_watchpoint(watch, address, size)
 
     def _resume(self, step: bool, direction: Direction) -> Deferred:
-        def run(interrupted: Interrupted) -> list[Reply]:
+        def run(interrupted: Interrupted, report: Report) -> list[Reply]:
             try:
-                stop = self.target.resume(step=step, direction=direction, interrupted=interrupted)
-            except TargetError as exc:
-                return [ErrorReply(exc.errno or 1)]
+                stop = self.target.resume(
+                    step=step, direction=direction, interrupted=interrupted, report=report
+                )
+            except RrdbgError as exc:
+                # gdb prints the console line, then "Remote failure reply".
+                return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(_errno(exc))]
             out: list[Reply] = []
             if stop.note:
                 out.append(ConsoleOutput((stop.note + "\n").encode()))
             out.append(self._stop_reply(stop))
             return out
 
-        return Deferred(run, quick=step and self.target.step_is_bounded())
+        # Only a forward step is bounded: a backward one may replay far.
+        quick = step and direction is Direction.FORWARD and self.target.step_is_bounded()
+        return Deferred(run, quick=quick)
 
     def _monitor(self, command: bytes) -> Deferred:
-        def run(interrupted: Interrupted) -> list[Reply]:
+        def run(interrupted: Interrupted, _report: Report) -> list[Reply]:
             try:
                 text, _stop = self.target.monitor(command.decode("utf-8", "replace"), interrupted)
-            except TargetError as exc:
+            except RrdbgError as exc:
                 # gdb shows console output, then reports the failure.
-                return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(exc.errno or 1)]
+                return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(_errno(exc))]
             if not text:
                 return [Ok()]
             return [HexData(text.encode())]
@@ -322,6 +328,10 @@ class Session:
                 return StopReply(stop.signal, THREAD_ID, None, self._expedited())
             case _:
                 assert_never(stop.kind)
+
+
+def _errno(exc: RrdbgError) -> int:
+    return (exc.errno or EINVAL) if isinstance(exc, TargetError) else EINVAL
 
 
 def _register(number: int) -> i386.RegisterSpec:

@@ -55,9 +55,11 @@ from rrdbg.target.interface import (
     SIGINT,
     Direction,
     Interrupted,
+    Report,
     StopEvent,
     StopKind,
     WatchKind,
+    no_report,
 )
 from rrdbg.timeline import policy
 from rrdbg.timeline.checkpoint import Checkpoint, capture, restore
@@ -129,7 +131,7 @@ class Timeline:
         #: QEMU's replay_break: stop when execution reaches this icount.
         self.replay_break: int | None = None
         #: Progress lines during long searches (the server sends them to gdb).
-        self.report: Callable[[str], None] = lambda _text: None
+        self.report: Report = no_report
         #: The recording's qcow2 snapshots, usable as far checkpoints.
         self.image: Qcow2Image | None = None
         self.store: SnapshotStore | None = None
@@ -259,8 +261,13 @@ class Timeline:
     def _after_write(self, kind: Kind, payload: bytes) -> None:
         if self._at_live_frontier():
             # Part of the run: recorded, so a replay makes the same change here.
-            self.history.append(self.machine.icount, kind, payload)
-            self.checkpoints = [c for c in self.checkpoints if c.icount < self.machine.icount]
+            now = self.machine.icount
+            self.history.append(now, kind, payload)
+            # A checkpoint here predates the change; the state at an icount
+            # includes the debugger writes made there, so take it again.
+            if any(c.icount == now for c in self.checkpoints):
+                self.checkpoints = [c for c in self.checkpoints if c.icount != now]
+                self.take_checkpoint()
         else:
             self.dirty = True
 
@@ -429,7 +436,15 @@ class Timeline:
         return code not in _SYSCALL_INSNS
 
     # -- Target: running -------------------------------------------------------
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
+        self.report = report
         if direction is Direction.BACKWARD:
             stop = self._backward(step=step, interrupted=interrupted)
         else:

@@ -14,7 +14,7 @@ import pytest
 from rrdbg.errors import TargetError
 from rrdbg.machine.host import LiveHost
 from rrdbg.record.recording import record
-from rrdbg.target.interface import Direction, Interrupted, StopEvent, StopKind
+from rrdbg.target.interface import Direction, Interrupted, Report, StopEvent, StopKind, no_report
 from rrdbg.testing import FakeTarget, check_target
 from rrdbg.timeline.timeline import Timeline
 from tests.conftest import guest
@@ -76,7 +76,14 @@ class SkipsBreakpoints(FakeTarget):
 
 
 class ExecutesTheBreakpoint(FakeTarget):
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
         stop = super().resume(step=step, direction=direction, interrupted=interrupted)
         if stop.kind is StopKind.BREAKPOINT:
             self.eip += 1
@@ -106,14 +113,28 @@ class UnmappedReadsAsZero(FakeTarget):
 
 
 class StepsTwice(FakeTarget):
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
         if step:
             super().resume(step=True, direction=direction, interrupted=interrupted)
         return super().resume(step=step, direction=direction, interrupted=interrupted)
 
 
 class IgnoresInterrupts(FakeTarget):
-    def resume(self, *, step: bool, direction: Direction, interrupted: Interrupted) -> StopEvent:
+    def resume(
+        self,
+        *,
+        step: bool,
+        direction: Direction,
+        interrupted: Interrupted,
+        report: Report = no_report,
+    ) -> StopEvent:
         polls = 0
 
         def late() -> bool:

@@ -20,7 +20,7 @@ from rrdbg.rsp import (
     supported_features,
 )
 from rrdbg.target.i386 import REGISTER_BY_NAME, REGISTERS, TARGET_XML, encode_registers
-from rrdbg.target.interface import SIGINT, Direction, StopEvent, StopKind, WatchKind
+from rrdbg.target.interface import SIGINT, Direction, StopEvent, StopKind, WatchKind, no_report
 from rrdbg.target.session import THREADS_XML, Deferred, Session
 from rrdbg.testing import FAKE_HELP, FakeTarget, never
 
@@ -43,7 +43,7 @@ def make(
 def replies(session: Session, request: Request | Interrupt) -> list[Reply]:
     response = session.handle(request)
     if isinstance(response, Deferred):
-        return response.run(never)
+        return response.run(never, no_report)
     return response
 
 
@@ -293,7 +293,9 @@ def test_monitor_output_is_hex() -> None:
     response = session.handle(parse_request(b"qRcmd," + hex_encode(b"help")))
     assert isinstance(response, Deferred)
     assert not response.quick
-    assert [encode_reply(r) for r in response.run(never)] == [hex_encode(FAKE_HELP.encode())]
+    assert [encode_reply(r) for r in response.run(never, no_report)] == [
+        hex_encode(FAKE_HELP.encode())
+    ]
     assert one(session, b"qRcmd," + hex_encode(b"when")) == hex_encode(b"0\n")
     assert target.monitor_commands == ["help", "when"]
 
@@ -336,7 +338,7 @@ def test_forward_resumes(packet: bytes, step: bool) -> None:
     response = session.handle(parse_request(packet))
     assert isinstance(response, Deferred)
     assert response.quick is step  # a bounded step runs in place
-    (reply,) = [encode_reply(r) for r in response.run(never)]
+    (reply,) = [encode_reply(r) for r in response.run(never, no_report)]
     assert target.resumes == [(step, Direction.FORWARD)]
     if step:
         assert target.icount == 1
@@ -384,7 +386,10 @@ def test_backward_resumes_with_the_reverse_capability() -> None:
 
 def test_target_error_while_running_is_an_error_reply() -> None:
     session, _ = make(capabilities=ALL)  # says it can reverse; the target cannot
-    assert wire(session, b"bc") == [b"E16"]
+    out = wire(session, b"bc")
+    assert out[0].startswith(b"O")  # the reason, on gdb's console
+    assert b"cannot run backward".hex().encode() in out[0]
+    assert out[1:] == [b"E16"]
 
 
 def test_stop_note_goes_to_the_console_first() -> None:
