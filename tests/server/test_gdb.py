@@ -268,3 +268,21 @@ def test_client_side_commands_built_on_breakpoints(recording: str) -> None:
     assert "square (x=1) at" in out
     assert "$1 = 1" in out
     assert "No breakpoints or watchpoints." in out
+
+
+def test_software_watchpoint(recording: str) -> None:
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", recording]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "break bump",
+                "continue",
+                "set can-use-hw-watchpoints 0",
+                "watch counter",
+                "continue",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    assert "Watchpoint 2: counter" in out
+    assert "Old value = 0\nNew value = 1" in out
