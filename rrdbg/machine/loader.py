@@ -223,3 +223,43 @@ def build_stack(
     esp = (pos - size) & ~0xF
     memory.poke(esp, struct.pack(f"<{len(words)}I", *words))
     return esp
+
+
+class Symbols:
+    """Function and object symbols of a program, to name code addresses."""
+
+    def __init__(self, entries: list[tuple[int, int, str]]) -> None:
+        self._entries = sorted(entries)
+        self._starts = [e[0] for e in self._entries]
+
+    @classmethod
+    def read(cls, program: Program) -> Symbols:
+        """The program's ``.symtab`` (empty when stripped or unreadable)."""
+        import io
+
+        entries: list[tuple[int, int, str]] = []
+        try:
+            elf = ELFFile(io.BytesIO(program.image))
+            table = elf.get_section_by_name(".symtab")
+            base = PIE_BASE if elf["e_type"] == "ET_DYN" else 0
+            if table is not None:
+                for sym in table.iter_symbols():  # type: ignore[attr-defined]
+                    if sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT") and sym.name:
+                        entries.append((base + sym["st_value"], sym["st_size"], sym.name))
+        except (ELFError, struct.error, ValueError, KeyError, IndexError):
+            entries = []
+        return cls(entries)
+
+    def describe(self, address: int) -> str:
+        """``name+offset`` for an address inside a known symbol, else ""."""
+        import bisect
+
+        i = bisect.bisect_right(self._starts, address) - 1
+        while i >= 0:
+            start, size, name = self._entries[i]
+            if start <= address < start + max(size, 1):
+                return f"{name}+{address - start}" if address != start else name
+            if start < address - 0x10000:
+                break
+            i -= 1
+        return ""

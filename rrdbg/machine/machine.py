@@ -109,6 +109,9 @@ class LinuxMachine:
         map_program(self.program, self.memory)
         self.linux.set_brk_start(self.program.brk_start)
         args = [a.encode() if isinstance(a, str) else a for a in argv]
+        #: The path and arguments the machine was started with.
+        self.program_path = program_path
+        self.argv: list[bytes] = args
         esp = build_stack(self.program, self.memory, host, args, HWCAP)
         self.cpu.enter_user_mode(self.program.entry, esp)
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.

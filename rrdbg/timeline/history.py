@@ -19,7 +19,7 @@ import bisect
 from collections.abc import Iterator
 
 from rrdbg.record.events import DEBUG_KINDS
-from rrdbg.record.log import LogReader, LogWriter
+from rrdbg.record.log import Cursor, LogReader, LogWriter
 
 
 class History:
@@ -34,6 +34,10 @@ class History:
         self.writer = writer
         #: Indexes of debugger writes (applied by the timeline, not the host).
         self._debug: list[int] = []
+        #: Where each event is in the log file (when there is one), and where
+        #: the next one will be: what a qcow2 snapshot stores as its cursor.
+        self.cursors: list[Cursor] = []
+        self.end_cursor: Cursor | None = None
 
     @classmethod
     def load(cls, reader: LogReader) -> History:
@@ -41,8 +45,12 @@ class History:
         history = cls()
         for event in reader:
             if event.kind == 0:
+                history.end_cursor = event.cursor
                 break
             history._add(event.icount, event.kind, bytes(event.payload))
+            history.cursors.append(event.cursor)
+        else:
+            history.end_cursor = reader.position
         return history
 
     def __len__(self) -> int:
@@ -75,15 +83,25 @@ class History:
         """Record a new event at the frontier (the read position moves past it)."""
         if self.icounts and icount < self.icounts[-1]:
             raise ValueError(f"event at icount {icount} after one at {self.icounts[-1]}")
+        if self.writer is not None:
+            self.cursors.append(self.writer.position)
         self._add(icount, kind, bytes(payload))
         self.index = len(self.icounts)
         if self.writer is not None:
             self.writer.append(icount, kind, payload)
+            self.end_cursor = self.writer.position
 
     # -- positioning -------------------------------------------------------
     def rewind(self, icount: int) -> None:
         """Set the read position to a machine stopped at ``icount``."""
         self.index = bisect.bisect_right(self.icounts, icount)
+
+    def cursor_for(self, icount: int) -> Cursor | None:
+        """The log cursor a snapshot taken at ``icount`` must store."""
+        i = bisect.bisect_right(self.icounts, icount)
+        if i < len(self.cursors):
+            return self.cursors[i]
+        return self.end_cursor if i == len(self.icounts) else None
 
     @property
     def last_icount(self) -> int:

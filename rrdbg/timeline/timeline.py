@@ -38,6 +38,7 @@ from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError, TargetErro
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import StopReason
 from rrdbg.machine.host import Host
+from rrdbg.machine.loader import Symbols
 from rrdbg.machine.machine import LinuxMachine
 from rrdbg.machine.registers import read_register, registers_reader, write_register
 from rrdbg.record.events import (
@@ -138,6 +139,7 @@ class Timeline:
         self.disk: list[SnapshotInfo] = []
         self._blocks: Path | None = None
         self._program_sha256 = b""
+        self._symbols: Symbols | None = None
         self._periodic = policy.FORWARD_INTERVAL
         self.take_checkpoint()
 
@@ -710,15 +712,226 @@ class Timeline:
 
     # -- monitor ---------------------------------------------------------------------
     def monitor(self, command: str, interrupted: Interrupted) -> tuple[str, StopEvent | None]:
+        """QEMU's HMP replay commands (same names and wording) and rrdbg's own."""
         words = command.split()
-        if not words or words[0] == "help":
-            return _HELP, None
-        if words[:2] == ["info", "replay"]:
-            mode = "Recording" if self.live and self.host.at_frontier else "Replaying"
-            return f"{mode} execution '{self.name}': instruction count = {self.icount}\n", None
-        if words == ["when"]:
-            return f"{self.icount}\n", None
-        raise TargetError(f"unknown monitor command {words[0]!r} (try: monitor help)", errno=22)
+        match words:
+            case [] | ["help"]:
+                return _HELP, None
+            case ["info", "replay"]:
+                mode = "Recording" if self._at_live_frontier() else "Replaying"
+                return f"{mode} execution '{self.name}': instruction count = {self.icount}\n", None
+            case ["when"]:
+                return f"{self.icount}\n", None
+            case ["replay_seek", arg]:
+                return self._monitor_seek(_number(arg, "icount"), interrupted)
+            case ["replay_break", arg]:
+                self.replay_break = _number(arg, "icount")
+                return "", None
+            case ["replay_delete_break"]:
+                self.replay_break = None
+                return "", None
+            case ["checkpoint"] | ["checkpoint", _]:
+                name = words[1] if len(words) > 1 else f"checkpoint-{self.icount}"
+                return self._named_checkpoint(name), None
+            case ["info", "checkpoints"]:
+                return self._describe_checkpoints(), None
+            case ["last-write", addr] | ["last-write", addr, _]:
+                length = _number(words[2], "length") if len(words) > 2 else 1
+                return self._last_write(_number(addr, "address"), length, interrupted), None
+            case ["save", directory]:
+                return self.save(directory), None
+            case _:
+                raise TargetError(
+                    f"unknown or malformed monitor command {command.strip()!r} (try: monitor help)",
+                    errno=22,
+                )
+
+    def _history_limit(self) -> int:
+        """The furthest icount a seek may go to."""
+        if self.history_end is not None:
+            return self.history_end
+        return max(self.frontier, self.icount)
+
+    def _monitor_seek(self, icount: int, interrupted: Interrupted) -> tuple[str, StopEvent]:
+        limit = self._history_limit()
+        if icount > limit:
+            raise TargetError(f"icount {icount} is beyond the end of history ({limit})", errno=22)
+        note = self._undo_past_writes()
+        if not self.seek(icount, interrupted):
+            raise TargetError("replay_seek interrupted", errno=4)
+        stop = StopEvent(StopKind.POSITION, icount)
+        self._last_stop = stop
+        text = f"{note}\n" if note else ""
+        # gdb does not re-read registers after a monitor command.
+        text += (
+            f"rrdbg: now at icount {icount}; 'maintenance flush register-cache' "
+            "(or any step) makes gdb show it\n"
+        )
+        return text, stop
+
+    def _named_checkpoint(self, name: str) -> str:
+        """A persistent snapshot in the recording's qcow2 image."""
+        if self.image is None:
+            raise TargetError(
+                "no snapshot image: start 'rrdbg debug' with -o DIR to keep checkpoints", errno=22
+            )
+        if self.dirty:
+            raise TargetError("the state was changed in the past; step first to undo", errno=22)
+        cursor = self.history.cursor_for(self.icount)
+        if cursor is None:
+            raise TargetError("no log position for this icount", errno=22)
+        if self.image.find(name) is not None:
+            raise TargetError(f"a snapshot named {name!r} already exists", errno=17)
+        if not self.image.writable:
+            path = self.image.path
+            self.image.close()
+            self.attach_image(Qcow2Image.open(path, writable=True, sync=False))
+        assert self.store is not None
+        assert self.image is not None
+        if self.writer is not None:
+            self.writer.flush()  # the cursor must name a chunk on disk
+        info = self.store.save(self.machine, name, cursor.to_bytes())
+        self.attach_image(self.image)
+        self.take_checkpoint()
+        return (
+            f"checkpoint {info.name!r} at icount {self.icount} "
+            f"(snapshot {info.id} in {self.image.path})\n"
+        )
+
+    def _describe_checkpoints(self) -> str:
+        lines = []
+        if self.image is not None:
+            lines.append(f"snapshots in {self.image.path}:")
+            for snap in self.disk:
+                lines.append(f"  {snap.id:>4}  {snap.name:<24} icount {snap.icount}")
+        else:
+            lines.append("no snapshot image")
+        icounts = ", ".join(str(c.icount) for c in self.checkpoints)
+        lines.append(
+            f"in memory: {len(self.checkpoints)} checkpoints, "
+            f"{self.checkpoint_bytes() / 1e6:.1f} MB of {self.budget / 1e6:.0f} MB: {icounts}"
+        )
+        return "\n".join(lines) + "\n"
+
+    def _last_write(self, address: int, length: int, interrupted: Interrupted) -> str:
+        """The icount and PC of the last write to [address, address+length) before now."""
+        if length <= 0 or address + length > 1 << 32:
+            raise TargetError(f"bad range {address:#x}+{length}", errno=22)
+        self._undo_past_writes()
+        m = self.machine
+        now = m.icount
+        found: tuple[int, int, str] | None = None
+        end = now
+        self.take_checkpoint()
+        while end > 0:
+            self._restore_at_or_before(end - 1)
+            start = m.icount
+            hits = self._writes_until(address, length, end, interrupted)
+            if hits is None:
+                self.seek(now)
+                raise TargetError("last-write interrupted", errno=4)
+            if hits:
+                found = max(hits)
+                break
+            end = start
+        self.seek(now)
+        if found is None:
+            return f"no write to {address:#x}+{length} before icount {now}\n"
+        k, pc, how = found
+        if self._symbols is None:
+            self._symbols = Symbols.read(self.machine.program)
+        name = self._symbols.describe(pc)
+        where = f" <{name}>" if name else ""
+        by = f" ({how})" if how else ""
+        return (
+            f"last write to {address:#x}+{length} before icount {now}: "
+            f"icount {k}, pc {pc:#x}{where}{by}\n"
+        )
+
+    def _writes_until(
+        self, address: int, length: int, end: int, interrupted: Interrupted
+    ) -> list[tuple[int, int, str]] | None:
+        """Run from here to ``end`` noting every write (icount, pc, how) to the
+        range, by the CPU or by the kernel; None if interrupted."""
+        m = self.machine
+        cpu = m.cpu
+        hits: list[tuple[int, int, str]] = []
+
+        def on_cpu(addr: int, size: int) -> None:
+            if addr < address + length and addr + size > address:
+                k = cpu.count_at(cpu.eip)
+                if k < end:
+                    hits.append((k, cpu.eip, ""))
+
+        def on_kernel(addr: int, size: int) -> None:
+            if addr < address + length and addr + size > address:
+                # Inside a system call: the int 0x80 that asked for it.
+                k = cpu.counter.total - 1
+                if k < end:
+                    hits.append((k, cpu.eip - 2, "system call"))
+
+        handle = cpu.watch_memory(
+            write=True, begin=max(address - 16, 0), end=address + length - 1, callback=on_cpu
+        )
+        cpu.retranslate()
+        m.memory.on_poke = on_kernel
+        try:
+            with self._disarmed():
+                while m.icount < end:
+                    stop = self._run_slice(end, interrupted)
+                    if stop is not None:
+                        if stop.kind is StopKind.INTERRUPT:
+                            return None
+                        break
+        finally:
+            m.memory.on_poke = None
+            cpu.unwatch(handle)
+            cpu.retranslate()
+        return hits
+
+    def save(self, directory: str) -> str:
+        """Write the history so far as a recording directory (live sessions)."""
+        from rrdbg.record.recording import new_recording, write_block_cache
+
+        if not self.live:
+            raise TargetError("this is a recording already; copy its directory instead", errno=22)
+        m = self.machine
+        args = [a.decode("utf-8", "surrogateescape") for a in m.argv[1:]]
+        rec = new_recording(m.program_path, args, directory)
+        writer = rec.writer
+        cursors = []
+        h = self.history
+        for i in range(len(h)):
+            cursors.append(writer.position)
+            writer.append(h.icounts[i], h.kinds[i], h.payloads[i])
+        end_cursor = writer.position
+        writer.flush()
+        here = m.icount
+        store = SnapshotStore(rec.qcow)
+        saved = 0
+        try:
+            for cp in list(self.checkpoints):
+                if cp.icount > self.frontier:
+                    continue
+                self._restore(cp)
+                j = bisect.bisect_right(h.icounts, cp.icount)
+                cursor = cursors[j] if j < len(cursors) else end_cursor
+                name = "init" if cp.icount == 0 else f"init-{cp.icount}"
+                store.save(m, name, cursor.to_bytes())
+                saved += 1
+        finally:
+            self.seek(here)
+        finished = m.exit is not None and self.host.at_frontier
+        if finished:
+            assert m.exit is not None
+            end = EndRecord(m.exit.code, m.exit.signal, m.icount, m.digest())
+            writer.close(m.icount, end.encode())
+        else:
+            writer.abort()
+        write_block_cache(rec.directory / BLOCKS_NAME, rec.header.program_sha256, m)
+        rec.qcow.close()
+        state = "complete" if finished else f"up to icount {h.last_icount} (the program runs on)"
+        return f"saved {len(h)} events and {saved} snapshots to {directory}: {state}\n"
 
     # -- saving (live) --------------------------------------------------------------
     def close(self) -> None:
@@ -778,10 +991,17 @@ class _Arming:
 
 
 _HELP = """\
-rrdbg monitor commands:
-  help               this list
-  info replay        the recording and the current instruction count
-  when               the current instruction count
+rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
+  help                        this list
+  info replay                 the recording and the current instruction count
+  when                        the current instruction count
+  replay_seek N               go to instruction count N (then: maint flush register-cache)
+  replay_break N              stop when execution reaches icount N (either direction)
+  replay_delete_break         forget the replay_break
+  checkpoint [NAME]           keep this point as a named snapshot in the qcow2 image
+  info checkpoints            snapshots in the image and checkpoints in memory
+  last-write ADDR [LEN]       icount and pc of the last write to that memory before now
+  save DIR                    (live sessions) write the recording so far to DIR
 """
 
 
@@ -791,6 +1011,16 @@ def _machine(
     machine = LinuxMachine(program, argv, host)
     host.set_icount(lambda: machine.cpu.counter.total)
     return machine
+
+
+def _number(text: str, what: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise TargetError(f"bad {what} {text!r}", errno=22) from None
+    if value < 0:
+        raise TargetError(f"bad {what} {text!r}", errno=22)
+    return value
 
 
 def _with_note(stop: StopEvent, note: str) -> StopEvent:
