@@ -481,54 +481,54 @@ class Timeline:
         m = self.machine
         self.take_checkpoint()  # the way back if the search is interrupted
         end = now
-        started = last_report = time.monotonic()
-        while True:
-            self._restore_at_or_before(end - 1)
-            start = m.icount
-            hit = self._scan(end, interrupted)
-            if hit is None:  # interrupted: back to where the search began
-                self.seek(now)
-                return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT)
-            if hit.icount >= 0:
-                self.seek(hit.icount)
-                return hit
-            if start == 0:
-                self.seek(0)
-                return StopEvent(StopKind.HISTORY_BEGIN, 0)
-            end = start
-            if time.monotonic() - last_report > 1.0:
-                last_report = time.monotonic()
-                self.report(
-                    f"rrdbg: reverse-continue: no stop after icount {end} "
-                    f"({time.monotonic() - started:.0f} s); searching further back"
-                )
-
-    def _scan(self, end: int, interrupted: Interrupted | None) -> StopEvent | None:
-        """Run from here to ``end`` noting every breakpoint/watchpoint hit.
-
-        Returns the last hit as a stop event (icount -1: none), or None if
-        interrupted.
-        """
-        m = self.machine
+        start = 0
         best = StopEvent(StopKind.POSITION, -1)
-        start = m.icount
 
         def consider(event: StopEvent) -> None:
             nonlocal best
             if start <= event.icount < end and event.icount >= best.icount:
                 best = event
 
-        rb = self.replay_break
-        if rb is not None and start <= rb < end:
-            consider(StopEvent(StopKind.POSITION, rb, signal=SIGINT))
+        started = last_report = time.monotonic()
+        interrupted_at: int | None = None
+        # The hooks stay in place for the whole search: the code is
+        # translated with them once, not once per interval.
         with self._scan_hooks(consider):
-            while m.icount < end:
-                stop = self._run_slice(end, interrupted)
-                if stop is not None:
-                    if stop.kind is StopKind.INTERRUPT:
-                        return None
-                    break  # the end of what was recorded (a fault, say)
+            while True:
+                self._restore_at_or_before(end - 1)
+                start = m.icount
+                rb = self.replay_break
+                if rb is not None:
+                    consider(StopEvent(StopKind.POSITION, rb, signal=SIGINT))
+                if not self._run_plain(end, interrupted):
+                    interrupted_at = m.icount
+                    break
+                if best.icount >= 0 or start == 0:
+                    break
+                end = start
+                if time.monotonic() - last_report > 1.0:
+                    last_report = time.monotonic()
+                    self.report(
+                        f"rrdbg: reverse-continue: no stop after icount {end} "
+                        f"({time.monotonic() - started:.0f} s); searching further back"
+                    )
+        if interrupted_at is not None:  # back to where the search began
+            self.seek(now)
+            return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT)
+        if best.icount < 0:
+            self.seek(0)
+            return StopEvent(StopKind.HISTORY_BEGIN, 0)
+        self.seek(best.icount)
         return best
+
+    def _run_plain(self, end: int, interrupted: Interrupted | None) -> bool:
+        """Run to ``end`` (or the end of what was recorded); False if interrupted."""
+        m = self.machine
+        while m.icount < end:
+            stop = self._run_slice(end, interrupted)
+            if stop is not None:
+                return stop.kind is not StopKind.INTERRUPT
+        return True
 
     def _forward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
         m = self.machine

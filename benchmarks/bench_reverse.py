@@ -1,0 +1,165 @@
+"""Reverse execution with real gdb on a long recording, side by side with forward.
+
+Records the compute guest (default 250 iterations, about 117 M instructions),
+serves it with ``rrdbg replay --gdb`` and drives gdb 13 through:
+
+- ``reverse-stepi`` latency: at positions near the start, middle and end of
+  history (reached with ``monitor replay_seek``), the median wall time of
+  one ``reverse-stepi`` over a run of them, and of a forward ``stepi`` for
+  comparison (goal: <= 5 ms);
+- ``reverse-next`` over one source line of the guest's table_walk loop, and
+  ``next`` over the same kind of line (goal: <= 50 ms);
+- ``reverse-continue`` from the end of history to its start with a
+  breakpoint that is never hit, against ``continue`` from the start to the
+  end with the same breakpoint, i.e. a whole forward replay (goal: <= 1.5x);
+- the memory the timeline's checkpoints use (``monitor info checkpoints``)
+  against its budget, and the server's peak RSS.
+
+Usage: python benchmarks/bench_reverse.py [--iterations N] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
+
+SCRIPT = r"""
+import time, gdb
+def run(cmd):
+    return gdb.execute(cmd, to_string=True)
+def timed(cmd):
+    t0 = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - t0
+run("set pagination off")
+run("target remote 127.0.0.1:%(port)d")
+end = %(end)d
+steps = %(steps)d
+for label, where in (("start", 1000), ("middle", end // 2), ("end", end - 10)):
+    run("monitor replay_seek %%d" %% where)
+    run("maintenance flush register-cache")
+    back = [timed("reverse-stepi") for _ in range(steps)]
+    fwd = [timed("stepi") for _ in range(steps)]
+    back.sort(); fwd.sort()
+    print("RSTEP", label, back[len(back) // 2], fwd[len(fwd) // 2])
+run("break table_walk")
+run("monitor replay_seek %%d" %% (end // 2))
+run("maintenance flush register-cache")
+run("continue")
+run("delete")
+nexts = [timed("next") for _ in range(6)]
+rnexts = [timed("reverse-next") for _ in range(6)]
+nexts.sort(); rnexts.sort()
+print("NEXT", rnexts[3], nexts[3])
+run("monitor replay_seek 0")
+run("maintenance flush register-cache")
+run("break abort")
+fwd = timed("continue")
+back = timed("reverse-continue")
+print("SCAN", back, fwd)
+print("MEM", run("monitor info checkpoints").strip().splitlines()[-1])
+run("detach")
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=250)
+    parser.add_argument("--steps", type=int, default=30)
+    ns = parser.parse_args()
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        print("gdb is not installed", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="rrdbg-bench-rev-"))
+    try:
+        rec = work / "compute.rr"
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "rrdbg", "record", "-o", str(rec), COMPUTE, str(ns.iterations)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        record_s = time.perf_counter() - t0
+        info = subprocess.run(
+            [sys.executable, "-m", "rrdbg", "info", str(rec)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+        end = int(re.search(r"instructions: (\d+)", info).group(1)) - 1  # type: ignore[union-attr]
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rrdbg",
+                "replay",
+                "--quiet",
+                "--gdb",
+                "127.0.0.1:0",
+                "--once",
+                str(rec),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert server.stderr is not None
+        port = int(re.search(rb":(\d+)\s*$", server.stderr.readline()).group(1))  # type: ignore[union-attr]
+        script = work / "bench.py"
+        script.write_text(SCRIPT % {"port": port, "end": end, "steps": ns.steps})
+        out = subprocess.run(
+            [gdb, "-nx", "-batch", "-x", str(script), COMPUTE],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        ).stdout
+        _, _status, usage = os.wait4(server.pid, 0)
+        rss = usage.ru_maxrss / 1024
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rsteps = re.findall(r"^RSTEP (\w+) ([\d.e-]+) ([\d.e-]+)$", out, re.MULTILINE)
+    nxt = re.search(r"^NEXT ([\d.e-]+) ([\d.e-]+)$", out, re.MULTILINE)
+    scan = re.search(r"^SCAN ([\d.e-]+) ([\d.e-]+)$", out, re.MULTILINE)
+    mem = re.search(r"^MEM (.*)$", out, re.MULTILINE)
+    if len(rsteps) != 3 or not nxt or not scan or not mem:
+        print(out, file=sys.stderr)
+        return 1
+    print(
+        f"recording: compute {ns.iterations} = {end + 1:,} instructions "
+        f"(recorded in {record_s:.1f} s)"
+    )
+    for label, back, fwd in rsteps:
+        print(
+            f"reverse-stepi near the {label:<6}: median {float(back) * 1e3:6.2f} ms "
+            f"(stepi {float(fwd) * 1e3:.2f} ms; goal <= 5 ms)"
+        )
+    print(
+        f"reverse-next over a line: median {float(nxt.group(1)) * 1e3:.1f} ms "
+        f"(next {float(nxt.group(2)) * 1e3:.1f} ms; goal <= 50 ms)"
+    )
+    back, fwd = float(scan.group(1)), float(scan.group(2))
+    print(
+        f"reverse-continue end -> start, no hit: {back:.3f} s; continue start -> end: "
+        f"{fwd:.3f} s; ratio {back / fwd:.2f} (goal <= 1.5)"
+    )
+    print(f"checkpoints: {mem.group(1)}")
+    print(f"server peak RSS: {rss:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
