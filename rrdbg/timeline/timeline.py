@@ -77,6 +77,8 @@ POLL_SLICE = 1 << 23
 WATCH_CHECKPOINT_DISTANCE = 1 << 20
 
 _NO_LIMIT = ic.NO_LIMIT
+#: Seconds between progress lines of a long reverse-continue.
+REPORT_EVERY = 1.0
 #: int 0x80, sysenter, syscall: the instructions that may wait on the host.
 _SYSCALL_INSNS = (b"\xcd\x80", b"\x0f\x34", b"\x0f\x05")
 
@@ -506,7 +508,7 @@ class Timeline:
                 if best.icount >= 0 or start == 0:
                     break
                 end = start
-                if time.monotonic() - last_report > 1.0:
+                if time.monotonic() - last_report >= REPORT_EVERY:
                     last_report = time.monotonic()
                     self.report(
                         f"rrdbg: reverse-continue: no stop after icount {end} "
