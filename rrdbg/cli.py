@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--once", action="store_true", help="with --gdb: exit when the first client leaves"
     )
+    _add_checkpoint_memory(rep)
     rep.add_argument("directory", metavar="DIR")
 
     dbg = sub.add_parser(
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbg.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
     dbg.add_argument("-o", "--output", metavar="DIR", help="save the recording to DIR")
     dbg.add_argument("--force", action="store_true", help="replace an existing recording")
+    _add_checkpoint_memory(dbg)
     _add_program(dbg)
 
     info = sub.add_parser(
@@ -123,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("directory", metavar="DIR")
     return parser
+
+
+def _add_checkpoint_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint-memory",
+        metavar="MB",
+        type=_positive_int,
+        default=256,
+        help="memory for the in-memory checkpoints that make reverse execution fast "
+        "(default 256 MB)",
+    )
 
 
 def _add_program(parser: argparse.ArgumentParser) -> None:
@@ -245,7 +258,9 @@ def _serve_replay(ns: argparse.Namespace) -> int:
     out = 2 if address.stdio else 1
 
     def make() -> Timeline:
-        return Timeline.replay(ns.directory, stdout_fd=out, stderr_fd=2, quiet=ns.quiet)
+        timeline = Timeline.replay(ns.directory, stdout_fd=out, stderr_fd=2, quiet=ns.quiet)
+        timeline.budget = ns.checkpoint_memory << 20
+        return timeline
 
     _run_server(
         lambda: serve(replay_sessions(make), address, once=ns.once or address.stdio), address
@@ -284,8 +299,10 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         stdout_fd=out,
         stderr_fd=2,
     )
+    timeline.budget = ns.checkpoint_memory << 20
     if rec is not None:
         SnapshotStore(rec.qcow).save(timeline.machine, "init", rec.writer.position.to_bytes())
+        timeline.attach_image(rec.qcow)
 
     ended: list[bool] = []
 
