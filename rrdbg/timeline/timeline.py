@@ -405,9 +405,10 @@ class Timeline:
                     if stop is not None:
                         if stop.kind is StopKind.INTERRUPT:
                             return False
-                        raise RrdbgError(
-                            f"cannot reach icount {icount}: the run ends at {m.icount}"
-                        )
+                        if m.icount < goal:
+                            raise RrdbgError(
+                                f"cannot reach icount {icount}: the run ends at {m.icount}"
+                            )
                 if goal != icount:
                     self.take_checkpoint()
         return True

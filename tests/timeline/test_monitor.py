@@ -1,0 +1,195 @@
+"""The timeline's monitor commands (QEMU's replay commands and rrdbg's own)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rrdbg.errors import TargetError
+from rrdbg.machine.host import LiveHost
+from rrdbg.record.recording import open_recording, record
+from rrdbg.snapshot.qcow2 import Qcow2Image
+from rrdbg.target.interface import Direction, StopKind
+from rrdbg.timeline.timeline import Timeline
+from tests.conftest import guest
+from tests.timeline.test_timeline import SYMS
+
+DEBUGME = guest("debugme")
+F, B = Direction.FORWARD, Direction.BACKWARD
+
+
+def _never() -> bool:
+    return False
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("mon") / "debugme.rr"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        record(DEBUGME, [], str(directory), environ={})
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(fd)
+    return directory
+
+
+@pytest.fixture
+def timeline(recording: Path, tmp_path: Path) -> Timeline:
+    copy = tmp_path / "copy.rr"
+    shutil.copytree(recording, copy)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    return Timeline.replay(str(copy), stdout_fd=sink, stderr_fd=sink)
+
+
+def mon(t: Timeline, command: str) -> str:
+    return t.monitor(command, _never)[0]
+
+
+def test_info_replay_and_when(timeline: Timeline) -> None:
+    assert mon(timeline, "info replay") == (
+        f"Replaying execution '{timeline.name}': instruction count = 0\n"
+    )
+    timeline.seek(1234)
+    assert mon(timeline, "when") == "1234\n"
+    assert "replay_seek N" in mon(timeline, "help")
+
+
+def test_replay_seek_moves_and_reports(timeline: Timeline) -> None:
+    text, stop = timeline.monitor("replay_seek 9000", _never)
+    assert timeline.icount == 9000
+    assert stop is not None
+    assert stop.icount == 9000
+    assert "flush register-cache" in text
+    assert timeline.last_stop.icount == 9000
+    with pytest.raises(TargetError, match="beyond the end of history"):
+        mon(timeline, "replay_seek 99999999")
+    with pytest.raises(TargetError, match="bad icount"):
+        mon(timeline, "replay_seek -5")
+    with pytest.raises(TargetError, match="bad icount"):
+        mon(timeline, "replay_seek lots")
+
+
+def test_replay_break_both_directions(timeline: Timeline) -> None:
+    mon(timeline, "replay_break 9500")
+    stop = timeline.resume(step=False, direction=F, interrupted=_never)
+    assert (stop.kind, stop.icount, stop.signal) == (StopKind.POSITION, 9500, 2)
+    stop = timeline.resume(step=False, direction=F, interrupted=_never)  # one-shot
+    assert stop.kind is StopKind.HISTORY_END
+    mon(timeline, "replay_break 1000")
+    stop = timeline.resume(step=False, direction=B, interrupted=_never)
+    assert (stop.kind, stop.icount) == (StopKind.POSITION, 1000)
+    mon(timeline, "replay_break 500")
+    mon(timeline, "replay_delete_break")
+    stop = timeline.resume(step=False, direction=B, interrupted=_never)
+    assert stop.kind is StopKind.HISTORY_BEGIN
+
+
+def test_last_write_by_an_instruction(timeline: Timeline) -> None:
+    timeline.resume(step=False, direction=F, interrupted=_never)  # to the end
+    end = timeline.icount
+    text = mon(timeline, f"last-write {SYMS['counter']:#x} 4")
+    assert text.startswith(f"last write to {SYMS['counter']:#x}+4 before icount {end}: icount ")
+    assert "<bump+" in text
+    k = int(text.split("icount ")[2].split(",")[0])
+    assert timeline.icount == end  # the position did not change
+    timeline.seek(k)
+    before = timeline.read_memory(SYMS["counter"], 4)
+    timeline.seek(k + 1)
+    assert (before, timeline.read_memory(SYMS["counter"], 4)) == (
+        (10).to_bytes(4, "little"),
+        (15).to_bytes(4, "little"),
+    )
+    timeline.seek(100)
+    assert mon(timeline, f"last-write {SYMS['counter']:#x} 4").startswith("no write")
+
+
+def test_last_write_by_the_kernel(tmp_path: Path) -> None:
+    """stdin_echo reads stdin into a buffer: the kernel's write is found."""
+    directory = tmp_path / "echo.rr"
+    data = tmp_path / "in.txt"
+    data.write_bytes(b"hello world\n")
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        record(guest("stdin_echo"), [], str(directory), stdin=str(data), environ={})
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    t = Timeline.replay(str(directory), stdout_fd=fd, stderr_fd=fd)
+    t.resume(step=False, direction=F, interrupted=_never)
+    # The first read's buffer: ECX of the first read(0, ...) syscall.
+    replay = open_recording(str(directory), quiet=True)
+    reads = [e for e in replay.reader if e.kind == 5]
+    replay.close()
+    first_read = reads[0].icount
+    t.seek(first_read - 1)  # at the int 0x80 of that read
+    buf = int.from_bytes(t.read_registers()["ecx"], "little")
+    t.seek(first_read)  # just after it: the buffer holds what the kernel put there
+    text = mon(t, f"last-write {buf:#x} 4")
+    assert f"icount {first_read - 1}, pc " in text, text
+    assert text.endswith("(system call)\n"), text
+
+
+def test_checkpoint_is_a_qcow2_snapshot(timeline: Timeline) -> None:
+    timeline.seek(10345)
+    text = mon(timeline, "checkpoint before-loop")
+    assert "checkpoint 'before-loop' at icount 10345" in text
+    assert timeline.image is not None
+    path = timeline.image.path
+    with pytest.raises(TargetError, match="already exists"):
+        mon(timeline, "checkpoint before-loop")
+    listing = mon(timeline, "info checkpoints")
+    assert "before-loop" in listing
+    assert "in memory:" in listing
+    with Qcow2Image.open(path, writable=False) as image:
+        snap = image.find("before-loop")
+        assert snap is not None
+        assert snap.icount == 10345
+    if shutil.which("qemu-img"):
+        check = subprocess.run(["qemu-img", "check", path], capture_output=True, check=False)
+        assert check.returncode == 0, check.stdout
+        listed = subprocess.run(
+            ["qemu-img", "snapshot", "-l", path], capture_output=True, text=True, check=True
+        ).stdout
+        assert "before-loop" in listed
+        assert "10345" in listed
+    # The snapshot restores to the same state.
+    directory = Path(path).parent
+    with open_recording(str(directory), quiet=True, snapshot="before-loop") as replay:
+        assert replay.machine.icount == 10345
+        assert replay.machine.digest() == timeline.machine.digest()
+
+
+def test_unknown_and_malformed_commands(timeline: Timeline) -> None:
+    for command in ("frobnicate", "replay_seek", "last-write", "last-write 0x10 0", "save"):
+        with pytest.raises(TargetError):
+            mon(timeline, command)
+    with pytest.raises(TargetError, match="already"):
+        mon(timeline, "save /tmp/x")  # not live
+
+
+def test_live_save(tmp_path: Path) -> None:
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(DEBUGME, [], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink)
+    t.resume(step=False, direction=F, interrupted=_never)  # runs to the exit
+    out = tmp_path / "saved.rr"
+    text = mon(t, f"save {out}")
+    assert "complete" in text
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(out)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout == b"total=55 counter=15\n"
