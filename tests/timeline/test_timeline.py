@@ -214,3 +214,28 @@ def test_replay_ends_just_before_the_exit_syscall(tmp_path: Path) -> None:
     cont(t)
     os.close(fd)
     assert out.read_bytes() == b"total=55 counter=15\n"
+
+
+def test_qcow2_snapshots_serve_as_far_checkpoints(tmp_path: Path, sink: int) -> None:
+    directory = tmp_path / "dense.rr"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        stats = record(DEBUGME, [], str(directory), interval=3000, environ={})
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(fd)
+    assert len(stats.snapshots) > 3
+    t = Timeline.replay(str(directory), stdout_fd=sink, stderr_fd=sink)
+    assert [s.icount for s in t.disk] == [s.icount for s in stats.snapshots]
+    cont(t)  # to the end of history
+    t.checkpoints = t.checkpoints[:1]  # only icount 0 in memory
+    for target in (stats.snapshots[-1].icount or 0, (stats.snapshots[2].icount or 0) + 7):
+        t.seek(target)
+        assert any(c.icount <= target and c.icount > 0 for c in t.checkpoints)  # loaded
+        fresh = Timeline.replay(str(directory), stdout_fd=sink, stderr_fd=sink)
+        fresh.disk = []
+        fresh.seek(target)
+        assert t.machine.digest() == fresh.machine.digest()
