@@ -6,8 +6,12 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from rrdbg.record.recording import RecordStats
 
 GUESTS = Path(__file__).parent / "guests" / "bin"
 
@@ -35,4 +39,21 @@ def devnull() -> Iterator[int]:
     try:
         yield fd
     finally:
+        os.close(fd)
+
+
+def record_quietly(program: str, args: list[str], directory: Path, **options: Any) -> RecordStats:
+    """``record()`` with the guest's stdout discarded (the environment empty
+    unless given), for tests that need a recording."""
+    from rrdbg.record.recording import record
+
+    options.setdefault("environ", {})
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        return record(program, args, str(directory), **options)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
         os.close(fd)

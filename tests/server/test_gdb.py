@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rrdbg.record.recording import record
-from tests.conftest import guest
+from tests.conftest import guest, record_quietly
 from tests.server.gdbrun import GDB, gdb_batch, needs_gdb, rrdbg_server
 
 pytestmark = needs_gdb
@@ -24,15 +23,7 @@ LOCAL = "127.0.0.1:0"
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = tmp_path_factory.mktemp("rec") / "debugme.rr"
-    fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        record(DEBUGME, [], str(directory), environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
+    record_quietly(DEBUGME, [], directory)
     return str(directory)
 
 

@@ -9,13 +9,12 @@ import time
 import pytest
 import trio
 
-from rrdbg.record.recording import record
 from rrdbg.rsp import ALL, hex_decode, hex_encode
 from rrdbg.server.gdb import PACKET_SIZE
 from rrdbg.target.session import Session
 from rrdbg.timeline import timeline as timeline_module
 from rrdbg.timeline.timeline import Timeline
-from tests.conftest import guest
+from tests.conftest import guest, record_quietly
 from tests.server.test_server import Client, served
 
 #: About 940 M instructions: a reverse-continue over all of it takes ~0.5 s.
@@ -25,15 +24,7 @@ ITERATIONS = "2000"
 @pytest.fixture(scope="module")
 def long_recording(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = tmp_path_factory.mktemp("long") / "compute.rr"
-    fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        record(guest("compute"), [ITERATIONS], str(directory), environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
+    record_quietly(guest("compute"), [ITERATIONS], directory)
     return str(directory)
 
 

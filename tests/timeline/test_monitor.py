@@ -12,11 +12,11 @@ import pytest
 
 from rrdbg.errors import TargetError
 from rrdbg.machine.host import LiveHost
-from rrdbg.record.recording import open_recording, record
+from rrdbg.record.recording import open_recording
 from rrdbg.snapshot.qcow2 import Qcow2Image
 from rrdbg.target.interface import Direction, StopKind
 from rrdbg.timeline.timeline import Timeline
-from tests.conftest import guest
+from tests.conftest import guest, record_quietly
 from tests.timeline.test_timeline import SYMS
 
 DEBUGME = guest("debugme")
@@ -30,15 +30,7 @@ def _never() -> bool:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("mon") / "debugme.rr"
-    fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        record(DEBUGME, [], str(directory), environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
+    record_quietly(DEBUGME, [], directory)
     return directory
 
 
@@ -118,13 +110,7 @@ def test_last_write_by_the_kernel(tmp_path: Path) -> None:
     data = tmp_path / "in.txt"
     data.write_bytes(b"hello world\n")
     fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        record(guest("stdin_echo"), [], str(directory), stdin=str(data), environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    record_quietly(guest("stdin_echo"), [], directory, stdin=str(data))
     t = Timeline.replay(str(directory), stdout_fd=fd, stderr_fd=fd)
     t.resume(step=False, direction=F, interrupted=_never)
     # The first read's buffer: ECX of the first read(0, ...) syscall.

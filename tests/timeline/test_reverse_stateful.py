@@ -26,11 +26,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from rrdbg.record.recording import record
 from rrdbg.target.interface import Direction, StopKind, WatchKind
 from rrdbg.timeline import policy
 from rrdbg.timeline.timeline import Timeline
-from tests.conftest import guest
+from tests.conftest import guest, record_quietly
 from tests.timeline.test_timeline import SYMS
 
 DEBUGME = guest("debugme")
@@ -73,15 +72,7 @@ class _World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> _World:
     directory = tmp_path_factory.mktemp("stateful") / "debugme.rr"
-    fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        record(DEBUGME, [], str(directory), environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
+    record_quietly(DEBUGME, [], directory)
     return _World(directory)
 
 

@@ -15,7 +15,7 @@ from rrdbg.machine.machine import LinuxMachine
 from rrdbg.record.recording import new_recording, open_recording, record
 from rrdbg.target.interface import Direction, StopEvent, StopKind, WatchKind
 from rrdbg.timeline.timeline import Timeline
-from tests.conftest import guest
+from tests.conftest import guest, record_quietly
 
 DEBUGME = guest("debugme")
 FORWARD = Direction.FORWARD
@@ -218,15 +218,7 @@ def test_replay_ends_just_before_the_exit_syscall(tmp_path: Path) -> None:
 
 def test_qcow2_snapshots_serve_as_far_checkpoints(tmp_path: Path, sink: int) -> None:
     directory = tmp_path / "dense.rr"
-    fd = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(fd, 1)
-    try:
-        stats = record(DEBUGME, [], str(directory), interval=3000, environ={})
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
+    stats = record_quietly(DEBUGME, [], directory, interval=3000)
     assert len(stats.snapshots) > 3
     t = Timeline.replay(str(directory), stdout_fd=sink, stderr_fd=sink)
     assert [s.icount for s in t.disk] == [s.icount for s in stats.snapshots]
