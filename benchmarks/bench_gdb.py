@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.gdbserve import serve_recording  # noqa: E402
+
 COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
 
 SCRIPT = r"""
@@ -65,27 +67,9 @@ gdb.execute("detach", to_string=True)
 
 
 def one_round(recording: Path, steps: int) -> dict[str, float]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rrdbg",
-            "replay",
-            "--quiet",
-            "--gdb",
-            "127.0.0.1:0",
-            "--once",
-            str(recording),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert server.stderr is not None
-    match = re.search(rb":(\d+)\s*$", server.stderr.readline())
-    assert match, "server did not start"
+    server, port = serve_recording(recording)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(SCRIPT % {"port": int(match.group(1)), "steps": steps})
+        f.write(SCRIPT % {"port": port, "steps": steps})
     gdb = shutil.which("gdb")
     assert gdb is not None
     out = subprocess.run(

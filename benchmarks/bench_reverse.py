@@ -31,6 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.gdbserve import serve_recording  # noqa: E402
+
 COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
 
 SCRIPT = r"""
@@ -100,24 +104,7 @@ def main() -> int:
             cwd=ROOT,
         ).stdout
         end = int(re.search(r"instructions: (\d+)", info).group(1)) - 1  # type: ignore[union-attr]
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rrdbg",
-                "replay",
-                "--quiet",
-                "--gdb",
-                "127.0.0.1:0",
-                "--once",
-                str(rec),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-        )
-        assert server.stderr is not None
-        port = int(re.search(rb":(\d+)\s*$", server.stderr.readline()).group(1))  # type: ignore[union-attr]
+        server, port = serve_recording(rec)
         script = work / "bench.py"
         script.write_text(SCRIPT % {"port": port, "end": end, "steps": ns.steps})
         out = subprocess.run(

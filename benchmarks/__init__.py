@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (python benchmarks/bench_*.py): ratios measured side by side."""
