@@ -81,7 +81,15 @@ def restore(machine: LinuxMachine, checkpoint: Checkpoint) -> None:
     regions = tuple((r.start, r.end, r.perms, r.name) for r in mem.regions())
     same_map = regions == checkpoint.regions
     code_kept = same_map
+    code_before: list[tuple[int, int, bytes]] = []
     if not same_map:
+        # Code usually survives a change of the memory map (the heap grew):
+        # compare it afterwards to keep the decoded blocks.
+        code_before = [
+            (start, end, mem.view(start, end - start).tobytes())
+            for start, end, perms, _n in regions
+            if perms & PROT_EXEC
+        ]
         mem.unmap_all()
         for start, end, perms, name in checkpoint.regions:
             mem.map(start, end - start, perms, name)
@@ -89,13 +97,23 @@ def restore(machine: LinuxMachine, checkpoint: Checkpoint) -> None:
         for c in range(start // CHUNK, (end - 1) // CHUNK + 1):
             base = c * CHUNK
             lo, hi = max(base, start), min(base + CHUNK, end)
-            want = checkpoint.chunks.get(c, _ZERO)[lo - base : hi - base]
+            data = checkpoint.chunks.get(c)
+            if data is None and not same_map:
+                continue  # freshly mapped memory reads as zero already
+            want = (_ZERO if data is None else data)[lo - base : hi - base]
             if same_map:
                 if mem.view(lo, hi - lo).tobytes() == want:
                     continue
                 if perms & PROT_EXEC:
                     code_kept = False
             mem.load_raw(lo, want)
+    if not same_map:
+        code_after = [
+            (start, end, mem.view(start, end - start).tobytes())
+            for start, end, perms, _n in checkpoint.regions
+            if perms & PROT_EXEC
+        ]
+        code_kept = code_after == code_before
     machine.restore(
         checkpoint.icount,
         checkpoint.context,
