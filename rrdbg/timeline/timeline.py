@@ -245,7 +245,12 @@ class Timeline:
 
     # -- Target: changes -----------------------------------------------------
     def _at_live_frontier(self) -> bool:
-        return self.live and self.host.at_frontier and self.machine.exit is None
+        """Live, and where the program really is: nothing executed beyond here.
+
+        (The history being used up is not enough: stepping back a little
+        from the frontier often crosses no event.)"""
+        m = self.machine
+        return self.live and m.exit is None and m.icount >= self.frontier and self.host.at_frontier
 
     def write_register(self, name: str, value: bytes) -> None:
         try:
@@ -619,6 +624,7 @@ class Timeline:
             stop = m.run(limit, exact=limit in (target, pending[0] if pending else -1))
         else:
             stop = None
+        self.frontier = max(self.frontier, m.icount)
         self._apply_debug_writes()
         self._maybe_periodic_checkpoint()
         if stop is None:
