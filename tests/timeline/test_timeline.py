@@ -231,3 +231,23 @@ def test_qcow2_snapshots_serve_as_far_checkpoints(tmp_path: Path, sink: int) -> 
         fresh.disk = []
         fresh.seek(target)
         assert t.machine.digest() == fresh.machine.digest()
+
+
+def test_live_reverse_then_forward_goes_live_again(sink: int) -> None:
+    out_r, out_w = os.pipe()
+    t = Timeline.live_run(DEBUGME, [], LiveHost(stdout_fd=out_w), stdout_fd=out_w, stderr_fd=sink)
+    t.insert_breakpoint(SYMS["bump"], hardware=False)
+    hits = [cont(t).icount for _ in range(3)]
+    back = t.resume(step=False, direction=Direction.BACKWARD, interrupted=_never)
+    assert back.icount == hits[1]
+    # A little in the past (no event in between): writes are not part of the run.
+    t.write_memory(SYMS["counter"], (1000).to_bytes(4, "little"))
+    assert t.dirty
+    t.breakpoints.clear()
+    stop = cont(t)
+    assert "undone" in stop.note
+    assert stop.kind is StopKind.EXITED
+    assert stop.exit_code == 7
+    os.close(out_w)
+    assert os.read(out_r, 4096) == b"total=55 counter=15\n"  # printed once, live
+    os.close(out_r)
