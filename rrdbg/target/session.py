@@ -234,7 +234,13 @@ class Session:
             case VCont(actions=actions):
                 for act in actions:
                     if act.thread is None or _is_our_thread(act.thread):
-                        return self._resume(act.kind is ResumeAction.STEP, Direction.FORWARD)
+                        step = act.kind is ResumeAction.STEP
+                        # gdb steps one thread and leaves the rest stopped
+                        # ("vCont;s:1", no default action) only to step over
+                        # a breakpoint it has lifted (a user's stepi is
+                        # "vCont;s:1;c").
+                        over = step and len(actions) == 1 and act.thread is not None
+                        return self._resume(step, Direction.FORWARD, step_over=over)
                 return [ErrorReply(EINVAL)]
             case MonitorCommand(command=command):
                 return self._monitor(command)
@@ -267,7 +273,7 @@ class Session:
         else:
             t.remove_watchpoint(watch, address, size)
 
-    def _resume(self, step: bool, direction: Direction) -> Deferred:
+    def _resume(self, step: bool, direction: Direction, *, step_over: bool = False) -> Deferred:
         def run(interrupted: Interrupted, report: Report) -> list[Reply]:
             try:
                 stop = self.target.resume(
@@ -276,6 +282,12 @@ class Session:
             except RrdbgError as exc:
                 # gdb prints the console line, then "Remote failure reply".
                 return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(_errno(exc))]
+            if step_over and stop.kind is StopKind.HISTORY_END:
+                # gdb 13 does not finish a step-over that ends in "no more
+                # history" and then hangs on the next resume; report the step
+                # as done (nothing moved) and let the resume that follows
+                # meet the end of history instead.
+                stop = StopEvent(StopKind.STEP, stop.icount, note=stop.note)
             out: list[Reply] = []
             if stop.note:
                 out.append(ConsoleOutput((stop.note + "\n").encode()))

@@ -478,6 +478,11 @@ class Timeline:
             return StopEvent(StopKind.HISTORY_BEGIN, 0, note=note)
         if step:
             self.seek(now - 1)
+            watched = self._watched_access_at(now - 1) if self.watchpoints else None
+            if watched is not None:
+                # Stepping back over a watched access is a watchpoint stop, as
+                # with gdb's own process record: gdb shows the value change.
+                return _with_note(watched, note)
             return StopEvent(StopKind.STEP, now - 1, note=note)
         return _with_note(self._reverse_continue(now, interrupted), note)
 
@@ -528,6 +533,21 @@ class Timeline:
             return StopEvent(StopKind.HISTORY_BEGIN, 0)
         self.seek(best.icount)
         return best
+
+    def _watched_access_at(self, icount: int) -> StopEvent | None:
+        """Whether the instruction at ``icount`` (the machine is there) accesses
+        a watched location; the machine is left where it was."""
+        self.take_checkpoint()  # here: the way back after the probe
+        found: list[StopEvent] = []
+
+        def consider(event: StopEvent) -> None:
+            if event.kind is StopKind.WATCHPOINT and event.icount == icount:
+                found.append(event)
+
+        with self._scan_hooks(consider):
+            self._run_plain(icount + 1, None)
+        self.seek(icount)
+        return found[-1] if found else None
 
     def _run_plain(self, end: int, interrupted: Interrupted | None) -> bool:
         """Run to ``end`` (or the end of what was recorded); False if interrupted."""

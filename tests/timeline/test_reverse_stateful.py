@@ -139,8 +139,9 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             assert stop.kind is StopKind.HISTORY_BEGIN
             assert self.t.icount == 0
         else:
-            assert stop.kind is StopKind.STEP
             assert self.t.icount == before - 1
+            undoes_write = self.watching and before - 1 in self.world.writes
+            assert stop.kind is (StopKind.WATCHPOINT if undoes_write else StopKind.STEP)
 
     @rule()
     def cont(self) -> None:
