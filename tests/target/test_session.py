@@ -478,3 +478,13 @@ def test_goodbyes(packet: bytes, reply: list[bytes], goodbye: str) -> None:
     assert target.killed is (goodbye == "kill")
     assert target.detached == 1
     assert target.breakpoints == {}
+
+
+def test_a_step_over_at_the_end_of_history_is_a_plain_step() -> None:
+    """gdb 13 hangs after a step-over ("vCont;s:1") answered with replaylog:end;
+    a user's stepi ("vCont;s:1;c") still gets it."""
+    end = StopEvent(StopKind.HISTORY_END, 7)
+    session, target = make(FakeTarget(script=[end, end, end]))
+    assert one(session, b"vCont;s:1") == b"T05" + expedited(target) + b"thread:01;"
+    assert one(session, b"vCont;s:1;c") == b"T05" + expedited(target) + b"thread:01;replaylog:end;"
+    assert one(session, b"vCont;c") == b"T05" + expedited(target) + b"thread:01;replaylog:end;"
