@@ -28,6 +28,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ from rrdbg.record.events import (
     encode_debug_memory,
     encode_debug_register,
 )
-from rrdbg.record.log import LogWriter
+from rrdbg.record.log import Cursor, LogWriter
 from rrdbg.record.recording import BLOCKS_NAME, apply_debug_write, image_path, open_log, seed_blocks
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 from rrdbg.snapshot.vmstate import SnapshotStore
@@ -935,21 +936,12 @@ class Timeline:
             writer.append(h.icounts[i], h.kinds[i], h.payloads[i])
         end_cursor = writer.position
         writer.flush()
-        here = m.icount
-        store = SnapshotStore(rec.qcow)
-        saved = 0
-        try:
-            for cp in list(self.checkpoints):
-                if cp.icount > self.frontier:
-                    continue
-                self._restore(cp)
-                j = bisect.bisect_right(h.icounts, cp.icount)
-                cursor = cursors[j] if j < len(cursors) else end_cursor
-                name = "init" if cp.icount == 0 else f"init-{cp.icount}"
-                store.save(m, name, cursor.to_bytes())
-                saved += 1
-        finally:
-            self.seek(here)
+
+        def cursor_of(icount: int) -> Cursor:
+            j = bisect.bisect_right(h.icounts, icount)
+            return cursors[j] if j < len(cursors) else end_cursor
+
+        saved = self._save_checkpoints(rec.qcow, cursor_of, first="init")
         finished = m.exit is not None and self.host.at_frontier
         if finished:
             assert m.exit is not None
@@ -962,9 +954,34 @@ class Timeline:
         state = "complete" if finished else f"up to icount {h.last_icount} (the program runs on)"
         return f"saved {len(h)} events and {saved} snapshots to {directory}: {state}\n"
 
+    def _save_checkpoints(
+        self, image: Qcow2Image, cursor_of: Callable[[int], Cursor], *, first: str | None
+    ) -> int:
+        """Write the in-memory checkpoints (up to the frontier) as snapshots
+        ``init-N`` (``first`` names the one at icount 0; None skips it) and
+        come back to the current position; returns how many were written."""
+        m = self.machine
+        here = m.icount
+        store = SnapshotStore(image)
+        saved = 0
+        try:
+            for cp in list(self.checkpoints):
+                if cp.icount > self.frontier or (cp.icount == 0 and first is None):
+                    continue
+                name = first if cp.icount == 0 and first is not None else f"init-{cp.icount}"
+                if image.find(name) is not None:
+                    continue
+                self._restore(cp)
+                store.save(m, name, cursor_of(cp.icount).to_bytes())
+                saved += 1
+        finally:
+            self.seek(here)
+        return saved
+
     # -- saving (live) --------------------------------------------------------------
     def close(self) -> None:
-        """Finish a live recording's log (if saving); idempotent."""
+        """Finish a live recording's log (if saving) and keep its checkpoints as
+        snapshots in its image; idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -972,6 +989,16 @@ class Timeline:
         if writer is None or writer.closed:
             return
         m = self.machine
+        if self.image is not None and self.image.writable:
+            writer.flush()  # snapshot cursors name chunks on disk
+
+            def cursor_of(icount: int) -> Cursor:
+                cursor = self.history.cursor_for(icount)
+                assert cursor is not None
+                return cursor
+
+            with contextlib.suppress(RrdbgError):  # the log matters more
+                self._save_checkpoints(self.image, cursor_of, first=None)
         if m.exit is not None and self.host.at_frontier:
             end = EndRecord(m.exit.code, m.exit.signal, m.icount, m.digest())
             writer.close(m.icount, end.encode())

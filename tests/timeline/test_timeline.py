@@ -13,6 +13,8 @@ from elftools.elf.elffile import ELFFile
 from rrdbg.machine.host import LiveHost, SeededHost
 from rrdbg.machine.machine import LinuxMachine
 from rrdbg.record.recording import new_recording, open_recording, record
+from rrdbg.snapshot.qcow2 import Qcow2Image
+from rrdbg.snapshot.vmstate import SnapshotStore
 from rrdbg.target.interface import Direction, StopEvent, StopKind, WatchKind
 from rrdbg.timeline.timeline import Timeline
 from tests.conftest import guest, record_quietly
@@ -251,3 +253,33 @@ def test_live_reverse_then_forward_goes_live_again(sink: int) -> None:
     os.close(out_w)
     assert os.read(out_r, 4096) == b"total=55 counter=15\n"  # printed once, live
     os.close(out_r)
+
+
+def test_live_recording_keeps_its_checkpoints_as_snapshots(tmp_path: Path, sink: int) -> None:
+    directory = tmp_path / "live.rr"
+    rec = new_recording(DEBUGME, [], str(directory))
+    t = Timeline.live_run(
+        DEBUGME, [], LiveHost(stdout_fd=sink), writer=rec.writer, stdout_fd=sink, stderr_fd=sink
+    )
+    SnapshotStore(rec.qcow).save(t.machine, "init", rec.writer.position.to_bytes())
+    t.attach_image(rec.qcow)
+    t.insert_breakpoint(SYMS["square"], hardware=False)
+    cont(t)
+    t.take_checkpoint()  # as reverse steps and long runs do
+    at = t.icount
+    t.breakpoints.clear()
+    assert cont(t).kind is StopKind.EXITED
+    t.close()
+    rec.qcow.close()
+    with Qcow2Image.open(str(directory / "snapshots.qcow2"), writable=False) as image:
+        names = {s.name: s.icount for s in image.snapshots()}
+    assert names["init"] == 0
+    assert names[f"init-{at}"] == at
+    out = tmp_path / "out"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    with open_recording(
+        str(directory), stdout_fd=fd, snapshot=f"init-{at}"
+    ) as replay:  # from the middle
+        assert replay.machine.icount == at
+        replay.run_to_end()  # checks the final digest
+    os.close(fd)
