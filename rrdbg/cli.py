@@ -44,6 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
     run.add_argument(
+        "--machine",
+        choices=("linux", "pc"),
+        default="linux",
+        help="linux: a static i386 Linux program (default); pc: a Multiboot kernel on a "
+        "bare-metal PC with COM1 on stdout and isa-debug-exit at port 0xf4",
+    )
+    run.add_argument(
+        "-m",
+        dest="ram_mb",
+        metavar="MB",
+        type=_positive_int,
+        default=None,
+        help="--machine pc: RAM size (default 32)",
+    )
+    run.add_argument(
+        "--append", metavar="CMDLINE", default="", help="--machine pc: the kernel command line"
+    )
+    run.add_argument(
         "--icount",
         action="store_true",
         help="print the number of guest instructions executed to stderr at the end",
@@ -159,6 +177,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     from rrdbg.machine.host import LiveHost
     from rrdbg.machine.machine import LinuxMachine
 
+    if ns.machine == "pc":
+        return _run_pc(ns)
+    if ns.append or ns.ram_mb is not None:
+        raise RrdbgError("--append and -m are for --machine pc")
+
     try:
         host = LiveHost(stdin_path=ns.stdin)
     except OSError as exc:
@@ -172,6 +195,30 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     if ns.icount:
         print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
     return result.exit.shell_status
+
+
+def _run_pc(ns: argparse.Namespace) -> int:
+    from rrdbg.machine.host import LiveHost
+    from rrdbg.machine.pc import PcMachine
+
+    if ns.args:
+        raise RrdbgError("--machine pc takes no guest arguments (use --append)")
+    if ns.stdin is not None:
+        raise RrdbgError("--stdin with --machine pc is not supported yet")
+    host = LiveHost()
+    try:
+        machine = PcMachine(ns.program, host, ram_mb=ns.ram_mb or 32, cmdline=ns.append)
+        result = machine.run_to_end()
+    finally:
+        host.shutdown()
+    if result.status is None:
+        print(f"rrdbg: {result.reason}", file=sys.stderr)
+    if ns.icount:
+        print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
+    # As QEMU exits: isa-debug-exit's status, else 0 when the CPU halted.
+    if result.status is not None:
+        return result.status
+    return 0 if result.reason.startswith("hlt") else 1
 
 
 def _report_end(result: RunResult) -> None:

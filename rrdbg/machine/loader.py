@@ -263,3 +263,82 @@ class Symbols:
                 break
             i -= 1
         return ""
+
+
+# -- Multiboot (v1) kernels: the bare-metal PC machine -----------------------
+
+MULTIBOOT_MAGIC = 0x1BADB002
+#: What the boot loader puts in EAX for the kernel.
+MULTIBOOT_BOOTLOADER_MAGIC = 0x2BADB002
+#: The header must lie in the first 8 KiB, 4-byte aligned (Multiboot 1, 3.1).
+_MULTIBOOT_SEARCH = 8192
+_MB_MEMORY_INFO = 1 << 1
+_MB_AOUT_KLUDGE = 1 << 16
+#: Flag bits 0-15 are requirements; the loader must refuse unknown ones.
+_MB_KNOWN_REQUIRED = (1 << 0) | (1 << 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """A Multiboot kernel: ELF segments to place at their physical addresses."""
+
+    path: str
+    entry: int
+    flags: int
+    segments: tuple[Segment, ...]
+    image: bytes
+
+    @property
+    def end(self) -> int:
+        return max(s.vaddr + s.memsz for s in self.segments)
+
+
+def read_kernel(path: str) -> Kernel:
+    """Read and validate a Multiboot v1 ELF kernel; LoaderError with a one-line reason."""
+    try:
+        image = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise LoaderError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoaderError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise LoaderError(f"{path}: cannot read: {exc.strerror}") from None
+    flags = _multiboot_flags(path, image)
+    if flags & _MB_AOUT_KLUDGE:
+        raise LoaderError(f"{path}: a.out-kludge Multiboot kernels are not supported (use ELF)")
+    if flags & 0xFFFF & ~_MB_KNOWN_REQUIRED:
+        raise LoaderError(f"{path}: Multiboot header requires features {flags & 0xFFFF:#x}")
+    if image[:4] != b"\x7fELF":
+        raise LoaderError(f"{path}: not an ELF file")
+    try:
+        return _parse_kernel(path, image, flags)
+    except (ELFError, struct.error, ValueError, KeyError, IndexError):
+        raise LoaderError(f"{path}: malformed ELF file (truncated or corrupt headers)") from None
+
+
+def _multiboot_flags(path: str, image: bytes) -> int:
+    for offset in range(0, min(len(image), _MULTIBOOT_SEARCH) - 11, 4):
+        magic, flags, checksum = struct.unpack_from("<III", image, offset)
+        if magic == MULTIBOOT_MAGIC and (magic + flags + checksum) & 0xFFFFFFFF == 0:
+            return int(flags)
+    raise LoaderError(f"{path}: no Multiboot header in its first 8 KiB (not a Multiboot kernel)")
+
+
+def _parse_kernel(path: str, image: bytes, flags: int) -> Kernel:
+    import io
+
+    elf = ELFFile(io.BytesIO(image))
+    if elf.elfclass != 32 or elf["e_machine"] != "EM_386":
+        raise LoaderError(f"{path}: not an ELF32 i386 kernel")
+    segments = []
+    for i in range(elf.num_segments()):
+        h = elf.get_segment(i).header
+        if h.p_type != "PT_LOAD" or h.p_memsz == 0:
+            continue
+        if h.p_filesz > h.p_memsz or h.p_offset + h.p_filesz > len(image):
+            raise LoaderError(f"{path}: PT_LOAD segment extends past the file")
+        data = image[h.p_offset : h.p_offset + h.p_filesz]
+        segments.append(Segment(h.p_paddr, h.p_memsz, data, _perms(h.p_flags)))
+    if not segments:
+        raise LoaderError(f"{path}: no loadable segments")
+    return Kernel(path, elf["e_entry"], flags, tuple(segments), image)
