@@ -9,6 +9,11 @@
 # reproducible: the checkout path is mapped away (-ffile-prefix-map) and no
 # build-id is emitted, so the same toolchain gives byte-identical binaries.
 #
+# Test kernels: every tests/guests/kernels/k_*.c is linked with the shared
+# runtime there (runtime.S, runtime.c) into a freestanding Multiboot v1 ELF
+# kernel tests/guests/bin/k_<name>, loaded at 1 MiB by kernels/kernel.ld
+# (for `rrdbg run --machine pc` and `qemu-system-i386 -kernel`).
+#
 # Optional musl build: hello.c is additionally built as bin/hello-musl when
 # an i386 musl sysroot is available.  Debian's musl-dev:i386 cannot be
 # *installed* next to gcc-multilib (it depends on gcc-i686-linux-gnu, which
@@ -123,6 +128,33 @@ else
     echo "build_guests.sh: FAILED to build hello-dynamic" >&2
     exit 1
 fi
+
+# --- bare-metal test kernels ------------------------------------------------
+# No libc and no host startup code; -mgeneral-regs-only because nothing sets
+# up the FPU/SSE, -fcf-protection=none so that no distribution default adds
+# endbr32 instructions, and no unwind tables (nothing unwinds).
+KERNEL_DIR="$GUEST_DIR/kernels"
+KERNEL_FLAGS=(
+    -m32 -ffreestanding -fno-pic -fno-pie -no-pie -static -nostdlib
+    -fno-stack-protector -fcf-protection=none -mgeneral-regs-only
+    -fno-asynchronous-unwind-tables
+    -g -O1 -Wall -Wextra
+    "-ffile-prefix-map=$ROOT=."
+    -Wl,--build-id=none "-Wl,-T,$KERNEL_DIR/kernel.ld"
+)
+shopt -s nullglob
+kernels=("$KERNEL_DIR"/k_*.c)
+shopt -u nullglob
+for src in "${kernels[@]}"; do
+    name="$(basename "$src" .c)"
+    if "$CC" "${KERNEL_FLAGS[@]}" -frandom-seed="$name" \
+            "$KERNEL_DIR/runtime.S" "$KERNEL_DIR/runtime.c" "$src" -lgcc -o "$BIN_DIR/$name"; then
+        echo "  built $BIN_DIR/$name"
+    else
+        echo "build_guests.sh: FAILED to build $src" >&2
+        exit 1
+    fi
+done
 
 # --- optional musl variant of hello ----------------------------------------
 if [ "$fetch_musl" -eq 1 ]; then
