@@ -2,7 +2,8 @@
 # Install rrdbg into .venv on a Debian machine, with the system packages it
 # needs (a C compiler and Python headers for the native icount hook, venv).
 #   tools/install.sh          rrdbg itself
-#   tools/install.sh --dev    plus the test and lint tools and qemu-utils (tools/test.sh uses this)
+#   tools/install.sh --dev    plus the test and lint tools, qemu-utils and qemu-system-x86
+#                             (tools/test.sh uses this)
 # Re-running it reuses .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,15 +18,27 @@ python3 - <<'PY' || need+=(python3-dev)
 import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
 PY
-# The tests also check rrdbg's snapshot images with the real qemu-img/qemu-io.
+# The tests also check rrdbg's snapshot images with the real qemu-img/qemu-io,
+# and run the pc machine's test kernels under qemu-system-i386 for comparison.
+need_lean=()
 if [ -n "$extras" ]; then
     command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
+    # Without recommends: the GUI, OVMF and block plugins are not needed.
+    command -v qemu-system-i386 >/dev/null 2>&1 || need_lean+=(qemu-system-x86)
 fi
-if [ "${#need[@]}" -gt 0 ]; then
+all=("${need[@]}" "${need_lean[@]}")
+if [ "${#all[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    echo "tools/install.sh: installing ${need[*]} with apt-get"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "tools/install.sh: installing ${all[*]} with apt-get"
+    # A mirror in mid-sync can fail one index; the lists we have may still do.
+    $SUDO apt-get update -qq || echo "tools/install.sh: apt-get update failed; trying the install anyway" >&2
+    if [ "${#need[@]}" -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    if [ "${#need_lean[@]}" -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+            "${need_lean[@]}" >/dev/null
+    fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
