@@ -77,8 +77,10 @@ isr_common:
     addl $8, %esp               /* vector and error code */
     iret
 
-/* --- GDT: null, flat 32-bit code (0x08), flat data (0x10) ----------------- */
-    .section .rodata
+/* --- GDT: null, flat 32-bit code (0x08), flat data (0x10) -----------------
+ * In .data, not .rodata: loading a segment register sets the descriptor's
+ * accessed bit, so the CPU writes to the GDT. */
+    .data
     .balign 8
 gdt:
     .quad 0
