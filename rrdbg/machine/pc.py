@@ -195,13 +195,13 @@ class PcCpu(Cpu):
     ) -> bool:
         if kind == "write" and address < self._ram_end:
             # Kernel code is kept read-only so that its decoded blocks can be
-            # cached; ring 0 may write anywhere, so let this write through and
-            # stop to forget the page's blocks (not from inside the hook).
+            # cached, but ring 0 may write anywhere.  Changing the mapping
+            # from inside the hook is unsafe (the CPU itself may be setting a
+            # descriptor's accessed bit), so the write faults, the run stops
+            # at its instruction (not retired), and PcMachine makes the page
+            # writable and runs the instruction again.
             for page in {address & ~(PAGE - 1), (address + size - 1) & ~(PAGE - 1)}:
-                self.engine.mem_protect(page, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC)
                 self.code_written.append(page)
-            self.request_stop()
-            return True
         return super()._hook_bad_access(uc, access, address, size, value, kind)
 
 
@@ -318,9 +318,11 @@ class PcMachine:
                     self.ended = f"stopped after {max_icount} instructions"
                     break
             stop = self.cpu.run(limit, exact=False)
-            self._unprotect_written_code()
             if self.ended is not None:
                 break
+            if stop.reason is StopReason.FAULT and self.cpu.code_written:
+                self._unprotect_written_code()
+                continue  # the write that faulted runs again
             if stop.reason is StopReason.FAULT:
                 assert stop.fault is not None
                 if stop.fault.what == "privileged instruction" and self._halted():
