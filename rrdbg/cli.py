@@ -215,10 +215,11 @@ def _run_pc(ns: argparse.Namespace) -> int:
         print(f"rrdbg: {result.reason}", file=sys.stderr)
     if ns.icount:
         print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
-    # As QEMU exits: isa-debug-exit's status, else 0 when the CPU halted.
+    # As QEMU exits: isa-debug-exit's status, else 0 when the CPU halted or
+    # triple-faulted (QEMU with -no-reboot shuts down).
     if result.status is not None:
         return result.status
-    return 0 if result.reason.startswith("hlt") else 1
+    return 0 if result.reason.startswith(("hlt", "triple fault")) else 1
 
 
 def _report_end(result: RunResult) -> None:

@@ -28,9 +28,17 @@ from dataclasses import dataclass
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from rrdbg.errors import RrdbgError
+from rrdbg.errors import EmulatorError, RrdbgError
 from rrdbg.machine import icount as ic
-from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason, _descriptor
+from rrdbg.machine.cpu import (
+    _NO_EXCEPTION,
+    Cpu,
+    Fault,
+    Stop,
+    StopReason,
+    _descriptor,
+    _old_exception_offset,
+)
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import MULTIBOOT_BOOTLOADER_MAGIC, Kernel, read_kernel
@@ -62,6 +70,11 @@ _TOP_RESERVED = 128 << 10
 _MBI_MEMORY = 1 << 0
 _MBI_CMDLINE = 1 << 2
 _MBI_MMAP = 1 << 6
+
+#: Exceptions that push an error code: #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP.
+_ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17, 21})
+#: int3 is one byte, into one; int n two.
+_INT_LENGTHS = {3: 1, 4: 1}
 
 COM1 = 0x3F8
 DEBUG_EXIT_PORT = 0xF4
@@ -173,13 +186,90 @@ class PcCpu(Cpu):
         self.on_port_out(port, size, value & ((1 << (8 * size)) - 1))
 
     def _hook_intr(self, _uc: object, intno: int, _ud: object) -> None:
-        # Until the IDT delivery lands: every exception and software
-        # interrupt stops the run with a description.
+        """Deliver an exception or ``int n`` through the guest's IDT.
+
+        Unicorn hands every interrupt to this hook instead of delivering
+        it, so the delivery is done here as the CPU does it at ring 0: check
+        the gate (a missing or not-present one is #GP / #NP with the IDT
+        error code), push EFLAGS, CS, EIP (and the error code for the
+        exceptions that have one), clear IF for interrupt gates, jump.
+        Faults return to the faulting instruction, which did not retire;
+        ``int n``, ``int3`` and ``into`` return after themselves.
+        """
         eip = self.eip
-        self._pending = Stop(
-            StopReason.FAULT, self.count_at(eip), Fault(0, eip, None, f"x86 exception {intno}")
-        )
-        self.engine.stop()
+        software = _software_interrupt(self.engine)
+        # An int ended its block and retired; a fault did not.
+        count = self.counter.total if software else self.count_at(eip)
+        error = _error_code(self.engine) if intno in _ERROR_CODE_VECTORS and not software else None
+        if not self.raise_exception(intno, eip, error, count, software=software):
+            self.engine.stop()
+            return
+        # The exception was handled here, not by QEMU: forget it, or the next
+        # one would become a double fault (see docs/machine.md, rdtsc).
+        self.engine.patch_context(_old_exception_offset(), _NO_EXCEPTION)
+
+    def raise_exception(
+        self, intno: int, eip: int, error: int | None, count: int, *, software: bool = False
+    ) -> bool:
+        """Deliver ``intno`` (returning to ``eip``; ``count`` instructions have
+        retired) through the IDT; False, with a pending FAULT stop, when even a
+        double fault cannot be delivered (QEMU's triple fault)."""
+        vector = intno
+        for _attempt in range(3):
+            problem = self._deliver(vector, eip, error)
+            if problem is None:
+                break
+            # The gate itself is bad: a new exception, raised by the int or
+            # faulting instruction (which then does not retire).
+            if software:
+                eip -= _INT_LENGTHS.get(intno, 2)
+                count -= 1
+                software = False
+            vector, error = problem
+            if vector == 8 and _attempt == 2:
+                break
+        else:
+            problem = (8, 0)
+        if problem is not None:
+            self._pending = Stop(
+                StopReason.FAULT,
+                count,
+                Fault(0, eip, None, f"triple fault (x86 exception {intno} could not be delivered)"),
+            )
+            return False
+        c = self.counter
+        c.total = count
+        c.last_addr = c.last_size = c.last_icount = 0
+        self.set_icount(count)
+        return True
+
+    def _deliver(self, vector: int, eip: int, error: int | None) -> tuple[int, int] | None:
+        """Push the frame and jump; or the (vector, error code) the gate raises."""
+        e = self.engine
+        _sel, base, limit, _flags = e.reg_read_any(x86.UC_X86_REG_IDTR)
+        if 8 * vector + 7 > limit:
+            return (13, 8 * vector + 2)
+        gate = self.memory.view(base + 8 * vector, 8).tobytes()
+        low, selector, _zero, attrs, high = struct.unpack("<HHBBH", gate)
+        kind = attrs & 0x1F
+        if not attrs & 0x80:
+            return (11, 8 * vector + 2)
+        if kind not in (0x0E, 0x0F):  # only 32-bit interrupt and trap gates
+            return (13, 8 * vector + 2)
+        eflags = e.reg_read(x86.UC_X86_REG_EFLAGS)
+        cs = e.reg_read(x86.UC_X86_REG_CS)
+        esp = e.reg_read(x86.UC_X86_REG_ESP)
+        frame = [eflags, cs, eip] + ([error] if error is not None else [])
+        for value in frame:
+            esp = (esp - 4) & 0xFFFFFFFF
+            self.memory.poke(esp, struct.pack("<I", value & 0xFFFFFFFF))
+        e.reg_write(x86.UC_X86_REG_ESP, esp)
+        # TF, NT, RF and VM always clear; IF only through interrupt gates.
+        mask = 0x100 | 0x4000 | 0x10000 | 0x20000 | (0x200 if kind == 0x0E else 0)
+        e.reg_write(x86.UC_X86_REG_EFLAGS, eflags & ~mask)
+        e.reg_write(x86.UC_X86_REG_CS, selector)
+        self.eip = low | (high << 16)
+        return None
 
     def start(self, eip: int, ram_end: int) -> None:
         self.eip = eip
@@ -323,6 +413,17 @@ class PcMachine:
             if stop.reason is StopReason.FAULT and self.cpu.code_written:
                 self._unprotect_written_code()
                 continue  # the write that faulted runs again
+            if (
+                stop.reason is StopReason.FAULT
+                and stop.fault is not None
+                and stop.fault.what == "invalid instruction"
+            ):
+                # Unicorn ends the run on an undefined opcode instead of
+                # raising #UD: deliver it now, at the instruction.
+                if self.cpu.raise_exception(6, stop.fault.eip, None, stop.icount):
+                    continue
+                self.ended = f"triple fault (#UD at eip={stop.fault.eip:#010x} not handled)"
+                break
             if stop.reason is StopReason.FAULT:
                 assert stop.fault is not None
                 if stop.fault.what == "privileged instruction" and self._halted():
@@ -343,3 +444,74 @@ class PcMachine:
     def _halted(self) -> bool:
         eip = self.cpu.eip
         return eip > 0 and self.memory.view(eip - 1, 1).tobytes() == b"\xf4"
+
+
+# -- QEMU's pending-exception details, found in a saved context ----------------
+
+_exception_fields: list[int] = []
+
+
+def _exception_offsets() -> tuple[int, int]:
+    """Offsets of ``env->error_code`` and ``env->exception_is_int`` in a saved
+    Unicorn context, found once per process by experiment (as cpu.py finds
+    ``old_exception``): #GP(0x18), #GP(0x20) and ``int $0x80`` on a scratch
+    CPU, and the one field that took the values the CPU must have given."""
+    if _exception_fields:
+        return _exception_fields[0], _exception_fields[1]
+    contexts: list[bytes] = []
+    for code in (
+        b"\x66\xb9\x18\x00\x8e\xd9",  # mov $0x18, %cx; mov %cx, %ds: #GP(0x18)
+        b"\x66\xba\x20\x00\x8e\xda",  # mov $0x20, %dx; mov %dx, %ds: #GP(0x20)
+        b"\xcd\x80",  # int $0x80
+    ):
+        engine = Engine()
+        memory = GuestMemory(engine)
+        memory.map(0, 0x10000, PROT_READ | PROT_WRITE | PROT_EXEC)
+        gdt = bytes(8) + _descriptor(0, 0xFFFFF, 0x9A, 0xC) + _descriptor(0, 0xFFFFF, 0x92, 0xC)
+        memory.poke(0x800, gdt)
+        engine.reg_write_any(x86.UC_X86_REG_GDTR, (0, 0x800, len(gdt) - 1, 0))
+        engine.reg_write(x86.UC_X86_REG_CS, 0x08)
+        engine.reg_write(x86.UC_X86_REG_SS, 0x10)
+        engine.reg_write(x86.UC_X86_REG_ESP, 0x8000)
+        memory.poke(0x1000, code)
+        seen: list[bytes] = []
+
+        def on_intr(
+            _uc: object, _intno: int, _ud: object, seen: list[bytes] = seen, e: Engine = engine
+        ) -> None:
+            seen.append(e.context_bytes())
+            e.stop()
+
+        engine.hook_add(ucc.UC_HOOK_INTR, on_intr)
+        engine.start(0x1000)
+        contexts.append(seen[0] if seen else b"")
+    gp18, gp20, int80 = contexts
+    size = min(len(gp18), len(gp20), len(int80))
+
+    def field(ctx: bytes, i: int) -> int:
+        return int(struct.unpack_from("<i", ctx, i)[0])
+
+    errors = [i for i in range(0, size - 3, 4) if field(gp18, i) == 0x18 and field(gp20, i) == 0x20]
+    is_int = [
+        i
+        for i in range(0, size - 3, 4)
+        if field(int80, i) == 1
+        and field(gp18, i) == 0
+        and field(gp20, i) == 0
+        and errors
+        and errors[0] < i < errors[0] + 16
+    ]
+    if len(errors) != 1 or len(is_int) != 1:
+        raise EmulatorError("cannot locate QEMU's exception fields in this Unicorn build")
+    _exception_fields.extend([errors[0], is_int[0]])
+    return errors[0], is_int[0]
+
+
+def _error_code(engine: Engine) -> int:
+    offset = _exception_offsets()[0]
+    return int(struct.unpack_from("<I", engine.context_bytes(), offset)[0])
+
+
+def _software_interrupt(engine: Engine) -> bool:
+    offset = _exception_offsets()[1]
+    return bool(struct.unpack_from("<i", engine.context_bytes(), offset)[0])

@@ -20,9 +20,7 @@ _MISSING = {
     "k_echo": "serial input and IRQ4 delivery through the IDT",
     "k_echo-lines": "serial input and IRQ4 delivery through the IDT",
     "k_ticks": "the 8259 PIC, the 8254 PIT and IRQ0 delivery",
-    "k_exceptions": "exception delivery through the guest's IDT",
     "k_rtc": "the CMOS RTC",
-    "k_unhandled": "reporting an unhandled exception as QEMU's triple fault does",
 }
 
 
