@@ -22,6 +22,7 @@ Determinism: the guest sees the host only through ``Host`` (serial output is
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,6 +149,142 @@ class Uart16550:
         elif offset == 7:
             self.scratch = value
         # FCR (2): FIFOs are always on and never overflow here.
+
+
+class Pic8259:
+    """One 8259A: the init sequence, mask, request and in-service registers,
+    non-specific EOI.  (Edge-triggered, fully nested: what PC kernels use.)"""
+
+    def __init__(self) -> None:
+        self.base = 0x08
+        self.imr = 0xFF
+        self.irr = 0
+        self.isr = 0
+        self._init_step = 0
+        self._icw4 = False
+        self.read_isr = False
+
+    def write(self, port_offset: int, value: int) -> None:
+        if port_offset == 0:
+            if value & 0x10:  # ICW1
+                self._init_step, self._icw4 = 1, bool(value & 1)
+                self.imr = self.isr = self.irr = 0
+            elif value & 0x08:  # OCW3
+                if value & 0x02:
+                    self.read_isr = bool(value & 1)
+            elif value & 0x20:  # OCW2: EOI (specific or not)
+                if value & 0x40:
+                    self.isr &= ~(1 << (value & 7))
+                elif self.isr:
+                    self.isr &= self.isr - 1  # the highest priority (lowest bit)
+            return
+        if self._init_step == 1:
+            self.base = value & 0xF8
+            self._init_step = 2
+        elif self._init_step == 2:
+            self._init_step = 3 if self._icw4 else 0
+        elif self._init_step == 3:
+            self._init_step = 0
+        else:
+            self.imr = value
+
+    def read(self, port_offset: int) -> int:
+        if port_offset == 1:
+            return self.imr
+        return self.isr if self.read_isr else self.irr
+
+    def pending(self) -> int | None:
+        """The IRQ line (0-7) to deliver next, if any."""
+        ready = self.irr & ~self.imr
+        for irq in range(8):
+            if self.isr & (1 << irq):
+                return None  # a higher or equal priority one is in service
+            if ready & (1 << irq):
+                return irq
+        return None
+
+
+class Pit8254:
+    """Channel 0 of the 8254 (IRQ0), in virtual time: 1 instruction = 1 ns."""
+
+    FREQUENCY = 1_193_182
+
+    def __init__(self) -> None:
+        self.reload = 0
+        self.period_ns = 0
+        self.next_ns: int | None = None
+        self._bytes: list[int] = []
+        self._access = 3
+
+    def write(self, port: int, value: int, now_ns: int) -> None:
+        if port == 0x43:
+            if (value >> 6) == 0:  # channel 0
+                self._access = (value >> 4) & 3
+                self._bytes = []
+            return
+        if port != 0x40:
+            return
+        self._bytes.append(value)
+        need = 2 if self._access == 3 else 1
+        if len(self._bytes) < need:
+            return
+        reload = self._bytes[0] | (self._bytes[1] << 8 if need == 2 else 0)
+        if self._access == 2:
+            reload = value << 8
+        self._bytes = []
+        self.reload = reload or 0x10000
+        self.period_ns = max(1, round(self.reload * 1_000_000_000 / self.FREQUENCY))
+        self.next_ns = now_ns + self.period_ns
+
+    def due(self, now_ns: int) -> bool:
+        """Whether the next tick is due; moves the deadline on if so."""
+        if self.next_ns is None or now_ns < self.next_ns:
+            return False
+        while self.next_ns <= now_ns:
+            self.next_ns += self.period_ns
+        return True
+
+
+class CmosRtc:
+    """The MC146818 RTC at 0x70/0x71: time of day in BCD, 24-hour mode.
+
+    The time is the host's at boot (host input, so recorded) plus the
+    machine's virtual time."""
+
+    def __init__(self, epoch_ns: int, now_ns: Callable[[], int]) -> None:
+        self.epoch_ns = epoch_ns
+        self.now_ns = now_ns
+        self.index = 0
+        self.ram = bytearray(128)
+        self.ram[0x0A] = 0x26
+        self.ram[0x0B] = 0x02
+        self.ram[0x0D] = 0x80
+
+    def read(self) -> int:
+        i = self.index
+        if i in _RTC_FIELDS:
+            t = time.gmtime((self.epoch_ns + self.now_ns()) // 1_000_000_000)
+            value = {
+                0x00: t.tm_sec,
+                0x02: t.tm_min,
+                0x04: t.tm_hour,
+                0x06: (t.tm_wday + 1) % 7 + 1,  # 1 = Sunday
+                0x07: t.tm_mday,
+                0x08: t.tm_mon,
+                0x09: t.tm_year % 100,
+                0x32: t.tm_year // 100,
+            }[i]
+            return ((value // 10) << 4) | (value % 10)
+        if i == 0x0C:
+            return 0
+        return self.ram[i]
+
+    def write(self, value: int) -> None:
+        if self.index not in _RTC_FIELDS and self.index not in (0x0A, 0x0C, 0x0D):
+            self.ram[self.index] = value
+
+
+_RTC_FIELDS = frozenset({0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32})
 
 
 class PcCpu(Cpu):
@@ -322,6 +459,12 @@ class PcMachine:
         self.memory.map(0, self.ram, PROT_READ | PROT_WRITE | PROT_EXEC, "[ram]")
         self.cpu = PcCpu(self.memory, self.engine, native=native)
         self.uart = Uart16550(self._emit)
+        self.pics = (Pic8259(), Pic8259())
+        self.pit = Pit8254()
+        #: Virtual nanoseconds the CPU spent halted (time = icount + warp).
+        self.warp_ns = 0
+        self.rtc = CmosRtc(host.realtime_epoch_ns(), self.now_ns)
+        self.input_done = False
         self.status: int | None = None
         self.ended: str | None = None
         self.cpu.on_port_in = self._port_in
@@ -376,14 +519,37 @@ class PcMachine:
     def _emit(self, data: bytes) -> None:
         self.host.write(1, data)
 
+    def now_ns(self) -> int:
+        """Virtual time: one nanosecond per instruction, plus halted time."""
+        return self.cpu.counter.total + self.warp_ns
+
     def _port_in(self, port: int, size: int) -> int:
         if COM1 <= port < COM1 + 8:
             return self.uart.read(port - COM1)
+        if port in (0x20, 0x21):
+            return self.pics[0].read(port - 0x20)
+        if port in (0xA0, 0xA1):
+            return self.pics[1].read(port - 0xA0)
+        if port == 0x71:
+            return self.rtc.read()
+        if port == 0x70:
+            return self.rtc.index
         return 0xFFFFFFFF  # no device: the bus floats high
 
     def _port_out(self, port: int, size: int, value: int) -> None:
         if COM1 <= port < COM1 + 8:
             self.uart.write(port - COM1, value & 0xFF)
+        elif port in (0x20, 0x21):
+            self.pics[0].write(port - 0x20, value & 0xFF)
+        elif port in (0xA0, 0xA1):
+            self.pics[1].write(port - 0xA0, value & 0xFF)
+        elif port in (0x40, 0x43):
+            self.pit.write(port, value & 0xFF, self.now_ns())
+            self.cpu.request_stop()  # the next deadline changed
+        elif port == 0x70:
+            self.rtc.index = value & 0x7F
+        elif port == 0x71:
+            self.rtc.write(value & 0xFF)
         elif port == DEBUG_EXIT_PORT:
             self.status = ((value & 0xFF) << 1) | 1
             self.ended = f"isa-debug-exit wrote {value & 0xFF:#x}"
@@ -398,43 +564,106 @@ class PcMachine:
         return self.cpu.run(limit, exact=False)
 
     def run_to_end(self, *, max_icount: int | None = None) -> PcResult:
-        """Run until isa-debug-exit, a halt with interrupts off, or a fault."""
+        """Run until isa-debug-exit, a halt nothing can end, or a triple fault.
+
+        Interrupts are taken between instructions: the run stops at the
+        PIT's next deadline (an exact icount, since time is the icount), at a
+        hlt, or after a port write that may change what is pending; then the
+        highest-priority unmasked IRQ is delivered through the IDT if
+        EFLAGS.IF allows.  A hlt with nothing pending warps virtual time to
+        the next deadline, or waits for serial input.
+        """
         slice_ = 1 << 24
         while self.ended is None:
+            if max_icount is not None and self.icount >= max_icount:
+                self.ended = f"stopped after {max_icount} instructions"
+                break
+            self._update_irqs()
+            if self._deliver_irq():
+                continue
             limit = self.icount + slice_
+            deadline = self.pit.next_ns
+            if deadline is not None:
+                limit = min(limit, max(self.icount + 1, deadline - self.warp_ns))
             if max_icount is not None:
                 limit = min(limit, max_icount)
-                if self.icount >= max_icount:
-                    self.ended = f"stopped after {max_icount} instructions"
-                    break
             stop = self.cpu.run(limit, exact=False)
             if self.ended is not None:
                 break
-            if stop.reason is StopReason.FAULT and self.cpu.code_written:
+            if stop.reason is not StopReason.FAULT:
+                continue
+            assert stop.fault is not None
+            if self.cpu.code_written:
                 self._unprotect_written_code()
                 continue  # the write that faulted runs again
-            if (
-                stop.reason is StopReason.FAULT
-                and stop.fault is not None
-                and stop.fault.what == "invalid instruction"
-            ):
+            if stop.fault.what == "invalid instruction":
                 # Unicorn ends the run on an undefined opcode instead of
                 # raising #UD: deliver it now, at the instruction.
                 if self.cpu.raise_exception(6, stop.fault.eip, None, stop.icount):
                     continue
                 self.ended = f"triple fault (#UD at eip={stop.fault.eip:#010x} not handled)"
                 break
-            if stop.reason is StopReason.FAULT:
-                assert stop.fault is not None
-                if stop.fault.what == "privileged instruction" and self._halted():
-                    if self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & 0x200:
-                        self.ended = "hlt with interrupts enabled (no interrupts yet)"
-                    else:
-                        self.ended = "hlt with interrupts disabled: the CPU stopped for good"
+            if stop.fault.what == "privileged instruction" and self._halted():
+                if not self._wait_while_halted():
                     break
-                self.ended = f"{stop.fault.what} at eip={stop.fault.eip:#010x}"
-                break
+                continue
+            self.ended = f"{stop.fault.what} at eip={stop.fault.eip:#010x}"
         return PcResult(self.icount, self.status, self.ended or "")
+
+    def _update_irqs(self) -> None:
+        if self.pit.due(self.now_ns()):
+            self.pics[0].irr |= 1 << 0
+        if self.uart.ier & 1 and self.uart.rx:
+            self.pics[0].irr |= 1 << 4
+        else:
+            self.pics[0].irr &= ~(1 << 4)  # level: only while data waits
+
+    def _deliver_irq(self) -> bool:
+        """Deliver the next interrupt if EFLAGS.IF is set; True if one was."""
+        if not self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & 0x200:
+            return False
+        master, slave = self.pics
+        irq = master.pending()
+        if irq is None:
+            return False
+        if irq == 2:
+            sub = slave.pending()
+            if sub is None:
+                return False
+            slave.irr &= ~(1 << sub)
+            slave.isr |= 1 << sub
+            vector = slave.base + sub
+        else:
+            vector = master.base + irq
+        master.irr &= ~(1 << irq)
+        master.isr |= 1 << irq
+        cpu = self.cpu
+        if not cpu.raise_exception(vector, cpu.eip, None, self.icount):
+            self.ended = f"triple fault (IRQ vector {vector} could not be delivered)"
+        return True
+
+    def _wait_while_halted(self) -> bool:
+        """The CPU executed hlt: wake it as hardware would; False to end the run."""
+        if not self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & 0x200:
+            self.ended = "hlt with interrupts disabled: the CPU stopped for good"
+            return False
+        self._update_irqs()
+        master = self.pics[0]
+        if master.irr & ~master.imr:
+            return True
+        if self.uart.ier & 1 and not self.input_done:
+            data = self.host.read(0, 4096)
+            if isinstance(data, bytes) and data:
+                self.uart.rx += data
+                return True
+            self.input_done = True
+        deadline = self.pit.next_ns
+        if deadline is not None and not master.imr & 1:
+            # Nothing runs until the next tick: jump virtual time there.
+            self.warp_ns += max(0, deadline - self.now_ns())
+            return True
+        self.ended = "hlt with nothing left to wake the CPU"
+        return False
 
     def _unprotect_written_code(self) -> None:
         written, self.cpu.code_written = self.cpu.code_written, []
