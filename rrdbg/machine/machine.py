@@ -15,7 +15,7 @@ import hashlib
 import os
 import struct
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from unicorn import x86_const as x86
 
@@ -177,6 +177,14 @@ class LinuxMachine:
         self.linux.state = linux
         self.exit = None
         self.fault = None
+
+    def save_state(self) -> dict[str, Any]:
+        return self.linux.state.to_json()
+
+    def load_state(
+        self, icount: int, cpu_context: bytes, state: dict[str, Any], *, keep_code: bool
+    ) -> None:
+        self.restore(icount, cpu_context, LinuxState.from_json(state), keep_code=keep_code)
 
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:

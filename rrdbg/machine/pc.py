@@ -21,10 +21,13 @@ Determinism: the guest sees the host only through ``Host`` (serial output is
 
 from __future__ import annotations
 
+import hashlib
+import json
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
@@ -160,14 +163,14 @@ class Pic8259:
         self.imr = 0xFF
         self.irr = 0
         self.isr = 0
-        self._init_step = 0
-        self._icw4 = False
+        self.init_step = 0
+        self.icw4 = False
         self.read_isr = False
 
     def write(self, port_offset: int, value: int) -> None:
         if port_offset == 0:
             if value & 0x10:  # ICW1
-                self._init_step, self._icw4 = 1, bool(value & 1)
+                self.init_step, self.icw4 = 1, bool(value & 1)
                 self.imr = self.isr = self.irr = 0
             elif value & 0x08:  # OCW3
                 if value & 0x02:
@@ -178,13 +181,13 @@ class Pic8259:
                 elif self.isr:
                     self.isr &= self.isr - 1  # the highest priority (lowest bit)
             return
-        if self._init_step == 1:
+        if self.init_step == 1:
             self.base = value & 0xF8
-            self._init_step = 2
-        elif self._init_step == 2:
-            self._init_step = 3 if self._icw4 else 0
-        elif self._init_step == 3:
-            self._init_step = 0
+            self.init_step = 2
+        elif self.init_step == 2:
+            self.init_step = 3 if self.icw4 else 0
+        elif self.init_step == 3:
+            self.init_step = 0
         else:
             self.imr = value
 
@@ -213,25 +216,25 @@ class Pit8254:
         self.reload = 0
         self.period_ns = 0
         self.next_ns: int | None = None
-        self._bytes: list[int] = []
-        self._access = 3
+        self.pending_bytes: list[int] = []
+        self.access = 3
 
     def write(self, port: int, value: int, now_ns: int) -> None:
         if port == 0x43:
             if (value >> 6) == 0:  # channel 0
-                self._access = (value >> 4) & 3
-                self._bytes = []
+                self.access = (value >> 4) & 3
+                self.pending_bytes = []
             return
         if port != 0x40:
             return
-        self._bytes.append(value)
-        need = 2 if self._access == 3 else 1
-        if len(self._bytes) < need:
+        self.pending_bytes.append(value)
+        need = 2 if self.access == 3 else 1
+        if len(self.pending_bytes) < need:
             return
-        reload = self._bytes[0] | (self._bytes[1] << 8 if need == 2 else 0)
-        if self._access == 2:
+        reload = self.pending_bytes[0] | (self.pending_bytes[1] << 8 if need == 2 else 0)
+        if self.access == 2:
             reload = value << 8
-        self._bytes = []
+        self.pending_bytes = []
         self.reload = reload or 0x10000
         self.period_ns = max(1, round(self.reload * 1_000_000_000 / self.FREQUENCY))
         self.next_ns = now_ns + self.period_ns
@@ -664,6 +667,72 @@ class PcMachine:
             return True
         self.ended = "hlt with nothing left to wake the CPU"
         return False
+
+    # -- state (checkpoints, snapshots) -------------------------------------
+    def save_state(self) -> dict[str, Any]:
+        """Devices, virtual time and how the run ended, JSON-able."""
+        u = self.uart
+        return {
+            "uart": [u.rx.hex(), u.ier, u.lcr, u.mcr, u.scratch, u.divisor],
+            "pics": [
+                [p.base, p.imr, p.irr, p.isr, p.init_step, p.icw4, p.read_isr] for p in self.pics
+            ],
+            "pit": [
+                self.pit.reload,
+                self.pit.period_ns,
+                self.pit.next_ns,
+                list(self.pit.pending_bytes),
+                self.pit.access,
+            ],
+            "rtc": [self.rtc.index, self.rtc.ram.hex(), self.rtc.epoch_ns],
+            "warp_ns": self.warp_ns,
+            "input_done": self.input_done,
+            "status": self.status,
+            "ended": self.ended,
+        }
+
+    def load_state(
+        self, icount: int, cpu_context: bytes, state: dict[str, Any], *, keep_code: bool
+    ) -> None:
+        try:
+            rx, ier, lcr, mcr, scratch, divisor = state["uart"]
+            u = self.uart
+            u.rx, u.ier, u.lcr, u.mcr, u.scratch, u.divisor = (
+                bytearray.fromhex(rx),
+                ier,
+                lcr,
+                mcr,
+                scratch,
+                divisor,
+            )
+            for pic, saved in zip(self.pics, state["pics"], strict=True):
+                (pic.base, pic.imr, pic.irr, pic.isr, pic.init_step, pic.icw4, pic.read_isr) = saved
+            pit = self.pit
+            pit.reload, pit.period_ns, pit.next_ns, pit_bytes, pit.access = state["pit"]
+            pit.pending_bytes = list(pit_bytes)
+            self.rtc.index, ram, self.rtc.epoch_ns = state["rtc"]
+            self.rtc.ram = bytearray.fromhex(ram)
+            self.warp_ns = state["warp_ns"]
+            self.input_done = state["input_done"]
+            self.status = state["status"]
+            self.ended = state["ended"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RrdbgError(f"bad PC machine state ({exc})") from None
+        self.engine.restore_context_bytes(cpu_context)
+        if not keep_code:
+            self.cpu.flush_code()
+        self.cpu.set_icount(icount)
+
+    def digest(self) -> str:
+        """SHA-256 over the registers, memory, and devices."""
+        h = hashlib.sha256()
+        h.update(struct.pack("<Q", self.icount))
+        h.update(self.engine.context_bytes())
+        for r in self.memory.regions():
+            h.update(struct.pack("<QQI", r.start, r.end, r.perms))
+            h.update(self.memory.view(r.start, r.size))
+        h.update(json.dumps(self.save_state(), sort_keys=True).encode())
+        return h.hexdigest()
 
     def _unprotect_written_code(self) -> None:
         written, self.cpu.code_written = self.cpu.code_written, []

@@ -1,4 +1,4 @@
-"""In-memory checkpoints of a Linux machine.
+"""In-memory checkpoints of a machine (Linux process or bare-metal PC).
 
 Role: the fast, volatile counterpart of the qcow2 snapshots
 (``snapshot/vmstate.py``): everything needed to put the machine back at an
@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rrdbg.machine.linux import LinuxState
-from rrdbg.machine.machine import LinuxMachine
+from rrdbg.machine.base import Machine
 from rrdbg.machine.memory import PROT_EXEC
 
 CHUNK = 1 << 16
@@ -30,14 +29,15 @@ class Checkpoint:
     context: bytes
     regions: tuple[tuple[int, int, int, str], ...]
     chunks: dict[int, bytes]
-    linux: dict[str, Any]
+    #: The machine's ``save_state`` (syscall layer, devices, virtual time).
+    state: dict[str, Any]
 
     @property
     def memory_bytes(self) -> int:
         return len(self.chunks) * CHUNK
 
 
-def capture(machine: LinuxMachine, previous: Checkpoint | None = None) -> Checkpoint:
+def capture(machine: Machine, previous: Checkpoint | None = None) -> Checkpoint:
     """The machine's state now (it must be stopped between instructions)."""
     mem = machine.memory
     parts: dict[int, list[tuple[int, int]]] = {}
@@ -65,11 +65,11 @@ def capture(machine: LinuxMachine, previous: Checkpoint | None = None) -> Checkp
         context=machine.engine.context_bytes(),
         regions=tuple((r.start, r.end, r.perms, r.name) for r in mem.regions()),
         chunks=chunks,
-        linux=machine.linux.state.to_json(),
+        state=machine.save_state(),
     )
 
 
-def restore(machine: LinuxMachine, checkpoint: Checkpoint) -> None:
+def restore(machine: Machine, checkpoint: Checkpoint) -> None:
     """Put the machine back in the checkpoint's state.
 
     With the same memory map as now (the usual case), only chunks whose
@@ -114,9 +114,4 @@ def restore(machine: LinuxMachine, checkpoint: Checkpoint) -> None:
             if perms & PROT_EXEC
         ]
         code_kept = code_after == code_before
-    machine.restore(
-        checkpoint.icount,
-        checkpoint.context,
-        LinuxState.from_json(checkpoint.linux),
-        keep_code=code_kept,
-    )
+    machine.load_state(checkpoint.icount, checkpoint.context, checkpoint.state, keep_code=code_kept)

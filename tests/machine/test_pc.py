@@ -155,3 +155,29 @@ def test_cli_bad_input_is_one_line(args: list[str], needle: str) -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert needle in lines[0]
+
+
+def test_a_checkpoint_restored_into_a_fresh_machine_runs_on_identically(tmp_path: Path) -> None:
+    """Devices, virtual time and memory are all in the state: k_ticks stopped
+    half-way (a timer programmed, ticks counted, the CPU halting), restored
+    into a fresh machine, ends exactly as the uninterrupted run."""
+    from rrdbg.timeline.checkpoint import capture, restore
+
+    out1, out2, ref = tmp_path / "1", tmp_path / "2", tmp_path / "ref"
+    fds = [os.open(p, os.O_WRONLY | os.O_CREAT) for p in (out1, out2, ref)]
+    kernel = str(GUESTS / "k_ticks")
+    reference = PcMachine(kernel, SeededHost(1, stdout_fd=fds[2]))
+    full = reference.run_to_end()
+    first = PcMachine(kernel, SeededHost(1, stdout_fd=fds[0]))
+    first.run_to_end(max_icount=full.icount // 2)
+    first.ended = None
+    checkpoint = capture(first)
+    fresh = PcMachine(kernel, SeededHost(1, stdout_fd=fds[1]))
+    restore(fresh, checkpoint)
+    assert fresh.digest() == first.digest()
+    result = fresh.run_to_end()
+    for fd in fds:
+        os.close(fd)
+    assert (result.icount, result.status) == (full.icount, full.status)
+    assert fresh.digest() == reference.digest()
+    assert out1.read_bytes() + out2.read_bytes() == ref.read_bytes()
