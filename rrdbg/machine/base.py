@@ -17,9 +17,14 @@ from rrdbg.machine.memory import GuestMemory
 
 
 class Machine(Protocol):
-    engine: Engine
-    memory: GuestMemory
-    cpu: Cpu
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def memory(self) -> GuestMemory: ...
+
+    @property
+    def cpu(self) -> Cpu: ...
 
     @property
     def icount(self) -> int: ...
