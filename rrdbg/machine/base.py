@@ -37,5 +37,8 @@ class Machine(Protocol):
     ) -> None:
         """Adopt a saved context, count and ``save_state`` dict (memory restored already)."""
 
+    def virtual_ns(self) -> int:
+        """The guest's clock (a snapshot's "VM clock")."""
+
     def digest(self) -> str:
         """SHA-256 of the whole machine state."""

@@ -181,6 +181,9 @@ class LinuxMachine:
     def save_state(self) -> dict[str, Any]:
         return self.linux.state.to_json()
 
+    def virtual_ns(self) -> int:
+        return self.linux.virtual_ns()
+
     def load_state(
         self, icount: int, cpu_context: bytes, state: dict[str, Any], *, keep_code: bool
     ) -> None:

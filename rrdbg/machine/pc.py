@@ -522,6 +522,9 @@ class PcMachine:
     def _emit(self, data: bytes) -> None:
         self.host.write(1, data)
 
+    def virtual_ns(self) -> int:
+        return self.now_ns()
+
     def now_ns(self) -> int:
         """Virtual time: one nanosecond per instruction, plus halted time."""
         return self.cpu.counter.total + self.warp_ns

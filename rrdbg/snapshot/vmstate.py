@@ -25,10 +25,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from rrdbg.errors import SnapshotFormatError
+from rrdbg.errors import RrdbgError, SnapshotFormatError
+from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL, unicorn_version
-from rrdbg.machine.linux import LinuxState
-from rrdbg.machine.machine import LinuxMachine
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 
 MAGIC = b"RRVMST01"
@@ -42,7 +41,10 @@ class VmHeader:
     cursor: bytes
     regions: tuple[tuple[int, int, int, str], ...]
     slots: dict[int, int]
-    linux: dict[str, Any]
+    #: The machine's save_state(): the syscall layer of a Linux process, the
+    #: devices and virtual time of a PC (JSON key "state"; "linux" in images
+    #: written before the PC machine existed).
+    state: dict[str, Any]
     cpu_context: bytes
 
     def encode(self) -> bytes:
@@ -54,7 +56,7 @@ class VmHeader:
             "cursor": self.cursor.hex(),
             "regions": [list(r) for r in self.regions],
             "slots": [[c, s] for c, s in sorted(self.slots.items())],
-            "linux": self.linux,
+            "state": self.state,
         }
         text = json.dumps(doc, separators=(",", ":")).encode()
         return (
@@ -92,7 +94,7 @@ class VmHeader:
                     (int(a), int(b), int(p), str(name)) for a, b, p, name in doc["regions"]
                 ),
                 slots={int(c): int(s) for c, s in doc["slots"]},
-                linux=dict(doc["linux"]),
+                state=dict(doc["state"] if "state" in doc else doc["linux"]),
                 cpu_context=context,
             )
         except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
@@ -113,13 +115,13 @@ class SnapshotStore:
         #: Bytes of new data clusters written by the last save (benchmarks).
         self.last_new_bytes = 0
 
-    def _chunks(self, machine: LinuxMachine) -> list[int]:
+    def _chunks(self, machine: Machine) -> list[int]:
         out: set[int] = set()
         for r in machine.memory.regions():
             out.update(range(r.start // self.chunk, (r.end - 1) // self.chunk + 1))
         return sorted(out)
 
-    def save(self, machine: LinuxMachine, name: str, cursor: bytes) -> SnapshotInfo:
+    def save(self, machine: Machine, name: str, cursor: bytes) -> SnapshotInfo:
         """Write the machine's current state as snapshot ``name``."""
         mem = machine.memory
         clusters: dict[int, bytes | int] = {}
@@ -142,7 +144,7 @@ class SnapshotStore:
             cursor=cursor,
             regions=tuple((r.start, r.end, r.perms, r.name) for r in mem.regions()),
             slots=dict(self._slots),
-            linux=machine.linux.state.to_json(),
+            state=machine.save_state(),
             cpu_context=machine.engine.context_bytes(),
         ).encode()
         if len(header) > HEADER_CLUSTERS * self.chunk:
@@ -155,7 +157,7 @@ class SnapshotStore:
             machine.icount,
             size,
             clusters,
-            vm_clock_nsec=machine.linux.virtual_ns(),
+            vm_clock_nsec=machine.virtual_ns(),
         )
         self._prev = {
             c: (data, offsets[HEADER_CLUSTERS + self._slots[c]]) for c, data in saved.items()
@@ -172,7 +174,7 @@ class SnapshotStore:
         where = f"{self.image.path}: snapshot {info.name!r}"
         return VmHeader.decode(head, where), offsets
 
-    def load(self, machine: LinuxMachine, info: SnapshotInfo) -> bytes:
+    def load(self, machine: Machine, info: SnapshotInfo) -> bytes:
         """Put the machine in the state of snapshot ``info``; returns the log cursor."""
         header, offsets = self.read_header(info)
         mem = machine.memory
@@ -188,12 +190,11 @@ class SnapshotStore:
             mem.load_raw(c * self.chunk, data)
             prev[c] = (data, off)
         try:
-            linux = LinuxState.from_json(header.linux)
-        except (KeyError, TypeError, ValueError) as exc:
+            machine.load_state(header.icount, header.cpu_context, header.state, keep_code=False)
+        except (KeyError, TypeError, ValueError, RrdbgError) as exc:
             raise SnapshotFormatError(
-                f"{self.image.path}: snapshot {info.name!r}: bad syscall state ({exc})"
+                f"{self.image.path}: snapshot {info.name!r}: bad machine state ({exc})"
             ) from None
-        machine.restore(header.icount, header.cpu_context, linux)
         self._slots = dict(header.slots)
         self._prev = prev
         return header.cursor
