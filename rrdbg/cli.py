@@ -18,6 +18,7 @@ from rrdbg.errors import RrdbgError
 
 if TYPE_CHECKING:
     from rrdbg.machine.machine import RunResult
+    from rrdbg.machine.pc import PcResult
     from rrdbg.server.gdb import Address
 
 EXIT_USAGE = 2
@@ -43,24 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with its stdin/stdout/stderr and exit status passed through.",
     )
     run.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
-    run.add_argument(
-        "--machine",
-        choices=("linux", "pc"),
-        default="linux",
-        help="linux: a static i386 Linux program (default); pc: a Multiboot kernel on a "
-        "bare-metal PC with COM1 on stdout and isa-debug-exit at port 0xf4",
-    )
-    run.add_argument(
-        "-m",
-        dest="ram_mb",
-        metavar="MB",
-        type=_positive_int,
-        default=None,
-        help="--machine pc: RAM size (default 32)",
-    )
-    run.add_argument(
-        "--append", metavar="CMDLINE", default="", help="--machine pc: the kernel command line"
-    )
+    _add_machine_options(run)
     run.add_argument(
         "--icount",
         action="store_true",
@@ -99,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
     rec.add_argument("--force", action="store_true", help="replace an existing recording")
+    _add_machine_options(rec)
     _add_program(rec)
 
     rep = sub.add_parser(
@@ -145,6 +130,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_machine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--machine",
+        choices=("linux", "pc"),
+        default="linux",
+        help="linux: a static i386 Linux program (default); pc: a Multiboot kernel on a "
+        "bare-metal PC with COM1 on stdin/stdout and isa-debug-exit at port 0xf4",
+    )
+    parser.add_argument(
+        "-m",
+        dest="ram_mb",
+        metavar="MB",
+        type=_positive_int,
+        default=None,
+        help="--machine pc: RAM size (default 32)",
+    )
+    parser.add_argument(
+        "--append", metavar="CMDLINE", default="", help="--machine pc: the kernel command line"
+    )
+
+
+def _check_machine_options(ns: argparse.Namespace) -> None:
+    if ns.machine == "pc":
+        if ns.args:
+            raise RrdbgError("--machine pc takes no guest arguments (use --append)")
+    elif ns.append or ns.ram_mb is not None:
+        raise RrdbgError("--append and -m are for --machine pc")
+
+
 def _add_checkpoint_memory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-memory",
@@ -177,10 +191,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     from rrdbg.machine.host import LiveHost
     from rrdbg.machine.machine import LinuxMachine
 
+    _check_machine_options(ns)
     if ns.machine == "pc":
         return _run_pc(ns)
-    if ns.append or ns.ram_mb is not None:
-        raise RrdbgError("--append and -m are for --machine pc")
 
     try:
         host = LiveHost(stdin_path=ns.stdin)
@@ -201,24 +214,26 @@ def _run_pc(ns: argparse.Namespace) -> int:
     from rrdbg.machine.host import LiveHost
     from rrdbg.machine.pc import PcMachine
 
-    if ns.args:
-        raise RrdbgError("--machine pc takes no guest arguments (use --append)")
-    if ns.stdin is not None:
-        raise RrdbgError("--stdin with --machine pc is not supported yet")
-    host = LiveHost()
+    try:
+        host = LiveHost(stdin_path=ns.stdin)
+    except OSError as exc:
+        raise RrdbgError(f"cannot open --stdin file {ns.stdin}: {exc.strerror}") from None
     try:
         machine = PcMachine(ns.program, host, ram_mb=ns.ram_mb or 32, cmdline=ns.append)
         result = machine.run_to_end()
     finally:
         host.shutdown()
-    if result.status is None:
-        print(f"rrdbg: {result.reason}", file=sys.stderr)
     if ns.icount:
         print(f"rrdbg: {result.icount} instructions", file=sys.stderr)
-    # As QEMU exits: isa-debug-exit's status, else 0 when the CPU halted or
-    # triple-faulted (QEMU with -no-reboot shuts down).
+    return _pc_status(result)
+
+
+def _pc_status(result: PcResult) -> int:
+    """As QEMU exits: isa-debug-exit's status, else 0 when the CPU halted or
+    triple-faulted (QEMU with -no-reboot shuts down), with the reason said."""
     if result.status is not None:
         return result.status
+    print(f"rrdbg: {result.reason}", file=sys.stderr)
     return 0 if result.reason.startswith(("hlt", "triple fault")) else 1
 
 
@@ -240,6 +255,21 @@ def _cmd_record(ns: argparse.Namespace) -> int:
     if ns.program is None:
         raise RrdbgError("the following arguments are required: PROGRAM")
     directory = ns.output or f"{os.path.basename(ns.program)}.rr"
+    _check_machine_options(ns)
+    if ns.machine == "pc":
+        from rrdbg.record.recording import PcOptions, record_pc
+
+        result, _snaps = record_pc(
+            ns.program,
+            directory,
+            PcOptions(ns.ram_mb or 32, ns.append),
+            image=ns.image,
+            snapshot_name=ns.snapshot,
+            interval=ns.snapshot_interval,
+            stdin=ns.stdin,
+            force=ns.force,
+        )
+        return _pc_status(result)
     stats = record(
         ns.program,
         ns.args,
@@ -261,6 +291,12 @@ def _cmd_replay(ns: argparse.Namespace) -> int:
         return _serve_replay(ns)
     if ns.once:
         raise RrdbgError("--once only makes sense with --gdb")
+    from rrdbg.record.recording import PcOptions, open_log, replay_pc
+
+    with open_log(ns.directory) as reader:
+        is_pc = PcOptions.from_header(reader.header) is not None
+    if is_pc:
+        return _pc_status(replay_pc(ns.directory, quiet=ns.quiet))
 
     with open_recording(ns.directory, quiet=ns.quiet) as replay:
         result = replay.run_to_end()
@@ -295,13 +331,17 @@ def _run_server(main: Callable[[], Awaitable[None]], address: Address) -> None:
 
 
 def _serve_replay(ns: argparse.Namespace) -> int:
-    from rrdbg.record.recording import open_log
+    from rrdbg.record.recording import PcOptions, open_log
     from rrdbg.server.gdb import Address, serve
     from rrdbg.server.sessions import replay_sessions
     from rrdbg.timeline.timeline import Timeline
 
     address = Address.parse(ns.gdb)
-    open_log(ns.directory).close()  # a bad recording fails now, not at connect time
+    with open_log(ns.directory) as reader:  # a bad recording fails now, not at connect time
+        if PcOptions.from_header(reader.header) is not None:
+            raise RrdbgError(
+                f"{ns.directory}: a PC machine recording; gdb on PC runs is not available yet"
+            )
     _check_listen(address)
     out = 2 if address.stdio else 1
 

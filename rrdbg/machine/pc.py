@@ -55,6 +55,7 @@ from rrdbg.machine.memory import (
     page_down,
     page_up,
 )
+from rrdbg.machine.registers import read_registers
 
 DEFAULT_RAM_MB = 32
 #: Conventional memory ends at the EBDA, as on QEMU's PC (639 KiB).
@@ -79,6 +80,18 @@ _MBI_MMAP = 1 << 6
 _ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17, 21})
 #: int3 is one byte, into one; int n two.
 _INT_LENGTHS = {3: 1, 4: 1}
+
+#: System registers that are part of the machine state (digest).
+_SYSTEM_REGS = (
+    x86.UC_X86_REG_CR0,
+    x86.UC_X86_REG_CR2,
+    x86.UC_X86_REG_CR3,
+    x86.UC_X86_REG_CR4,
+    x86.UC_X86_REG_GDTR,
+    x86.UC_X86_REG_IDTR,
+)
+
+_IO_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"})
 
 COM1 = 0x3F8
 DEBUG_EXIT_PORT = 0xF4
@@ -320,10 +333,51 @@ class PcCpu(Cpu):
         self.engine.hook_add(ucc.UC_HOOK_INSN, self._hook_out, aux1=x86.UC_X86_INS_OUT)
 
     def _hook_in(self, _uc: object, port: int, size: int, _d: object) -> int:
-        return self.on_port_in(port, size) & ((1 << (8 * size)) - 1)
+        self.io_icount = self._io_position()
+        try:
+            return self.on_port_in(port, size) & ((1 << (8 * size)) - 1)
+        finally:
+            self.io_icount = None
 
     def _hook_out(self, _uc: object, port: int, size: int, value: int, _d: object) -> None:
-        self.on_port_out(port, size, value & ((1 << (8 * size)) - 1))
+        self.io_icount = self._io_position()
+        try:
+            self.on_port_out(port, size, value & ((1 << (8 * size)) - 1))
+        finally:
+            self.io_icount = None
+
+    #: Inside a port I/O hook: the exact icount of the in/out instruction.
+    io_icount: int | None = None
+    _io_key: tuple[int, int] = (-1, -1)
+    _io_nth = 0
+
+    def _io_position(self) -> int:
+        """The exact count before the in/out instruction now running.
+
+        Unicorn does not sync EIP for port I/O, and the block's count was
+        added when it was entered, so the position comes from the block:
+        the k-th I/O instruction in it, k counting the hooks since the block
+        was entered.  (Block boundaries differ between a run that stopped
+        for a snapshot and one that did not; device time must not.)"""
+        c = self.counter
+        key = (c.total, c.last_addr)
+        if key == self._io_key:
+            self._io_nth += 1
+        else:
+            self._io_key, self._io_nth = key, 0
+        block = (c.last_addr, c.last_size)
+        indexes = self._io_insns.get(block)
+        if indexes is None:
+            code = self.memory.view(c.last_addr, c.last_size).tobytes()
+            indexes = [
+                i
+                for i, (_a, _s, mnemonic, _o) in enumerate(self._md.disasm_lite(code, c.last_addr))
+                if mnemonic.split()[-1] in _IO_MNEMONICS
+            ]
+            self._io_insns[block] = indexes
+        if not indexes:
+            return c.total
+        return c.total - c.last_icount + indexes[min(self._io_nth, len(indexes) - 1)]
 
     def _hook_intr(self, _uc: object, intno: int, _ud: object) -> None:
         """Deliver an exception or ``int n`` through the guest's IDT.
@@ -412,6 +466,7 @@ class PcCpu(Cpu):
         return None
 
     def start(self, eip: int, ram_end: int) -> None:
+        self._io_insns: dict[tuple[int, int], list[int]] = {}
         self.eip = eip
         self._started = True
         self._ram_end = ram_end
@@ -446,7 +501,10 @@ class PcMachine:
         ram_mb: int = DEFAULT_RAM_MB,
         cmdline: str = "",
         native: bool | None = None,
+        kernel_name: str | None = None,
     ) -> None:
+        """``kernel_name`` is what the command line calls the kernel (by default
+        the path as given; a replay passes the recorded one)."""
         if not 2 <= ram_mb <= 3072:
             raise RrdbgError(f"RAM size {ram_mb} MB is outside 2..3072")
         self.kernel: Kernel = read_kernel(kernel_path)
@@ -480,7 +538,7 @@ class PcMachine:
                 # (PcCpu._hook_bad_access undoes this if the kernel writes it).
                 lo, hi = page_down(seg.vaddr), page_up(seg.vaddr + seg.memsz)
                 self.memory.protect(lo, hi - lo, PROT_READ | PROT_EXEC)
-        ebx = self._boot_information(cmdline)
+        ebx = self._boot_information(kernel_name or kernel_path, cmdline)
         e = self.engine
         e.reg_write(x86.UC_X86_REG_EAX, MULTIBOOT_BOOTLOADER_MAGIC)
         e.reg_write(x86.UC_X86_REG_EBX, ebx)
@@ -488,10 +546,10 @@ class PcMachine:
             e.reg_write(reg, 0)
         self.cpu.start(self.kernel.entry, self.ram)
 
-    def _boot_information(self, cmdline: str) -> int:
+    def _boot_information(self, kernel_name: str, cmdline: str) -> int:
         # QEMU passes "KERNEL-PATH APPEND" (with the space even when APPEND is
         # empty); kernels that print their command line print the same.
-        raw = f"{self.kernel.path} {cmdline}".encode()
+        raw = f"{kernel_name} {cmdline}".encode()
         if len(raw) >= _CMDLINE_MAX:
             raise RrdbgError("the kernel command line is too long")
         mem = self.memory
@@ -525,9 +583,14 @@ class PcMachine:
     def virtual_ns(self) -> int:
         return self.now_ns()
 
+    def event_icount(self) -> int:
+        """The exact icount of what the guest is doing now (for host events)."""
+        io = self.cpu.io_icount
+        return io if io is not None else self.cpu.counter.total
+
     def now_ns(self) -> int:
         """Virtual time: one nanosecond per instruction, plus halted time."""
-        return self.cpu.counter.total + self.warp_ns
+        return self.event_icount() + self.warp_ns
 
     def _port_in(self, port: int, size: int) -> int:
         if COM1 <= port < COM1 + 8:
@@ -730,7 +793,12 @@ class PcMachine:
         """SHA-256 over the registers, memory, and devices."""
         h = hashlib.sha256()
         h.update(struct.pack("<Q", self.icount))
-        h.update(self.engine.context_bytes())
+        # Register values, not Unicorn's context blob: that also holds host
+        # pointers, which differ from one emulator instance to the next.
+        for name, value in read_registers(self.engine).items():
+            h.update(name.encode() + value)
+        for reg in _SYSTEM_REGS:
+            h.update(repr(self.engine.reg_read_any(reg)).encode())
         for r in self.memory.regions():
             h.update(struct.pack("<QQI", r.start, r.end, r.perms))
             h.update(self.memory.view(r.start, r.size))

@@ -27,8 +27,9 @@ from rrdbg.errors import ReplayDivergence, RrdbgError
 from rrdbg.machine.engine import CPU_MODEL_NAME, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
-from rrdbg.machine.loader import read_program
+from rrdbg.machine.loader import read_kernel, read_program
 from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult
+from rrdbg.machine.pc import PcResult
 from rrdbg.machine.registers import write_register
 from rrdbg.record.events import (
     DEBUG_KINDS,
@@ -103,6 +104,27 @@ def image_path(directory: Path, header: LogHeader) -> Path:
     return image if image.is_absolute() else directory / image
 
 
+@dataclass(frozen=True, slots=True)
+class PcOptions:
+    """How a bare-metal PC recording's machine is built (kept in the log header)."""
+
+    ram_mb: int = 32
+    cmdline: str = ""
+
+    def header_fields(self) -> dict[str, str]:
+        return {"machine": "pc", "ram_mb": str(self.ram_mb), "cmdline": self.cmdline}
+
+    @classmethod
+    def from_header(cls, header: LogHeader) -> PcOptions | None:
+        extra = header.extra
+        if extra.get("machine") != "pc":
+            return None
+        try:
+            return cls(int(extra.get("ram_mb", "32")), extra.get("cmdline", ""))
+        except ValueError:
+            raise RrdbgError("the recording's PC machine settings are damaged") from None
+
+
 @dataclass(slots=True)
 class NewRecording:
     """A recording directory being written: its log, image and header."""
@@ -123,12 +145,15 @@ def new_recording(
     snapshot_name: str = "init",
     interval: int = 0,
     force: bool = False,
+    pc: PcOptions | None = None,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header.
 
-    Nothing on disk changes before every check has passed.
+    Nothing on disk changes before every check has passed.  With ``pc``,
+    PROGRAM is a Multiboot kernel for the bare-metal PC machine.
     """
-    loaded = read_program(program)  # bad programs fail before anything is created
+    # Bad programs fail before anything is created.
+    loaded = read_kernel(program) if pc is not None else read_program(program)
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise RrdbgError(f"{directory}: exists and is not a directory")
@@ -168,7 +193,7 @@ def new_recording(
         snapshot_image=image_ref,
         snapshot_interval=interval,
         created_ns=time.time_ns(),
-        extra={"snapshot_name": snapshot_name},
+        extra={"snapshot_name": snapshot_name, **(pc.header_fields() if pc else {})},
     )
     try:
         writer = LogWriter.create(str(out / LOG_NAME), header)
@@ -501,3 +526,105 @@ def describe(directory: str) -> Description:
         with Qcow2Image.open(str(path), writable=False) as image:
             desc.snapshots = image.snapshots()
     return desc
+
+
+# -- the bare-metal PC machine ------------------------------------------------
+
+
+def record_pc(
+    kernel: str,
+    directory: str,
+    options: PcOptions,
+    *,
+    image: str | None = None,
+    snapshot_name: str = "init",
+    interval: int | None = None,
+    stdin: str | None = None,
+    force: bool = False,
+) -> tuple[PcResult, list[SnapshotInfo]]:
+    """Run a Multiboot kernel live on the PC machine, writing a recording.
+
+    Serial input, the RTC's time of day and the console output are events at
+    their exact icounts (the host interface, as for Linux programs)."""
+    from rrdbg.machine.pc import PcMachine
+
+    if interval is not None and interval <= 0:
+        raise RrdbgError("the snapshot interval must be a positive number of instructions")
+    step = interval or DEFAULT_SNAPSHOT_INTERVAL
+    rec = new_recording(
+        kernel,
+        [],
+        directory,
+        image=image,
+        snapshot_name=snapshot_name,
+        interval=interval or 0,
+        force=force,
+        pc=options,
+    )
+    snapshots: list[SnapshotInfo] = []
+    live = LiveHost(stdin_path=stdin)
+    with rec.qcow, rec.writer as writer:
+        host = RecordingHost(live, writer)
+        host.flush = writer.flush
+        try:
+            machine = PcMachine(kernel, host, ram_mb=options.ram_mb, cmdline=options.cmdline)
+            host.icount = machine.event_icount
+            store = SnapshotStore(rec.qcow)
+            snapshots.append(store.save(machine, snapshot_name, writer.position.to_bytes()))
+            while True:
+                result = machine.run_to_end(max_icount=machine.icount + step)
+                if not result.reason.startswith("stopped after"):
+                    break
+                machine.ended = None
+                name = f"{snapshot_name}-{machine.icount}"
+                snapshots.append(store.save(machine, name, writer.position.to_bytes()))
+            end = EndRecord(result.status, None, result.icount, machine.digest())
+            writer.close(result.icount, end.encode())
+        finally:
+            live.shutdown()
+    return result, snapshots
+
+
+def replay_pc(directory: str, *, quiet: bool = False, stdout_fd: int = 1) -> PcResult:
+    """Replay a PC recording to its end and check it against the END record."""
+    from rrdbg.machine.pc import PcMachine
+
+    reader = open_log(directory)
+    with reader:
+        options = PcOptions.from_header(reader.header)
+        if options is None:
+            raise RrdbgError(f"{directory}: not a PC recording")
+        host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd)
+        header = reader.header
+        machine = PcMachine(
+            header.program_path,
+            host,
+            ram_mb=options.ram_mb,
+            cmdline=options.cmdline,
+            kernel_name=header.argv[0].decode("utf-8", "surrogateescape"),
+        )
+        host.icount = machine.event_icount
+        try:
+            result = machine.run_to_end()
+        except ReplayDivergence:
+            _raise_if_incomplete(Path(directory), reader, machine.cpu.counter.total)
+            raise
+        event = reader.peek()
+        if event is None or event.kind != Kind.END:
+            _raise_if_incomplete(Path(directory), reader, result.icount)
+            raise ReplayDivergence(
+                f"replay diverged: the kernel stopped at icount {result.icount} "
+                "but the recording goes on"
+            )
+        end = EndRecord.decode(event.payload)
+        if (end.icount, end.exit_code) != (result.icount, result.status):
+            raise ReplayDivergence(
+                f"replay diverged: the run ended at icount {result.icount} with status "
+                f"{result.status}, the recording at {end.icount} with {end.exit_code}"
+            )
+        if end.digest != machine.digest():
+            raise ReplayDivergence(
+                f"replay diverged: the final machine state at icount {result.icount} "
+                "differs from the recorded one"
+            )
+    return result

@@ -50,7 +50,14 @@ from rrdbg.record.events import (
     encode_debug_register,
 )
 from rrdbg.record.log import Cursor, LogWriter
-from rrdbg.record.recording import BLOCKS_NAME, apply_debug_write, image_path, open_log, seed_blocks
+from rrdbg.record.recording import (
+    BLOCKS_NAME,
+    PcOptions,
+    apply_debug_write,
+    image_path,
+    open_log,
+    seed_blocks,
+)
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 from rrdbg.snapshot.vmstate import SnapshotStore
 from rrdbg.target.interface import (
@@ -160,6 +167,10 @@ class Timeline:
         reader = open_log(directory)
         with reader:
             header = reader.header
+            if PcOptions.from_header(header) is not None:
+                raise RrdbgError(
+                    f"{directory}: a PC machine recording; gdb on PC runs is not available yet"
+                )
             history = History.load(reader)
             end_event = reader.end_event
         end = EndRecord.decode(end_event.payload) if end_event is not None else None

@@ -140,7 +140,14 @@ def test_ram_size_is_checked(devnull: int) -> None:
         (["run", "--machine", "pc", str(GUESTS / "k_hello"), "x"], "no guest arguments"),
         (["run", "--machine", "pc", "-m", "1", str(GUESTS / "k_hello")], "outside"),
         (["run", "--append", "x", str(GUESTS / "hello")], "--machine pc"),
-        (["run", "--machine", "pc", "--stdin", os.devnull, str(GUESTS / "k_hello")], "--stdin"),
+        (
+            ["run", "--machine", "pc", "--stdin", "/nonexistent/in", str(GUESTS / "k_hello")],
+            "--stdin",
+        ),
+        (
+            ["record", "--machine", "pc", "-o", "/nonexistent/x.rr", str(GUESTS / "hello")],
+            "Multiboot",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line(args: list[str], needle: str) -> None:

@@ -1,0 +1,147 @@
+"""Recording and replaying bare-metal PC runs: serial input typed during the
+recording replays identically, and interrupts land at the same icounts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rrdbg.errors import ReplayDivergence
+from rrdbg.machine.pc import PcMachine
+from rrdbg.record.recording import PcOptions, record_pc, replay_pc
+from rrdbg.snapshot.qcow2 import Qcow2Image
+from tests.machine.pc.expected import CASES, KERNELS, comparable
+
+
+@pytest.fixture
+def irq_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(icount, vector) of every interrupt the PC machine delivers."""
+    log: list[tuple[int, int]] = []
+    original = PcMachine._deliver_irq
+
+    def spy(self: PcMachine) -> bool:
+        before = (self.icount, self.pics[0].isr, self.pics[1].isr)
+        delivered = original(self)
+        if delivered:
+            log.append((before[0], self.pics[0].isr ^ before[1]))
+        return delivered
+
+    monkeypatch.setattr(PcMachine, "_deliver_irq", spy)
+    return log
+
+
+def _quiet() -> tuple[int, int]:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    return fd, saved
+
+
+def _loud(fds: tuple[int, int]) -> None:
+    fd, saved = fds
+    os.dup2(saved, 1)
+    os.close(saved)
+    os.close(fd)
+
+
+@pytest.mark.parametrize("name", ["k_echo", "k_echo-lines", "k_ticks", "k_rtc"])
+def test_replay_reproduces_the_run_and_its_interrupts(
+    name: str, tmp_path: Path, irq_log: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES[name]
+    typed = tmp_path / "typed"
+    typed.write_bytes(case.stdin)
+    directory = tmp_path / "run.rr"
+    monkeypatch.chdir(KERNELS)
+    fds = _quiet()
+    try:
+        recorded, snapshots = record_pc(
+            case.kernel,
+            str(directory),
+            PcOptions(32, case.append or ""),
+            stdin=str(typed),
+            interval=7000,
+        )
+    finally:
+        _loud(fds)
+    recorded_irqs = list(irq_log)
+    irq_log.clear()
+    out = tmp_path / "out"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    try:
+        replayed = replay_pc(str(directory), stdout_fd=fd)  # no stdin at all
+    finally:
+        os.close(fd)
+    assert (replayed.icount, replayed.status) == (recorded.icount, recorded.status)
+    assert replayed.status == case.qemu_status
+    assert irq_log == recorded_irqs
+    if name != "k_rtc":
+        assert len(recorded_irqs) > 0
+    assert comparable(out.read_bytes()) == comparable(case.stdout)
+    assert len(snapshots) > 1
+    with Qcow2Image.open(str(directory / "snapshots.qcow2"), writable=False) as image:
+        assert [s.icount for s in image.snapshots()] == [s.icount for s in snapshots]
+    if shutil.which("qemu-img"):
+        check = subprocess.run(
+            ["qemu-img", "check", str(directory / "snapshots.qcow2")],
+            capture_output=True,
+            check=False,
+        )
+        assert check.returncode == 0
+
+
+def test_a_changed_recording_diverges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CASES["k_echo"]
+    typed = tmp_path / "typed"
+    typed.write_bytes(case.stdin)
+    monkeypatch.chdir(KERNELS)
+    fds = _quiet()
+    try:
+        record_pc(case.kernel, str(tmp_path / "a.rr"), PcOptions(), stdin=str(typed))
+    finally:
+        _loud(fds)
+    # Same log, other command line: the kernel sees other memory.
+    log = (tmp_path / "a.rr" / "log.rrlog").read_bytes()
+    assert b"cmdline" in log
+    patched = tmp_path / "b.rr"
+    shutil.copytree(tmp_path / "a.rr", patched)
+    monkeypatch.setattr(PcOptions, "from_header", classmethod(lambda cls, h: cls(64, "")))
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with pytest.raises(ReplayDivergence):
+            replay_pc(str(patched), stdout_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_cli_record_replay_and_refusing_gdb(tmp_path: Path) -> None:
+    directory = tmp_path / "ticks.rr"
+    base = [sys.executable, "-m", "rrdbg"]
+    rec = subprocess.run(
+        [*base, "record", "--machine", "pc", "-o", str(directory), "k_ticks"],
+        cwd=KERNELS,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert rec.returncode == CASES["k_ticks"].qemu_status, rec.stderr
+    rep = subprocess.run(
+        [*base, "replay", str(directory)], capture_output=True, timeout=120, check=False
+    )
+    assert rep.returncode == rec.returncode, rep.stderr
+    assert rep.stdout == rec.stdout
+    gdb = subprocess.run(
+        [*base, "replay", "--gdb", ":0", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert gdb.returncode == 2
+    assert gdb.stderr.count("\n") == 1
+    assert "not available yet" in gdb.stderr
