@@ -79,16 +79,20 @@ def _perms(flags: int) -> int:
     )
 
 
-def read_program(path: str) -> Program:
-    """Read and validate ``path``; raises LoaderError with a one-line reason."""
+def _read_file(path: str) -> bytes:
     try:
-        image = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise LoaderError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise LoaderError(f"{path}: is a directory") from None
     except OSError as exc:
         raise LoaderError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_program(path: str) -> Program:
+    """Read and validate ``path``; raises LoaderError with a one-line reason."""
+    image = _read_file(path)
     if image[:4] != b"\x7fELF":
         raise LoaderError(f"{path}: not an ELF file")
     try:
@@ -295,14 +299,7 @@ class Kernel:
 
 def read_kernel(path: str) -> Kernel:
     """Read and validate a Multiboot v1 ELF kernel; LoaderError with a one-line reason."""
-    try:
-        image = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise LoaderError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoaderError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise LoaderError(f"{path}: cannot read: {exc.strerror}") from None
+    image = _read_file(path)
     flags = _multiboot_flags(path, image)
     if flags & _MB_AOUT_KLUDGE:
         raise LoaderError(f"{path}: a.out-kludge Multiboot kernels are not supported (use ELF)")
