@@ -110,7 +110,6 @@ class Timeline:
         name: str,
         live: bool,
         history_end: int | None,
-        ended_by_exit: bool,
         writer: LogWriter | None = None,
         directory: Path | None = None,
     ) -> None:
@@ -121,8 +120,6 @@ class Timeline:
         self.live = live
         #: Replay: the last icount history reaches (None: not known yet).
         self.history_end = history_end
-        #: Replay: the program ended by a system call at history_end + 1.
-        self.ended_by_exit = ended_by_exit
         self.writer = writer
         self.directory = directory
         self.checkpoints: list[Checkpoint] = []
@@ -178,12 +175,12 @@ class Timeline:
         machine = _machine(header.program_path, list(header.argv), host, history)
         seed_blocks(Path(directory), header.program_sha256, machine)
         if end is None:
-            history_end, by_exit = history.last_icount, False
+            history_end = history.last_icount
         elif end.exit_code is not None:
             # exit/exit_group: the last state worth showing is just before it.
-            history_end, by_exit = end.icount - 1, True
+            history_end = end.icount - 1
         else:
-            history_end, by_exit = end.icount, False
+            history_end = end.icount
         name = str(Path(directory))
         timeline = cls(
             machine,
@@ -192,7 +189,6 @@ class Timeline:
             name=name,
             live=False,
             history_end=history_end,
-            ended_by_exit=by_exit,
             directory=Path(directory),
         )
         timeline._blocks = Path(directory) / BLOCKS_NAME
@@ -226,7 +222,6 @@ class Timeline:
             name=program,
             live=True,
             history_end=None,
-            ended_by_exit=False,
             writer=writer,
         )
 
