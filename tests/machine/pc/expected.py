@@ -150,6 +150,13 @@ CASES: dict[str, KernelCase] = {
             "k_rtc: year 2020 or later: yes\n"
         ),
     ),
+    "k_selfmod": KernelCase(
+        "k_selfmod",
+        stdout=serial(
+            "k_selfmod: GDT in .rodata loaded, data descriptor accessed bit set yes\n"
+            "k_selfmod: patched yes, answer 0x11111111 then 0x22222222: yes\n"
+        ),
+    ),
     "k_unhandled": KernelCase(
         "k_unhandled",
         stdout=serial("k_unhandled: ud2 with an empty IDT\n"),
