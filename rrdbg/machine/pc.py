@@ -346,6 +346,32 @@ class PcCpu(Cpu):
         finally:
             self.io_icount = None
 
+    def trap_rdtsc(self, address: int, tsc: Callable[[int], int]) -> None:
+        """Emulate ``rdtsc``/``rdtscp`` at ``address`` from the exact count:
+        at ring 0 Unicorn 2.1.1 would return the host's TSC (and cannot hook
+        the instruction; CR4.TSD only traps CPL > 0).  A bounded code hook
+        runs just before it: it sets EDX:EAX, retires the instruction and
+        jumps past it.  A false match (the bytes inside another instruction)
+        is left alone: the hook checks the decoded length."""
+
+        def hook(_uc: object, pc: int, size: int, _d: object) -> None:
+            code = self.memory.view(pc, size).tobytes()
+            if code not in (b"\x0f\x31", b"\x0f\x01\xf9"):
+                return
+            count = self.count_at(pc)
+            value = tsc(count) & 0xFFFFFFFFFFFFFFFF
+            e = self.engine
+            e.reg_write(x86.UC_X86_REG_EAX, value & 0xFFFFFFFF)
+            e.reg_write(x86.UC_X86_REG_EDX, value >> 32)
+            if size == 3:
+                e.reg_write(x86.UC_X86_REG_ECX, 0)  # IA32_TSC_AUX: cpu 0
+            c = self.counter
+            c.total = count + 1
+            c.last_addr = c.last_size = c.last_icount = 0
+            self.eip = pc + size
+
+        self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
+
     #: Inside a port I/O hook: the exact icount of the in/out instruction.
     io_icount: int | None = None
     _io_key: tuple[int, int] = (-1, -1)
@@ -533,6 +559,13 @@ class PcMachine:
         for seg in self.kernel.segments:
             self.memory.poke(seg.vaddr, seg.data)
         for seg in self.kernel.segments:
+            if seg.perms & PROT_EXEC:
+                for pattern in (b"\x0f\x31", b"\x0f\x01\xf9"):
+                    start = seg.data.find(pattern)
+                    while start >= 0:
+                        self.cpu.trap_rdtsc(seg.vaddr + start, self._tsc)
+                        start = seg.data.find(pattern, start + 1)
+        for seg in self.kernel.segments:
             if seg.perms & PROT_EXEC and not seg.perms & PROT_WRITE:
                 # Read-only code: its blocks are decoded once and cached
                 # (PcCpu._hook_bad_access undoes this if the kernel writes it).
@@ -582,6 +615,10 @@ class PcMachine:
 
     def virtual_ns(self) -> int:
         return self.now_ns()
+
+    def _tsc(self, count: int) -> int:
+        """The time-stamp counter: virtual nanoseconds (a 1 GHz TSC)."""
+        return count + self.warp_ns
 
     def event_icount(self) -> int:
         """The exact icount of what the guest is doing now (for host events)."""

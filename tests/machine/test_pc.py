@@ -188,3 +188,26 @@ def test_a_checkpoint_restored_into_a_fresh_machine_runs_on_identically(tmp_path
     assert (result.icount, result.status) == (full.icount, full.status)
     assert fresh.digest() == reference.digest()
     assert out1.read_bytes() + out2.read_bytes() == ref.read_bytes()
+
+
+def test_rdtsc_counts_instructions(tmp_path: Path) -> None:
+    """At ring 0 Unicorn would return the host's TSC; rrdbg's is the virtual
+    clock, exact: the first value read is the number of instructions before
+    the rdtsc, and every run prints the same."""
+    outputs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}"
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+        m = PcMachine(str(GUESTS / "k_tsc"), SeededHost(1, stdout_fd=fd))
+        result = m.run_to_end()
+        os.close(fd)
+        assert result.status == 1
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    first = int(outputs[0].split(b"first ")[1].split()[0])
+    fd = os.open(os.devnull, os.O_WRONLY)
+    m = PcMachine(str(GUESTS / "k_tsc"), SeededHost(1, stdout_fd=fd))
+    m.run_to_end(max_icount=first)
+    os.close(fd)
+    assert m.icount == first
+    assert m.memory.view(m.cpu.eip, 2).tobytes() == b"\x0f\x31"  # the rdtsc, not yet run
