@@ -102,6 +102,11 @@ class StopReason(enum.Enum):
     FAULT = "fault"
     #: A hook called ``request_stop``: the run ended at the next block boundary.
     REQUEST = "request"
+    #: The machine ended (``machine.exit`` says how); not used by ``Cpu`` itself.
+    END = "end"
+    #: (PC) A hook stopped the CPU exactly at an instruction that may change
+    #: which interrupts can be taken; the machine decides what comes next.
+    GATE = "gate"
 
 
 @dataclass(frozen=True, slots=True)

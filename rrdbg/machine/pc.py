@@ -35,7 +35,10 @@ from unicorn import x86_const as x86
 from rrdbg.errors import EmulatorError, RrdbgError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import (
+    _EXCEPTION_SIGNALS,
     _NO_EXCEPTION,
+    SIGILL,
+    SIGSEGV,
     Cpu,
     Fault,
     Stop,
@@ -45,6 +48,7 @@ from rrdbg.machine.cpu import (
 )
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
+from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import MULTIBOOT_BOOTLOADER_MAGIC, Kernel, read_kernel
 from rrdbg.machine.memory import (
     PAGE,
@@ -95,6 +99,17 @@ _IO_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw"
 
 COM1 = 0x3F8
 DEBUG_EXIT_PORT = 0xF4
+#: Ports whose writes move the timer deadline or end the run: the CPU
+#: always stops right after such an out, at its exact icount.
+_STOPPING_PORTS = frozenset({0x40, 0x43, DEBUG_EXIT_PORT})
+#: Opcodes of the instructions that can make an interrupt deliverable:
+#: out imm8/dx (E6 E7 EE EF), sti (FB), popf (9D), iret (CF).
+#: Ports whose writes may make an interrupt deliverable (PICs, UART IER).
+_IRQ_PORTS = frozenset({0x20, 0x21, 0xA0, 0xA1, COM1 + 1}) | _STOPPING_PORTS
+_GATE_OPCODES = b"\xe6\xe7\xee\xef\xfb\x9d\xcf"
+_IF = 0x200
+#: Instructions per call into the emulator in run_to_end (a few milliseconds).
+RUN_SLICE = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +387,37 @@ class PcCpu(Cpu):
 
         self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
 
+    #: Set by the machine: called before a possible gate instruction runs,
+    #: with its address, bytes and exact count.
+    on_gate: Callable[[int, bytes, int], None] = staticmethod(lambda _pc, _code, _k: None)
+    #: The count at which the gate hooks stay quiet (the machine is stepping
+    #: over the gate instruction there).
+    skip_gate_at = -1
+
+    def trap_gate(self, address: int) -> None:
+        """A bounded code hook just before the instruction at ``address`` (if
+        one starts there): out, sti, popf or iret, found by a byte scan."""
+        self.engine.hook_add(ucc.UC_HOOK_CODE, self._hook_gate, begin=address, end=address)
+
+    def _hook_gate(self, _uc: object, pc: int, size: int, _d: object) -> None:
+        count = self.count_at(pc)
+        if count != self.skip_gate_at:
+            self.on_gate(pc, self.memory.view(pc, size).tobytes(), count)
+
+    def retire(self, count: int, next_eip: int) -> None:
+        """From a code hook: the instruction at ``count`` was emulated here;
+        execution goes on at ``next_eip`` (Unicorn restarts there)."""
+        c = self.counter
+        c.total = count + 1
+        c.last_addr = c.last_size = c.last_icount = 0
+        self.eip = next_eip
+
+    def stop_here(self, count: int) -> None:
+        """From a code hook: end the run now, exactly, with ``count`` retired
+        (a code hook's stop takes effect before the next instruction)."""
+        self._pending = Stop(StopReason.GATE, count)
+        self.engine.stop()
+
     #: Inside a port I/O hook: the exact icount of the in/out instruction.
     io_icount: int | None = None
     _io_key: tuple[int, int] = (-1, -1)
@@ -454,7 +500,12 @@ class PcCpu(Cpu):
             self._pending = Stop(
                 StopReason.FAULT,
                 count,
-                Fault(0, eip, None, f"triple fault (x86 exception {intno} could not be delivered)"),
+                Fault(
+                    _EXCEPTION_SIGNALS.get(intno, SIGSEGV),
+                    eip,
+                    None,
+                    f"triple fault (x86 exception {intno} could not be delivered)",
+                ),
             )
             return False
         c = self.counter
@@ -554,8 +605,20 @@ class PcMachine:
         self.input_done = False
         self.status: int | None = None
         self.ended: str | None = None
+        #: How the machine ended (None: it runs): like a process's exit.
+        self.exit: ExitStatus | None = None
+        #: The unhandled fault that ended it, if one did.
+        self.fault: Fault | None = None
+        #: The CPU executed hlt and waits for an interrupt.
+        self.halted = False
+        #: No interrupt before this icount (the instruction after an sti).
+        self.inhibit_until = 0
+        #: The UART's interrupt line (IRQ4) as last seen.
+        self.uart_line = False
+        self._step_gate = False
         self.cpu.on_port_in = self._port_in
         self.cpu.on_port_out = self._port_out
+        self.cpu.on_gate = self._on_gate
         for seg in self.kernel.segments:
             self.memory.poke(seg.vaddr, seg.data)
         for seg in self.kernel.segments:
@@ -565,6 +628,7 @@ class PcMachine:
                     while start >= 0:
                         self.cpu.trap_rdtsc(seg.vaddr + start, self._tsc)
                         start = seg.data.find(pattern, start + 1)
+        self._trap_gates()
         for seg in self.kernel.segments:
             if seg.perms & PROT_EXEC and not seg.perms & PROT_WRITE:
                 # Read-only code: its blocks are decoded once and cached
@@ -623,7 +687,7 @@ class PcMachine:
     def event_icount(self) -> int:
         """The exact icount of what the guest is doing now (for host events)."""
         io = self.cpu.io_icount
-        return io if io is not None else self.cpu.counter.total
+        return io if io is not None else self.cpu.icount
 
     def now_ns(self) -> int:
         """Virtual time: one nanosecond per instruction, plus halted time."""
@@ -651,91 +715,240 @@ class PcMachine:
             self.pics[1].write(port - 0xA0, value & 0xFF)
         elif port in (0x40, 0x43):
             self.pit.write(port, value & 0xFF, self.now_ns())
-            self.cpu.request_stop()  # the next deadline changed
         elif port == 0x70:
             self.rtc.index = value & 0x7F
         elif port == 0x71:
             self.rtc.write(value & 0xFF)
         elif port == DEBUG_EXIT_PORT:
-            self.status = ((value & 0xFF) << 1) | 1
-            self.ended = f"isa-debug-exit wrote {value & 0xFF:#x}"
+            v = value & 0xFF
+            self._end(f"isa-debug-exit wrote {v:#x}", status=(v << 1) | 1)
+        if self.cpu.io_icount != self._gate_at and port in _IRQ_PORTS:
+            # An out the gate scan did not see (code made at run time): the
+            # best left is to stop at the end of its block.
             self.cpu.request_stop()
+
+    # -- gates: exact stops where an interrupt may become deliverable ---------
+    def _trap_gates(self) -> None:
+        for seg in self.kernel.segments:
+            if not seg.perms & PROT_EXEC:
+                continue
+            data = seg.data
+            for i, byte in enumerate(data):
+                if byte in _GATE_OPCODES:
+                    self.cpu.trap_gate(seg.vaddr + i)
+                    if i and data[i - 1] == 0x66:  # operand-size prefix: starts there
+                        self.cpu.trap_gate(seg.vaddr + i - 1)
+
+    #: The count of the out instruction being emulated by ``_on_gate``.
+    _gate_at = -1
+
+    def _on_gate(self, pc: int, code: bytes, count: int) -> None:
+        """Just before an out, sti, popf or iret at ``count``.
+
+        Interrupts are taken at the first instruction boundary where one is
+        deliverable, and that can only change at a timer deadline (a run
+        limit), at a hlt (the CPU stops), or after these instructions.  So
+        ``out`` and ``sti`` are emulated here (exactly, without leaving the
+        block machinery) and the run stops right after them when something
+        became deliverable; ``popf`` and ``iret`` stop the run before
+        themselves when an interrupt waits for EFLAGS.IF, and the machine
+        steps them.  The result does not depend on where runs are cut."""
+        prefixed = code[:1] == b"\x66"
+        body = code[1:] if prefixed else code
+        if not body:
+            return
+        op = body[0]
+        e = self.engine
+        eflags = e.reg_read(x86.UC_X86_REG_EFLAGS)
+        if (e.reg_read(x86.UC_X86_REG_CS) & 3) > (eflags >> 12) & 3:
+            return  # not allowed at this privilege: the CPU raises #GP itself
+        cpu = self.cpu
+        if op in (0xE6, 0xE7, 0xEE, 0xEF) and len(body) == (2 if op < 0xEE else 1):
+            port = body[1] if op < 0xEE else e.reg_read(x86.UC_X86_REG_EDX) & 0xFFFF
+            size = 1 if op in (0xE6, 0xEE) else 2 if prefixed else 4
+            value = e.reg_read(x86.UC_X86_REG_EAX) & ((1 << (8 * size)) - 1)
+            cpu.io_icount = self._gate_at = count
+            try:
+                self._port_out(port, size, value)
+            finally:
+                cpu.io_icount = None
+                self._gate_at = -1
+            cpu.retire(count, pc + len(code))
+            if (
+                self.exit is not None
+                or port in _STOPPING_PORTS
+                or (eflags & _IF and self._irq_waiting(count + 1))
+            ):
+                cpu.stop_here(count + 1)
+        elif code == b"\xfb":
+            if eflags & _IF:
+                return  # already set: no change, no interrupt shadow
+            e.reg_write(x86.UC_X86_REG_EFLAGS, eflags | _IF)
+            cpu.retire(count, pc + 1)
+            # Interrupts are recognised only after the next instruction.
+            self.inhibit_until = count + 2
+            if self._irq_waiting(count + 1):
+                cpu.stop_here(count + 1)
+        elif (
+            op in (0x9D, 0xCF) and len(body) == 1 and not eflags & _IF and self._irq_waiting(count)
+        ):
+            self._step_gate = True
+            cpu.stop_here(count)
 
     # -- running -----------------------------------------------------------
     @property
     def icount(self) -> int:
         return self.cpu.icount
 
-    def run(self, limit: int = ic.NO_LIMIT) -> Stop:
-        return self.cpu.run(limit, exact=False)
-
-    def run_to_end(self, *, max_icount: int | None = None) -> PcResult:
-        """Run until isa-debug-exit, a halt nothing can end, or a triple fault.
-
-        Interrupts are taken between instructions: the run stops at the
-        PIT's next deadline (an exact icount, since time is the icount), at a
-        hlt, or after a port write that may change what is pending; then the
-        highest-priority unmasked IRQ is delivered through the IDT if
-        EFLAGS.IF allows.  A hlt with nothing pending warps virtual time to
-        the next deadline, or waits for serial input.
-        """
-        slice_ = 1 << 24
-        while self.ended is None:
-            if max_icount is not None and self.icount >= max_icount:
-                self.ended = f"stopped after {max_icount} instructions"
-                break
-            self._update_irqs()
-            if self._deliver_irq():
-                continue
-            limit = self.icount + slice_
-            deadline = self.pit.next_ns
-            if deadline is not None:
-                limit = min(limit, max(self.icount + 1, deadline - self.warp_ns))
-            if max_icount is not None:
-                limit = min(limit, max_icount)
-            stop = self.cpu.run(limit, exact=False)
-            if self.ended is not None:
-                break
-            if stop.reason is not StopReason.FAULT:
-                continue
-            assert stop.fault is not None
-            if self.cpu.code_written:
-                self._unprotect_written_code()
-                continue  # the write that faulted runs again
-            if stop.fault.what == "invalid instruction":
-                # Unicorn ends the run on an undefined opcode instead of
-                # raising #UD: deliver it now, at the instruction.
-                if self.cpu.raise_exception(6, stop.fault.eip, None, stop.icount):
-                    continue
-                self.ended = f"triple fault (#UD at eip={stop.fault.eip:#010x} not handled)"
-                break
-            if stop.fault.what == "privileged instruction" and self._halted():
-                if not self._wait_while_halted():
-                    break
-                continue
-            self.ended = f"{stop.fault.what} at eip={stop.fault.eip:#010x}"
+    def result(self) -> PcResult:
         return PcResult(self.icount, self.status, self.ended or "")
 
-    def _update_irqs(self) -> None:
-        if self.pit.due(self.now_ns()):
-            self.pics[0].irr |= 1 << 0
-        if self.uart.ier & 1 and self.uart.rx:
-            self.pics[0].irr |= 1 << 4
-        else:
-            self.pics[0].irr &= ~(1 << 4)  # level: only while data waits
+    def run(self, limit: int = ic.NO_LIMIT, *, exact: bool = True) -> Stop:
+        """Run until ``limit``, an exit address (breakpoint), a stop request
+        or the end of the machine; interrupts, halts and faults the guest
+        handles are dealt with on the way.
 
-    def _deliver_irq(self) -> bool:
-        """Deliver the next interrupt if EFLAGS.IF is set; True if one was."""
-        if not self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & 0x200:
-            return False
+        Every stop leaves the machine *settled*: the interrupts deliverable
+        at that icount have been delivered and a halted CPU woken if
+        anything can wake it (or the machine ended), so the state at an
+        icount is the same however the run got there.  Returns LIMIT,
+        EXIT, REQUEST, FAULT (the machine ended on an unhandled fault;
+        ``exit`` says with which signal) or END (``exit``, ``ended``)."""
+        if self.exit is not None:
+            raise EmulatorError(f"the machine has stopped ({self.ended})")
+        cpu = self.cpu
+        self._settle()
+        step = False
+        while self.exit is None:
+            now = self.icount
+            if now >= limit:
+                return Stop(StopReason.LIMIT, now)
+            bound = limit
+            deadline = self.pit.next_ns
+            if deadline is not None:
+                bound = min(bound, max(now + 1, deadline - self.warp_ns))
+            if self.inhibit_until > now:
+                bound = min(bound, self.inhibit_until)
+            if step:
+                bound = now + 1
+                cpu.skip_gate_at = now
+            try:
+                stop = cpu.run(bound, exact=exact or bound != limit)
+            finally:
+                cpu.skip_gate_at = -1
+            step = False
+            reason = stop.reason
+            if reason is StopReason.GATE:
+                step, self._step_gate = self._step_gate, False
+                self._settle()
+            elif reason is StopReason.LIMIT:
+                self._settle()
+            elif reason is StopReason.REQUEST:
+                self._settle()
+                if self.exit is None:
+                    return Stop(StopReason.REQUEST, self.icount)
+            elif reason is StopReason.EXIT:
+                return stop
+            else:
+                assert stop.fault is not None
+                self._fault(stop.fault, stop.icount)
+        if self.fault is not None:
+            return Stop(StopReason.FAULT, self.icount, self.fault)
+        return Stop(StopReason.END, self.icount)
+
+    def _fault(self, fault: Fault, icount: int) -> None:
+        """A FAULT stop from the CPU: handle it as the PC would, or end."""
+        cpu = self.cpu
+        if cpu.code_written:
+            self._unprotect_written_code()
+            return  # the write that faulted runs again
+        if fault.what == "invalid instruction":
+            # Unicorn ends the run on an undefined opcode instead of
+            # raising #UD: deliver it now, at the instruction.
+            if cpu.raise_exception(6, fault.eip, None, icount):
+                self._settle()
+                return
+            why = f"triple fault (#UD at eip={fault.eip:#010x} not handled)"
+            self._end(why, signal=SIGILL, fault=Fault(SIGILL, fault.eip, None, why))
+            return
+        if fault.what == "privileged instruction" and self._after_hlt():
+            self.halted = True
+            self._settle()
+            return
+        self._end(f"{fault.what} at eip={fault.eip:#010x}", signal=fault.signal, fault=fault)
+
+    def run_to_end(self, *, max_icount: int | None = None) -> PcResult:
+        """Run until isa-debug-exit, a halt nothing can end, or a triple fault
+        (or until ``max_icount``: the reason then says "stopped after")."""
+        while self.exit is None:
+            limit = self.icount + RUN_SLICE
+            if max_icount is not None:
+                if self.icount >= max_icount:
+                    return PcResult(self.icount, None, f"stopped after {max_icount} instructions")
+                limit = min(limit, max_icount)
+            self.run(limit, exact=limit == max_icount)
+        return self.result()
+
+    def _end(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        signal: int | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        self.ended = reason
+        self.status = status
+        if signal is not None:
+            self.exit = ExitStatus(signal=signal)
+        else:
+            self.exit = ExitStatus(code=status if status is not None else 0)
+        self.fault = fault
+
+    # -- interrupts ------------------------------------------------------------
+    def _update_irqs(self, icount: int | None = None) -> None:
+        """Raise the request lines that are up at ``icount`` (default: now)."""
+        now = (self.icount if icount is None else icount) + self.warp_ns
+        master = self.pics[0]
+        if self.pit.due(now):
+            master.irr |= 1 << 0
+        # The UART holds its line up while received data waits; the 8259
+        # (edge-triggered, as PCs program it) requests on the rising edge.
+        line = bool(self.uart.ier & 1 and self.uart.rx)
+        if line and not self.uart_line:
+            master.irr |= 1 << 4
+        self.uart_line = line
+
+    def _next_irq(self) -> int | None:
+        """The vector the PICs would hand the CPU now, if any."""
         master, slave = self.pics
         irq = master.pending()
         if irq is None:
-            return False
+            return None
         if irq == 2:
             sub = slave.pending()
-            if sub is None:
-                return False
+            return None if sub is None else slave.base + sub
+        return master.base + irq
+
+    def _irq_waiting(self, icount: int) -> bool:
+        """Whether an interrupt would be delivered at ``icount`` if EFLAGS.IF allowed."""
+        self._update_irqs(icount)
+        return self._next_irq() is not None
+
+    def _could_take(self, irq: int) -> bool:
+        """Whether a new request on master line ``irq`` could be delivered."""
+        master = self.pics[0]
+        mask = (1 << (irq + 1)) - 1  # in service at this or a higher priority
+        return not master.imr & (1 << irq) and not master.isr & mask
+
+    def _deliver_irq(self) -> None:
+        """Hand the next interrupt to the CPU (the caller checked it exists)."""
+        master, slave = self.pics
+        irq = master.pending()
+        assert irq is not None
+        if irq == 2:
+            sub = slave.pending()
+            assert sub is not None
             slave.irr &= ~(1 << sub)
             slave.isr |= 1 << sub
             vector = slave.base + sub
@@ -745,31 +958,43 @@ class PcMachine:
         master.isr |= 1 << irq
         cpu = self.cpu
         if not cpu.raise_exception(vector, cpu.eip, None, self.icount):
-            self.ended = f"triple fault (IRQ vector {vector} could not be delivered)"
-        return True
+            why = f"triple fault (IRQ vector {vector} could not be delivered)"
+            self._end(why, signal=SIGSEGV, fault=Fault(SIGSEGV, cpu.eip, None, why))
 
-    def _wait_while_halted(self) -> bool:
-        """The CPU executed hlt: wake it as hardware would; False to end the run."""
-        if not self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & 0x200:
-            self.ended = "hlt with interrupts disabled: the CPU stopped for good"
-            return False
-        self._update_irqs()
-        master = self.pics[0]
-        if master.irr & ~master.imr:
-            return True
-        if self.uart.ier & 1 and not self.input_done:
-            data = self.host.read(0, 4096)
-            if isinstance(data, bytes) and data:
-                self.uart.rx += data
-                return True
-            self.input_done = True
-        deadline = self.pit.next_ns
-        if deadline is not None and not master.imr & 1:
-            # Nothing runs until the next tick: jump virtual time there.
-            self.warp_ns += max(0, deadline - self.now_ns())
-            return True
-        self.ended = "hlt with nothing left to wake the CPU"
-        return False
+    def _settle(self) -> None:
+        """Between instructions: deliver what is deliverable, wake a halted CPU.
+
+        A hlt waits for an interrupt: serial input (read from the host now,
+        a recorded event), or the next timer tick (virtual time jumps there:
+        nothing runs in between).  With nothing that could wake it, or with
+        interrupts disabled, the machine has ended."""
+        while self.exit is None:
+            self._update_irqs()
+            enabled = self.engine.reg_read(x86.UC_X86_REG_EFLAGS) & _IF
+            if self.halted:
+                if not enabled:
+                    self._end("hlt with interrupts disabled: the CPU stopped for good")
+                    return
+                if self._next_irq() is not None:
+                    self.halted = False
+                    self._deliver_irq()
+                    continue
+                if self.uart.ier & 1 and not self.input_done and self._could_take(4):
+                    data = self.host.read(0, 4096)
+                    if isinstance(data, bytes) and data:
+                        self.uart.rx += data
+                        continue
+                    self.input_done = True
+                deadline = self.pit.next_ns
+                if deadline is not None and self._could_take(0):
+                    # Nothing runs until the next tick: jump virtual time there.
+                    self.warp_ns += max(0, deadline - self.now_ns())
+                    continue
+                self._end("hlt with nothing left to wake the CPU")
+                return
+            if self.icount < self.inhibit_until or not enabled or self._next_irq() is None:
+                return
+            self._deliver_irq()
 
     # -- state (checkpoints, snapshots) -------------------------------------
     def save_state(self) -> dict[str, Any]:
@@ -792,6 +1017,10 @@ class PcMachine:
             "input_done": self.input_done,
             "status": self.status,
             "ended": self.ended,
+            "exit": None if self.exit is None else [self.exit.code, self.exit.signal],
+            "halted": self.halted,
+            "inhibit_until": self.inhibit_until,
+            "uart_line": self.uart_line,
         }
 
     def load_state(
@@ -819,6 +1048,12 @@ class PcMachine:
             self.input_done = state["input_done"]
             self.status = state["status"]
             self.ended = state["ended"]
+            code_signal = state.get("exit")
+            self.exit = None if code_signal is None else ExitStatus(*code_signal)
+            self.fault = None
+            self.halted = bool(state.get("halted", False))
+            self.inhibit_until = int(state.get("inhibit_until", 0))
+            self.uart_line = bool(state.get("uart_line", False))
         except (KeyError, TypeError, ValueError) as exc:
             raise RrdbgError(f"bad PC machine state ({exc})") from None
         self.engine.restore_context_bytes(cpu_context)
@@ -847,7 +1082,7 @@ class PcMachine:
         for page in sorted(set(written)):
             self.memory.protect(page, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC)
 
-    def _halted(self) -> bool:
+    def _after_hlt(self) -> bool:
         eip = self.cpu.eip
         return eip > 0 and self.memory.view(eip - 1, 1).tobytes() == b"\xf4"
 

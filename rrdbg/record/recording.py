@@ -575,7 +575,6 @@ def record_pc(
                 result = machine.run_to_end(max_icount=machine.icount + step)
                 if not result.reason.startswith("stopped after"):
                     break
-                machine.ended = None
                 name = f"{snapshot_name}-{machine.icount}"
                 snapshots.append(store.save(machine, name, writer.position.to_bytes()))
             end = EndRecord(result.status, None, result.icount, machine.digest())

@@ -24,12 +24,11 @@ def irq_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     log: list[tuple[int, int]] = []
     original = PcMachine._deliver_irq
 
-    def spy(self: PcMachine) -> bool:
-        before = (self.icount, self.pics[0].isr, self.pics[1].isr)
-        delivered = original(self)
-        if delivered:
-            log.append((before[0], self.pics[0].isr ^ before[1]))
-        return delivered
+    def spy(self: PcMachine) -> None:
+        vector = self._next_irq()
+        assert vector is not None
+        log.append((self.icount, vector))
+        original(self)
 
     monkeypatch.setattr(PcMachine, "_deliver_irq", spy)
     return log
