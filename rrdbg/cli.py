@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbg.add_argument("-o", "--output", metavar="DIR", help="save the recording to DIR")
     dbg.add_argument("--force", action="store_true", help="replace an existing recording")
     _add_checkpoint_memory(dbg)
+    _add_machine_options(dbg)
     _add_program(dbg)
 
     info = sub.add_parser(
@@ -331,17 +332,14 @@ def _run_server(main: Callable[[], Awaitable[None]], address: Address) -> None:
 
 
 def _serve_replay(ns: argparse.Namespace) -> int:
-    from rrdbg.record.recording import PcOptions, open_log
+    from rrdbg.record.recording import open_log
     from rrdbg.server.gdb import Address, serve
     from rrdbg.server.sessions import replay_sessions
     from rrdbg.timeline.timeline import Timeline
 
     address = Address.parse(ns.gdb)
-    with open_log(ns.directory) as reader:  # a bad recording fails now, not at connect time
-        if PcOptions.from_header(reader.header) is not None:
-            raise RrdbgError(
-                f"{ns.directory}: a PC machine recording; gdb on PC runs is not available yet"
-            )
+    with open_log(ns.directory):  # a bad recording fails now, not at connect time
+        pass
     _check_listen(address)
     out = 2 if address.stdio else 1
 
@@ -358,12 +356,14 @@ def _serve_replay(ns: argparse.Namespace) -> int:
 
 def _cmd_debug(ns: argparse.Namespace) -> int:
     from rrdbg.machine.host import LiveHost
-    from rrdbg.record.recording import new_recording, write_block_cache
+    from rrdbg.record.recording import PcOptions, new_recording, write_block_cache
     from rrdbg.server.gdb import Address, serve
     from rrdbg.server.sessions import live_sessions
     from rrdbg.snapshot.vmstate import SnapshotStore
     from rrdbg.timeline.timeline import Timeline
 
+    _check_machine_options(ns)
+    pc = PcOptions(ns.ram_mb or 32, ns.append) if ns.machine == "pc" else None
     address = Address.parse(ns.gdb)
     _check_listen(address)
     stdin = ns.stdin
@@ -374,7 +374,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
     out = 2 if address.stdio else 1
     rec = None
     if ns.output is not None:
-        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force)
+        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force, pc=pc)
     try:
         host = LiveHost(stdin_path=stdin, stdout_fd=out, stderr_fd=2)
     except OSError as exc:
@@ -386,6 +386,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         writer=rec.writer if rec is not None else None,
         stdout_fd=out,
         stderr_fd=2,
+        pc=pc,
     )
     timeline.budget = ns.checkpoint_memory << 20
     if rec is not None:

@@ -1,7 +1,7 @@
 """What every emulated machine offers the layers above (checkpoints, timelines).
 
-Role: a ``Protocol`` so that checkpoints (and later snapshots and timelines)
-work for the Linux process machine and the bare-metal PC alike.  A machine's
+Role: ``Protocol``s so that checkpoints, snapshots and timelines work for
+the Linux process machine and the bare-metal PC alike.  A machine's
 state is its CPU context (Unicorn's), its memory (``memory``) and everything
 else as a JSON-able dict (``save_state``: the syscall layer for Linux, the
 devices and virtual time for the PC).
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from rrdbg.machine.cpu import Cpu
+from rrdbg.machine.cpu import Cpu, Stop
 from rrdbg.machine.engine import Engine
+from rrdbg.machine.linux import ExitStatus
+from rrdbg.machine.loader import Symbols
 from rrdbg.machine.memory import GuestMemory
 
 
@@ -42,3 +44,37 @@ class Machine(Protocol):
 
     def digest(self) -> str:
         """SHA-256 of the whole machine state."""
+
+
+class DebuggableMachine(Machine, Protocol):
+    """What a timeline (``rrdbg/timeline``) needs to run and inspect a machine.
+
+    ``run`` stops at exact instruction counts and leaves the machine in the
+    one state that icount has, however it got there; ``exit`` is set once
+    the machine has ended (a Linux exit or fatal signal; isa-debug-exit, a
+    final halt or an unhandled fault on the PC)."""
+
+    @property
+    def exit(self) -> ExitStatus | None: ...
+
+    @property
+    def program_path(self) -> str: ...
+
+    def run(self, limit: int, *, exact: bool = True) -> Stop:
+        """Run until ``limit`` or a stop (``Cpu.run``'s reasons, plus END)."""
+
+    def event_icount(self) -> int:
+        """The exact icount of a host call being made now (from inside a hook)."""
+
+    def waits_on_host(self) -> bool:
+        """Whether the next instruction may block on the live host."""
+
+    def write_origin(self) -> tuple[int, int, str]:
+        """(icount, pc, how) of a write the machine itself is making into guest
+        memory now (a system call's result, an interrupt frame)."""
+
+    def end_status(self) -> tuple[int | None, int | None]:
+        """(exit code, signal) for the recording's END record."""
+
+    def symbols(self) -> Symbols:
+        """The program's symbols, to name code addresses."""

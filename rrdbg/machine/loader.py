@@ -237,8 +237,8 @@ class Symbols:
         self._starts = [e[0] for e in self._entries]
 
     @classmethod
-    def read(cls, program: Program) -> Symbols:
-        """The program's ``.symtab`` (empty when stripped or unreadable)."""
+    def read(cls, program: Program | Kernel) -> Symbols:
+        """The program's (or kernel's) ``.symtab`` (empty when stripped or unreadable)."""
         import io
 
         entries: list[tuple[int, int, str]] = []

@@ -19,13 +19,13 @@ from typing import Any, TextIO
 
 from unicorn import x86_const as x86
 
-from rrdbg.errors import EmulatorError
+from rrdbg.errors import EmulatorError, GuestMemoryError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit
-from rrdbg.machine.loader import build_stack, map_program, read_program
+from rrdbg.machine.loader import Symbols, build_stack, map_program, read_program
 from rrdbg.machine.memory import GuestMemory
 
 #: AT_HWCAP is CPUID.1:EDX of the pinned QEMU64 model (tests/machine/test_cpu.py checks it).
@@ -189,6 +189,29 @@ class LinuxMachine:
     ) -> None:
         self.restore(icount, cpu_context, LinuxState.from_json(state), keep_code=keep_code)
 
+    # -- what a timeline asks (DebuggableMachine) -------------------------
+    def event_icount(self) -> int:
+        # Host calls happen inside system calls, which end their block.
+        return self.cpu.counter.total
+
+    def waits_on_host(self) -> bool:
+        try:
+            code = self.memory.read(self.cpu.eip, 2, perms=0)
+        except GuestMemoryError:
+            return False  # it faults at once
+        return code in _SYSCALL_INSNS
+
+    def write_origin(self) -> tuple[int, int, str]:
+        # Inside a system call: the int 0x80 that asked for it.
+        return self.cpu.counter.total - 1, self.cpu.eip - 2, "system call"
+
+    def end_status(self) -> tuple[int | None, int | None]:
+        assert self.exit is not None
+        return self.exit.code, self.exit.signal
+
+    def symbols(self) -> Symbols:
+        return Symbols.read(self.program)
+
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:
         return {name: self.engine.reg_read(reg) for name, reg in STATE_REGS}
@@ -221,6 +244,8 @@ class LinuxMachine:
 
 
 TSC_PER_INSN = 1
+#: int 0x80, sysenter, syscall: the instructions that may wait on the host.
+_SYSCALL_INSNS = (b"\xcd\x80", b"\x0f\x34", b"\x0f\x05")
 _DIGEST_BLOCK = 1 << 16
 _ZERO_BLOCK = bytes(_DIGEST_BLOCK)
 #: Instructions per call into the emulator in run_to_end (a few milliseconds).

@@ -32,7 +32,7 @@ from typing import Any
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from rrdbg.errors import EmulatorError, RrdbgError
+from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import (
     _EXCEPTION_SIGNALS,
@@ -49,7 +49,7 @@ from rrdbg.machine.cpu import (
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.linux import ExitStatus
-from rrdbg.machine.loader import MULTIBOOT_BOOTLOADER_MAGIC, Kernel, read_kernel
+from rrdbg.machine.loader import MULTIBOOT_BOOTLOADER_MAGIC, Kernel, Symbols, read_kernel
 from rrdbg.machine.memory import (
     PAGE,
     PROT_EXEC,
@@ -995,6 +995,29 @@ class PcMachine:
             if self.icount < self.inhibit_until or not enabled or self._next_irq() is None:
                 return
             self._deliver_irq()
+
+    # -- what a timeline asks (DebuggableMachine) -----------------------------
+    @property
+    def program_path(self) -> str:
+        return self.kernel.path
+
+    def waits_on_host(self) -> bool:
+        # Only a hlt waits: for serial input, when nothing else can wake it.
+        try:
+            return self.memory.read(self.cpu.eip, 1, perms=0) == b"\xf4"
+        except GuestMemoryError:
+            return False
+
+    def write_origin(self) -> tuple[int, int, str]:
+        # The machine writes guest memory only to push an interrupt frame.
+        return self.event_icount(), self.cpu.eip, "interrupt entry"
+
+    def end_status(self) -> tuple[int | None, int | None]:
+        signal = self.exit.signal if self.exit is not None else None
+        return self.status, signal
+
+    def symbols(self) -> Symbols:
+        return Symbols.read(self.kernel)
 
     # -- state (checkpoints, snapshots) -------------------------------------
     def save_state(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rrdbg import __version__
 from rrdbg.errors import ReplayDivergence, RrdbgError
+from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL_NAME, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
@@ -280,14 +281,14 @@ def record(
     )
 
 
-def write_block_cache(path: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+def write_block_cache(path: Path, program_sha256: bytes, machine: Machine) -> None:
     records = machine.cpu.known_blocks()
     path.write_bytes(
         _BLOCKS_MAGIC + program_sha256 + zlib.crc32(records).to_bytes(4, "little") + records
     )
 
 
-def seed_blocks(directory: Path, program_sha256: bytes, machine: LinuxMachine) -> None:
+def seed_blocks(directory: Path, program_sha256: bytes, machine: Machine) -> None:
     """Give the machine the decoded blocks of a recording's ``blocks.cache`` (if valid)."""
     path = directory / BLOCKS_NAME
     try:
@@ -399,7 +400,7 @@ class Replay:
             )
 
 
-def apply_debug_write(machine: LinuxMachine, kind: int, payload: bytes) -> None:
+def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
     """Make a recorded debugger change (a register or memory write) again."""
     if kind == Kind.DEBUG_REGISTER:
         name, value = decode_debug_register(payload)
@@ -577,7 +578,8 @@ def record_pc(
                     break
                 name = f"{snapshot_name}-{machine.icount}"
                 snapshots.append(store.save(machine, name, writer.position.to_bytes()))
-            end = EndRecord(result.status, None, result.icount, machine.digest())
+            code, signal = machine.end_status()
+            end = EndRecord(code, signal, result.icount, machine.digest())
             writer.close(result.icount, end.encode())
         finally:
             live.shutdown()

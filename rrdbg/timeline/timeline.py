@@ -38,9 +38,11 @@ from pathlib import Path
 from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError, TargetError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import StopReason
+from rrdbg.machine.base import DebuggableMachine
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Symbols
 from rrdbg.machine.machine import LinuxMachine
+from rrdbg.machine.pc import PcMachine
 from rrdbg.machine.registers import read_register, registers_reader, write_register
 from rrdbg.record.events import (
     DEBUG_KINDS,
@@ -87,8 +89,6 @@ WATCH_CHECKPOINT_DISTANCE = 1 << 20
 _NO_LIMIT = ic.NO_LIMIT
 #: Seconds between progress lines of a long reverse-continue.
 REPORT_EVERY = 1.0
-#: int 0x80, sysenter, syscall: the instructions that may wait on the host.
-_SYSCALL_INSNS = (b"\xcd\x80", b"\x0f\x34", b"\x0f\x05")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class Timeline:
 
     def __init__(
         self,
-        machine: LinuxMachine,
+        machine: DebuggableMachine,
         history: History,
         host: TimelineHost,
         *,
@@ -112,8 +112,15 @@ class Timeline:
         history_end: int | None,
         writer: LogWriter | None = None,
         directory: Path | None = None,
+        pc: PcOptions | None = None,
+        fatal_end: bool = False,
     ) -> None:
         self.machine = machine
+        #: The PC machine's settings (None: a Linux program).
+        self.pc = pc
+        #: Replay: the recording ends on a fatal fault at ``history_end``; a
+        #: forward run there shows it (a signal stop), as the live run did.
+        self.fatal_end = fatal_end
         self.history = history
         self.host = host
         self.name = name
@@ -164,23 +171,26 @@ class Timeline:
         reader = open_log(directory)
         with reader:
             header = reader.header
-            if PcOptions.from_header(header) is not None:
-                raise RrdbgError(
-                    f"{directory}: a PC machine recording; gdb on PC runs is not available yet"
-                )
+            pc = PcOptions.from_header(header)
             history = History.load(reader)
             end_event = reader.end_event
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
         host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
-        machine = _machine(header.program_path, list(header.argv), host, history)
+        name = header.argv[0].decode("utf-8", "surrogateescape") if header.argv else None
+        machine = _machine(header.program_path, list(header.argv), host, pc, kernel_name=name)
         seed_blocks(Path(directory), header.program_sha256, machine)
+        fatal_end = False
         if end is None:
             history_end = history.last_icount
         elif end.exit_code is not None:
-            # exit/exit_group: the last state worth showing is just before it.
+            # exit/exit_group, isa-debug-exit: the last state worth showing
+            # is just before it.
             history_end = end.icount - 1
         else:
+            # A fatal signal (at the faulting instruction, which did not
+            # retire) or a final halt: the state there.
             history_end = end.icount
+            fatal_end = end.exit_signal is not None
         name = str(Path(directory))
         timeline = cls(
             machine,
@@ -190,6 +200,8 @@ class Timeline:
             live=False,
             history_end=history_end,
             directory=Path(directory),
+            pc=pc,
+            fatal_end=fatal_end,
         )
         timeline._blocks = Path(directory) / BLOCKS_NAME
         timeline._program_sha256 = header.program_sha256
@@ -208,13 +220,15 @@ class Timeline:
         writer: LogWriter | None = None,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
+        pc: PcOptions | None = None,
     ) -> Timeline:
-        """A live session of ``program``: runs on ``live_host`` and records."""
+        """A live session of ``program`` (a kernel with ``pc``): runs on
+        ``live_host`` and records."""
         history = History(writer)
         host = TimelineHost(history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         if writer is not None:
             host.set_flush(writer.flush)
-        machine = _machine(program, [program, *args], host, history)
+        machine = _machine(program, [program, *args], host, pc)
         return cls(
             machine,
             history,
@@ -223,6 +237,7 @@ class Timeline:
             live=True,
             history_end=None,
             writer=writer,
+            pc=pc,
         )
 
     # -- Target: state -----------------------------------------------------
@@ -445,12 +460,8 @@ class Timeline:
 
     def step_is_bounded(self) -> bool:
         if not self._at_live_frontier():
-            return True  # replayed system calls never wait
-        try:
-            code = self.machine.memory.read(self.machine.cpu.eip, 2, perms=0)
-        except GuestMemoryError:
-            return True  # the step faults at once
-        return code not in _SYSCALL_INSNS
+            return True  # replayed host calls never wait
+        return not self.machine.waits_on_host()
 
     # -- Target: running -------------------------------------------------------
     def resume(
@@ -571,11 +582,12 @@ class Timeline:
         if m.exit is not None:
             return self._finished_stop(note)
         end = self.history_end
-        if end is not None and m.icount >= end:
+        if end is not None and m.icount >= end and not self.fatal_end:
             return StopEvent(StopKind.HISTORY_END, m.icount, note=note)
         target = m.icount + 1 if step else _NO_LIMIT
         if end is not None:
-            target = min(target, end)
+            # A fatal fault at the end runs too: its instruction does not retire.
+            target = min(target, end + 1 if self.fatal_end else end)
         rb = self.replay_break
         if rb is not None and m.icount < rb < target:
             target = rb
@@ -603,8 +615,11 @@ class Timeline:
             elif end is not None and m.icount >= end:
                 stop = StopEvent(StopKind.HISTORY_END, m.icount)
         elif stop.kind is StopKind.EXITED and not self.live:
-            # Not a live run: show the last state before the program ended.
-            self.seek(m.icount - 1)
+            # Not a live run: show the last state before the program ended
+            # (a PC that halted for good: that state).
+            last = m.icount - 1 if end is None else min(end, m.icount)
+            if last != m.icount:
+                self.seek(last)
             stop = StopEvent(StopKind.HISTORY_END, m.icount)
         return _with_note(stop, note)
 
@@ -659,7 +674,7 @@ class Timeline:
         if stop.reason is StopReason.FAULT:
             assert stop.fault is not None
             return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.fault.signal)
-        if stop.reason is StopReason.SYSCALL:
+        if stop.reason in (StopReason.SYSCALL, StopReason.END):
             status = m.exit
             if status is None:
                 return None
@@ -875,7 +890,7 @@ class Timeline:
             return f"no write to {address:#x}+{length} before icount {now}\n"
         k, pc, how = found
         if self._symbols is None:
-            self._symbols = Symbols.read(self.machine.program)
+            self._symbols = self.machine.symbols()
         name = self._symbols.describe(pc)
         where = f" <{name}>" if name else ""
         by = f" ({how})" if how else ""
@@ -901,10 +916,9 @@ class Timeline:
 
         def on_kernel(addr: int, size: int) -> None:
             if addr < address + length and addr + size > address:
-                # Inside a system call: the int 0x80 that asked for it.
-                k = cpu.counter.total - 1
+                k, pc, how = m.write_origin()
                 if k < end:
-                    hits.append((k, cpu.eip - 2, "system call"))
+                    hits.append((k, pc, how))
 
         handle = cpu.watch_memory(
             write=True, begin=max(address - 16, 0), end=address + length - 1, callback=on_cpu
@@ -932,8 +946,12 @@ class Timeline:
         if not self.live:
             raise TargetError("this is a recording already; copy its directory instead", errno=22)
         m = self.machine
-        args = [a.decode("utf-8", "surrogateescape") for a in m.argv[1:]]
-        rec = new_recording(m.program_path, args, directory)
+        args = (
+            [a.decode("utf-8", "surrogateescape") for a in m.argv[1:]]
+            if isinstance(m, LinuxMachine)
+            else []
+        )
+        rec = new_recording(m.program_path, args, directory, pc=self.pc)
         writer = rec.writer
         cursors = []
         h = self.history
@@ -950,8 +968,8 @@ class Timeline:
         saved = self._save_checkpoints(rec.qcow, cursor_of, first="init")
         finished = m.exit is not None and self.host.at_frontier
         if finished:
-            assert m.exit is not None
-            end = EndRecord(m.exit.code, m.exit.signal, m.icount, m.digest())
+            code, signal = m.end_status()
+            end = EndRecord(code, signal, m.icount, m.digest())
             writer.close(m.icount, end.encode())
         else:
             writer.abort()
@@ -1006,7 +1024,8 @@ class Timeline:
             with contextlib.suppress(RrdbgError):  # the log matters more
                 self._save_checkpoints(self.image, cursor_of, first=None)
         if m.exit is not None and self.host.at_frontier:
-            end = EndRecord(m.exit.code, m.exit.signal, m.icount, m.digest())
+            code, signal = m.end_status()
+            end = EndRecord(code, signal, m.icount, m.digest())
             writer.close(m.icount, end.encode())
         else:
             writer.flush()
@@ -1068,10 +1087,21 @@ rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
 
 
 def _machine(
-    program: str, argv: list[str] | list[bytes], host: TimelineHost, history: History
-) -> LinuxMachine:
-    machine = LinuxMachine(program, argv, host)
-    host.set_icount(lambda: machine.cpu.counter.total)
+    program: str,
+    argv: list[str] | list[bytes],
+    host: TimelineHost,
+    pc: PcOptions | None,
+    *,
+    kernel_name: str | None = None,
+) -> DebuggableMachine:
+    machine: DebuggableMachine
+    if pc is None:
+        machine = LinuxMachine(program, argv, host)
+    else:
+        machine = PcMachine(
+            program, host, ram_mb=pc.ram_mb, cmdline=pc.cmdline, kernel_name=kernel_name
+        )
+    host.set_icount(machine.event_icount)
     return machine
 
 
