@@ -126,6 +126,17 @@ CASES: dict[str, KernelCase] = {
             + "k_ticks: done\n"
         ),
     ),
+    # Ticks interrupting ordinary code, and ticks held back by cli and taken
+    # at the exact instruction after sti's shadow and after popf.
+    "k_busy": KernelCase(
+        "k_busy",
+        stdout=serial(
+            "k_busy: sum 4292870144\n"
+            "k_busy: ticks during the sum: yes\n"
+            "k_busy: after sti: taken at sti_done\n"
+            "k_busy: after popf: taken at popf_done\n"
+        ),
+    ),
     "k_exceptions": KernelCase(
         "k_exceptions",
         stdout=serial(
