@@ -616,6 +616,8 @@ class PcMachine:
         #: The UART's interrupt line (IRQ4) as last seen.
         self.uart_line = False
         self._step_gate = False
+        #: Interrupts delivered by this machine object (not machine state).
+        self.deliveries = 0
         self.cpu.on_port_in = self._port_in
         self.cpu.on_port_out = self._port_out
         self.cpu.on_gate = self._on_gate
@@ -685,13 +687,22 @@ class PcMachine:
         return count + self.warp_ns
 
     def event_icount(self) -> int:
-        """The exact icount of what the guest is doing now (for host events)."""
+        """The icount a host event made now is stamped with: as for the Linux
+        machine's system calls, the count once the instruction that made it
+        has retired (an in/out at count k: k + 1), so that a machine stopped
+        at icount n has made exactly the events stamped <= n.  Between
+        instructions (serial input read by a waking hlt): the icount."""
+        io = self.cpu.io_icount
+        return io + 1 if io is not None else self.cpu.icount
+
+    def _position(self) -> int:
+        """The count of the instruction running now (in a hook), or the icount."""
         io = self.cpu.io_icount
         return io if io is not None else self.cpu.icount
 
     def now_ns(self) -> int:
         """Virtual time: one nanosecond per instruction, plus halted time."""
-        return self.event_icount() + self.warp_ns
+        return self._position() + self.warp_ns
 
     def _port_in(self, port: int, size: int) -> int:
         if COM1 <= port < COM1 + 8:
@@ -818,7 +829,8 @@ class PcMachine:
             raise EmulatorError(f"the machine has stopped ({self.ended})")
         cpu = self.cpu
         self._settle()
-        step = False
+        # A gate stop that ended the last run exactly at its limit fires again.
+        step = self._step_gate = False
         while self.exit is None:
             now = self.icount
             if now >= limit:
@@ -848,7 +860,12 @@ class PcMachine:
                 if self.exit is None:
                     return Stop(StopReason.REQUEST, self.icount)
             elif reason is StopReason.EXIT:
-                return stop
+                # A breakpoint where an interrupt became deliverable (after a
+                # gate, at a deadline): the state here is after its delivery.
+                delivered = self.deliveries
+                self._settle()
+                if self.deliveries == delivered and self.exit is None:
+                    return stop
             else:
                 assert stop.fault is not None
                 self._fault(stop.fault, stop.icount)
@@ -957,6 +974,7 @@ class PcMachine:
         master.irr &= ~(1 << irq)
         master.isr |= 1 << irq
         cpu = self.cpu
+        self.deliveries += 1
         if not cpu.raise_exception(vector, cpu.eip, None, self.icount):
             why = f"triple fault (IRQ vector {vector} could not be delivered)"
             self._end(why, signal=SIGSEGV, fault=Fault(SIGSEGV, cpu.eip, None, why))
@@ -1010,7 +1028,7 @@ class PcMachine:
 
     def write_origin(self) -> tuple[int, int, str]:
         # The machine writes guest memory only to push an interrupt frame.
-        return self.event_icount(), self.cpu.eip, "interrupt entry"
+        return self.cpu.icount, self.cpu.eip, "interrupt entry"
 
     def end_status(self) -> tuple[int | None, int | None]:
         signal = self.exit.signal if self.exit is not None else None

@@ -1,12 +1,18 @@
 """The main guard of reverse execution: going backwards equals going forwards.
 
-A hypothesis state machine drives a replay timeline of the debugme guest
-with stepi, continue, reverse-stepi, reverse-continue (to breakpoints and a
-write watchpoint) and seeks, in any order.  Invariants: the machine-state
-digest at an icount is always the one first seen there; every stop is where
-a model computed from one plain forward pass says it must be.  Checkpoint
-spacing, periodic checkpoints and the memory budget are shrunk so that
-every restore path runs within the guest's ~34 k instructions.
+A hypothesis state machine drives a replay timeline with stepi, continue,
+reverse-stepi, reverse-continue (to breakpoints and a write watchpoint) and
+seeks, in any order.  Invariants: the machine-state digest at an icount is
+always the one first seen there; every stop is where a model computed from
+one plain forward pass says it must be.  Checkpoint spacing, periodic
+checkpoints and the memory budget are shrunk so that every restore path runs
+within the guest's run.
+
+Two worlds: the debugme Linux guest (~34 k instructions), and the k_busy
+kernel on the PC machine (timer interrupts into ordinary code, ticks held
+back by cli and taken after sti's shadow and popf; its recording has qcow2
+snapshots every 50 k instructions).  Breakpoint candidates there include
+the IRQ0 stub, which is entered by interrupt delivery, not by a jump.
 """
 
 from __future__ import annotations
@@ -26,16 +32,17 @@ from hypothesis.stateful import (
     rule,
 )
 
+from rrdbg.record.recording import PcOptions, record_pc
 from rrdbg.target.interface import Direction, StopKind, WatchKind
 from rrdbg.timeline import policy
 from rrdbg.timeline.timeline import Timeline
 from tests.conftest import guest, record_quietly
-from tests.timeline.test_timeline import SYMS
+from tests.timeline.test_timeline import SYMS, symbols
 
 DEBUGME = guest("debugme")
+K_BUSY = guest("k_busy")
+BUSY = symbols(K_BUSY)
 F, B = Direction.FORWARD, Direction.BACKWARD
-BREAK_CANDIDATES = (SYMS["bump"], SYMS["square"], SYMS["main"])
-COUNTER = SYMS["counter"]
 
 
 def _never() -> bool:
@@ -45,8 +52,11 @@ def _never() -> bool:
 class _World:
     """A recording plus the model answers from one forward pass."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, candidates: tuple[int, ...], watched: int) -> None:
         self.directory = str(directory)
+        self.candidates = candidates
+        self.watched = watched
+        BREAK_CANDIDATES, COUNTER = candidates, watched
         self.sink = os.open(os.devnull, os.O_WRONLY)
         t = self.timeline()
         m = t.machine
@@ -69,23 +79,37 @@ class _World:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> _World:
-    directory = tmp_path_factory.mktemp("stateful") / "debugme.rr"
-    record_quietly(DEBUGME, [], directory)
-    return _World(directory)
+@pytest.fixture(scope="module", params=["debugme", "k_busy"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
+    if request.param == "debugme":
+        directory = tmp_path_factory.mktemp("stateful") / "debugme.rr"
+        record_quietly(DEBUGME, [], directory)
+        return _World(directory, (SYMS["bump"], SYMS["square"], SYMS["main"]), SYMS["counter"])
+    directory = tmp_path_factory.mktemp("stateful") / "k_busy.rr"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        record_pc(K_BUSY, str(directory), PcOptions(2, "loop=35000"), interval=50_000)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(fd)
+    irq0_stub = BUSY["isr_stubs"] + 16 * 0x20
+    return _World(directory, (irq0_stub, BUSY["timer_irq"], BUSY["popf_done"]), BUSY["ticks"])
 
 
 class ReverseMatchesForward(RuleBasedStateMachine):
     world: _World
 
     @initialize(
-        breakpoints=st.sets(st.sampled_from(BREAK_CANDIDATES)),
+        breakpoints=st.sets(st.sampled_from(range(3))),
         watching=st.booleans(),
         start=st.floats(0, 1),
     )
     def boot(self, breakpoints: set[int], watching: bool, start: float) -> None:
         self.t = self.world.timeline()
+        breakpoints = {self.world.candidates[i] for i in breakpoints}
         self.t.budget = 600_000  # a handful of checkpoints: eviction happens
         self.seen: dict[int, str] = {}
         self.watching = False
@@ -106,8 +130,9 @@ class ReverseMatchesForward(RuleBasedStateMachine):
         return sorted(out)
 
     # -- rules ---------------------------------------------------------------
-    @rule(address=st.sampled_from(BREAK_CANDIDATES), on=st.booleans())
-    def toggle_breakpoint(self, address: int, on: bool) -> None:
+    @rule(which=st.sampled_from(range(3)), on=st.booleans())
+    def toggle_breakpoint(self, which: int, on: bool) -> None:
+        address = self.world.candidates[which]
         if on:
             self.t.insert_breakpoint(address, hardware=False)
         else:
@@ -116,9 +141,9 @@ class ReverseMatchesForward(RuleBasedStateMachine):
     @rule(on=st.booleans())
     def toggle_watch(self, on: bool) -> None:
         if on and not self.watching:
-            self.t.insert_watchpoint(WatchKind.WRITE, COUNTER, 4)
+            self.t.insert_watchpoint(WatchKind.WRITE, self.world.watched, 4)
         elif not on and self.watching:
-            self.t.remove_watchpoint(WatchKind.WRITE, COUNTER, 4)
+            self.t.remove_watchpoint(WatchKind.WRITE, self.world.watched, 4)
         self.watching = on
 
     @rule()
@@ -200,8 +225,13 @@ def test_reverse_matches_forward(world: _World, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(policy, "COST_RATIO", 0)
     ReverseMatchesForward.world = world
     run = ReverseMatchesForward.TestCase
+    examples = int(os.environ.get("RRDBG_STATEFUL_EXAMPLES", "60"))
+    if world.candidates[0] != SYMS["bump"]:
+        # The PC world's run is ten times longer: fewer, as many steps.
+        monkeypatch.setattr(policy, "FORWARD_INTERVAL", 20_000)
+        examples = max(examples // 2, 1)
     run.settings = settings(
-        max_examples=int(os.environ.get("RRDBG_STATEFUL_EXAMPLES", "60")),
+        max_examples=examples,
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
