@@ -37,8 +37,8 @@ from pathlib import Path
 
 from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError, TargetError
 from rrdbg.machine import icount as ic
-from rrdbg.machine.cpu import StopReason
 from rrdbg.machine.base import DebuggableMachine
+from rrdbg.machine.cpu import StopReason
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Symbols
 from rrdbg.machine.machine import LinuxMachine
