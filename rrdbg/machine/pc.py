@@ -1,22 +1,30 @@
-"""A bare-metal i386 PC for Multiboot (v1) kernels (issue 6, first part).
+"""A bare-metal i386 PC for Multiboot (v1) kernels.
 
-Role: what ``rrdbg run --machine pc KERNEL`` runs.  The kernel is loaded at
-its physical addresses and entered in 32-bit protected mode as the Multiboot
-specification and QEMU's ``-kernel`` do: EAX = 0x2BADB002, EBX = the physical
-address of the Multiboot information (memory sizes, memory map, command
-line), CS a flat 32-bit ring-0 code segment (selector 0x08, as QEMU's option
-ROM leaves it; the kernel should load its own GDT), interrupts disabled,
-paging off.
+Role: the machine behind ``--machine pc`` (run, record, replay, gdb).  The
+kernel is loaded at its physical addresses and entered in 32-bit protected
+mode as the Multiboot specification and QEMU's ``-kernel`` do: EAX =
+0x2BADB002, EBX = the physical address of the Multiboot information (memory
+sizes, memory map, command line), CS a flat 32-bit ring-0 code segment
+(selector 0x08, as QEMU's option ROM leaves it), interrupts disabled, paging
+off.
 
-Devices so far: COM1 (a 16550 UART at 0x3F8: transmit, receive, line status)
-and QEMU's isa-debug-exit at 0xF4 (a write of v ends the run with status
-``(v << 1) | 1``, as QEMU exits).  ``hlt`` with interrupts disabled ends the
-run (nothing could wake the CPU).  Still to come (see the issue): the 8259
-PIC, the 8254 PIT, the CMOS RTC, interrupt and exception delivery through the
-guest's IDT, and record/replay of serial input.
+Devices: COM1 (16550: transmit, receive with IRQ4, line status), the 8259
+PIC pair, 8254 PIT channel 0 (IRQ0 in virtual time: 1 instruction = 1 ns),
+the CMOS RTC, and QEMU's isa-debug-exit at 0xF4.  Exceptions, ``int n`` and
+IRQs are delivered through the guest's IDT by this module (Unicorn only
+reports them).
 
-Determinism: the guest sees the host only through ``Host`` (serial output is
-``write(1, ...)``), like the Linux machine.
+Invariants (docs/machine.md explains them):
+- interrupts are taken at the first instruction boundary where one is
+  deliverable; ``out``/``sti`` are emulated and ``popf``/``iret`` stopped
+  at by bounded code hooks, so that boundary never depends on where runs
+  were cut;
+- every ``run`` stop is settled (deliverable interrupts delivered, a
+  halted CPU woken or the run ended): one state per icount;
+- the guest sees the host only through ``Host`` (serial output is
+  ``write(1, ...)``, input ``read(0, ...)`` when the CPU halts, the RTC's
+  epoch ``realtime_epoch_ns``), and host events are stamped with the
+  icount after the instruction that made them.
 """
 
 from __future__ import annotations
