@@ -26,6 +26,21 @@ DEFAULT_BUDGET = 256 << 20
 #: Unicorn's speed: a reverse step never replays further than this from a
 #: checkpoint the timeline placed for it (see Timeline.seek).
 NEAR = 1 << 20
+#: What one step back should cost at most: when replay is slower than
+#: usual (a kernel polling a device port runs Python hooks all the time),
+#: the timeline places its near checkpoints closer (near_distance).
+STEP_BACK_SECONDS = 0.001
+#: ... but not closer than this: a checkpoint costs memory and a capture.
+NEAR_MIN = 1 << 12
+
+
+def near_distance(instructions_per_second: float) -> int:
+    """How far before a seek's target to leave a checkpoint (x2): NEAR at
+    the usual replay speed, less when the measured speed is lower."""
+    by_time = instructions_per_second * STEP_BACK_SECONDS * 2
+    return max(int(min(NEAR, by_time)), min(NEAR, NEAR_MIN))
+
+
 #: During forward runs, a checkpoint at least this often (in instructions),
 #: stretched so that taking them costs at most 1/COST_RATIO of the run.
 FORWARD_INTERVAL = 50_000_000

@@ -155,6 +155,8 @@ class Timeline:
         self._program_sha256 = b""
         self._symbols: Symbols | None = None
         self._periodic = policy.FORWARD_INTERVAL
+        #: Instructions per second of the last long seek (policy.near_distance).
+        self._replay_rate = float("inf")
         self.take_checkpoint()
 
     # -- construction ----------------------------------------------------
@@ -423,9 +425,11 @@ class Timeline:
         if icount < 0:
             raise TargetError("cannot seek before icount 0", errno=22)
         self._go_near(icount)
+        near = policy.near_distance(self._replay_rate)
+        start, started = m.icount, time.perf_counter()
         with self._disarmed():
-            for goal in (icount - policy.NEAR // 2, icount):
-                if goal - m.icount <= policy.NEAR // 2 and goal != icount:
+            for goal in (icount - near // 2, icount):
+                if goal - m.icount <= near // 2 and goal != icount:
                     continue
                 while m.icount < goal:
                     stop = self._run_slice(goal, interrupted)
@@ -438,6 +442,11 @@ class Timeline:
                             )
                 if goal != icount:
                     self.take_checkpoint()
+        elapsed = time.perf_counter() - started
+        if m.icount - start >= 1000 and elapsed > 0:
+            # The replay speed of this guest around here (a restore and any
+            # checkpoint captured included): the next seek adapts to it.
+            self._replay_rate = (m.icount - start) / elapsed
         return True
 
     def _restore(self, cp: Checkpoint) -> None:

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rrdbg.timeline.policy import evictions
+from rrdbg.timeline.policy import NEAR, NEAR_MIN, STEP_BACK_SECONDS, evictions, near_distance
 
 
 @st.composite
@@ -58,3 +58,14 @@ def test_density_stays_near_the_position() -> None:
     assert len(far) <= len(near)
     gaps = [b - a for a, b in itertools.pairwise(kept)]
     assert max(gaps[-3:]) <= max(gaps[:3])  # gaps grow away from the position
+
+
+@given(st.floats(0, 1e12), st.floats(0, 1e12))
+def test_near_distance_follows_the_replay_speed_within_bounds(a: float, b: float) -> None:
+    """Slower replay, closer checkpoints; never beyond NEAR nor under NEAR_MIN."""
+    slow, fast = sorted((a, b))
+    assert NEAR_MIN <= near_distance(slow) <= near_distance(fast) <= NEAR
+    if NEAR_MIN / 2 <= slow * STEP_BACK_SECONDS <= NEAR / 2:
+        # Replaying half the distance takes about STEP_BACK_SECONDS.
+        assert abs(near_distance(slow) / 2 / slow - STEP_BACK_SECONDS) < 1e-6
+    assert near_distance(float("inf")) == NEAR
