@@ -134,3 +134,40 @@ def test_cli_record_and_replay(tmp_path: Path) -> None:
     )
     assert rep.returncode == rec.returncode, rep.stderr
     assert rep.stdout == rec.stdout
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
+def test_orphan_image_holds_the_pc_snapshots(tmp_path: Path) -> None:
+    """QEMU's flow for a diskless machine: snapshots go into an image made by
+    ``qemu-img create``; qemu-img lists them with their icounts, and a gdb
+    timeline over the recording uses them as far checkpoints."""
+    from rrdbg.timeline.timeline import Timeline
+
+    image = tmp_path / "empty.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(image), "1M"], check=True)
+    directory = tmp_path / "ticks.rr"
+    rec = subprocess.run(
+        [
+            *(sys.executable, "-m", "rrdbg", "record", "--machine", "pc"),
+            *("--image", str(image), "--snapshot-interval", "5000"),
+            *("-o", str(directory), "k_ticks"),
+        ],
+        cwd=KERNELS,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert rec.returncode == CASES["k_ticks"].qemu_status, rec.stderr
+    listing = subprocess.run(
+        ["qemu-img", "snapshot", "-l", str(image)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "init-5000" in listing and "init-25000" in listing
+    subprocess.run(["qemu-img", "check", str(image)], capture_output=True, check=True)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        t = Timeline.replay(str(directory), stdout_fd=sink, stderr_fd=sink)
+        assert [s.icount for s in t.disk][:3] == [0, 5000, 10000]
+        t.seek(27_000)  # from the snapshot at 25000
+        assert t.icount == 27_000
+    finally:
+        os.close(sink)
