@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,23 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gdbserve import serve_recording  # noqa: E402
+from benchmarks.gdbserve import GDB_PRELUDE, run_gdb_script, serve_recording  # noqa: E402
 from rrdbg.machine.host import SeededHost  # noqa: E402
 from rrdbg.machine.pc import PcMachine  # noqa: E402
 from rrdbg.record.recording import PcOptions, record_pc, replay_pc  # noqa: E402
 
 K_BUSY = str(ROOT / "tests" / "guests" / "bin" / "k_busy")
 
-SCRIPT = r"""
-import time, gdb
-def run(cmd):
-    return gdb.execute(cmd, to_string=True)
-def timed(cmd):
-    t0 = time.perf_counter()
-    run(cmd)
-    return time.perf_counter() - t0
-run("set pagination off")
-run("target remote 127.0.0.1:%(port)d")
+SCRIPT = (
+    GDB_PRELUDE
+    + r"""
 run("break *0")
 fwd = timed("continue")
 back = timed("reverse-continue")
@@ -59,6 +51,7 @@ fwd = sorted(timed("stepi") for _ in range(%(steps)d))
 print("RSTEP", back[len(back) // 2], fwd[len(fwd) // 2])
 run("detach")
 """
+)
 
 
 def _quiet_stdout() -> int:
@@ -114,14 +107,7 @@ def main() -> int:
     try:
         server, port = serve_recording(work / "busy0.rr")
         script = work / "bench.py"
-        script.write_text(SCRIPT % {"port": port, "steps": ns.steps})
-        out = subprocess.run(
-            [gdb, "-nx", "-batch", "-x", str(script), K_BUSY],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        ).stdout
+        out = run_gdb_script(gdb, script, SCRIPT % {"port": port, "steps": ns.steps}, K_BUSY)
         server.wait(timeout=60)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -33,20 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gdbserve import serve_recording  # noqa: E402
+from benchmarks.gdbserve import GDB_PRELUDE, run_gdb_script, serve_recording  # noqa: E402
 
 COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
 
-SCRIPT = r"""
-import time, gdb
-def run(cmd):
-    return gdb.execute(cmd, to_string=True)
-def timed(cmd):
-    t0 = time.perf_counter()
-    run(cmd)
-    return time.perf_counter() - t0
-run("set pagination off")
-run("target remote 127.0.0.1:%(port)d")
+SCRIPT = (
+    GDB_PRELUDE
+    + r"""
 end = %(end)d
 steps = %(steps)d
 for label, where in (("start", 1000), ("middle", end // 2), ("end", end - 10)):
@@ -74,6 +67,7 @@ print("SCAN", back, fwd)
 print("MEM", run("monitor info checkpoints").strip().splitlines()[-1])
 run("detach")
 """
+)
 
 
 def main() -> int:
@@ -106,14 +100,8 @@ def main() -> int:
         end = int(re.search(r"instructions: (\d+)", info).group(1)) - 1  # type: ignore[union-attr]
         server, port = serve_recording(rec)
         script = work / "bench.py"
-        script.write_text(SCRIPT % {"port": port, "end": end, "steps": ns.steps})
-        out = subprocess.run(
-            [gdb, "-nx", "-batch", "-x", str(script), COMPUTE],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        ).stdout
+        text = SCRIPT % {"port": port, "end": end, "steps": ns.steps}
+        out = run_gdb_script(gdb, script, text, COMPUTE)
         _, _status, usage = os.wait4(server.pid, 0)
         rss = usage.ru_maxrss / 1024
     finally:

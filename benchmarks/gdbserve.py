@@ -1,4 +1,5 @@
-"""Shared by the gdb benchmarks: serve a recording with ``rrdbg replay --gdb``."""
+"""Shared by the gdb benchmarks: serve a recording with ``rrdbg replay --gdb``
+and drive gdb with a Python script."""
 
 from __future__ import annotations
 
@@ -34,3 +35,31 @@ def serve_recording(recording: Path) -> tuple[subprocess.Popen[bytes], int]:
         server.kill()
         raise RuntimeError("the rrdbg server did not start")
     return server, int(match.group(1))
+
+
+#: The start of every benchmark's gdb script: ``run(cmd)`` (output as a
+#: string), ``timed(cmd)`` (seconds), connected to the server at ``%(port)d``.
+GDB_PRELUDE = r"""
+import time, gdb
+def run(cmd):
+    return gdb.execute(cmd, to_string=True)
+def timed(cmd):
+    t0 = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - t0
+run("set pagination off")
+run("target remote 127.0.0.1:%(port)d")
+"""
+
+
+def run_gdb_script(gdb: str, script: Path, text: str, program: str) -> str:
+    """Write ``GDB_PRELUDE`` + ``text`` (already %-formatted) to ``script``,
+    run it with gdb in batch mode on ``program``; gdb's stdout."""
+    script.write_text(text)
+    return subprocess.run(
+        [gdb, "-nx", "-batch", "-x", str(script), program],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    ).stdout
