@@ -425,7 +425,13 @@ def _cmd_info(ns: argparse.Namespace) -> int:
     print(f"recording:   {ns.directory}")
     digest = h.program_sha256.hex()[:16]
     print(f"program:     {h.program_path} ({h.program_size} bytes, sha256 {digest}...)")
-    print(f"arguments:   {args or '(none)'}")
+    from rrdbg.record.recording import PcOptions
+
+    pc = PcOptions.from_header(h)
+    if pc is None:
+        print(f"arguments:   {args or '(none)'}")
+    else:
+        print(f"machine:     pc, {pc.ram_mb} MB of RAM, command line {pc.cmdline!r}")
     print(f"recorded by: rrdbg {h.rrdbg_version}, Unicorn {h.unicorn_version}", end="")
     print(f", CPU model {h.cpu_model}")
     if d.end is not None:

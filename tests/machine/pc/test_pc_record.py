@@ -134,6 +134,11 @@ def test_cli_record_and_replay(tmp_path: Path) -> None:
     )
     assert rep.returncode == rec.returncode, rep.stderr
     assert rep.stdout == rec.stdout
+    info = subprocess.run(
+        [*base, "info", str(directory)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "machine:     pc, 32 MB of RAM, command line ''" in info.stdout
+    assert "(program ended: exit code 1)" in info.stdout
 
 
 @pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
