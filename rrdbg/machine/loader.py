@@ -254,6 +254,13 @@ class Symbols:
             entries = []
         return cls(entries)
 
+    def address(self, name: str) -> int | None:
+        """The address of the function or object ``name`` (None: no such symbol)."""
+        for start, _size, entry in self._entries:
+            if entry == name:
+                return start
+        return None
+
     def describe(self, address: int) -> str:
         """``name+offset`` for an address inside a known symbol, else ""."""
         import bisect

@@ -874,7 +874,34 @@ class Timeline:
         return "\n".join(lines) + "\n"
 
     def _last_write(self, address: int, length: int, interrupted: Interrupted) -> str:
-        """The icount and PC of the last write to [address, address+length) before now."""
+        """``monitor last-write``: the answer of ``last_write`` as a line."""
+        now = self.icount
+        found = self.last_write(address, length, interrupted)
+        if found is None:
+            return f"no write to {address:#x}+{length} before icount {now}\n"
+        k, pc, how = found
+        name = self.symbols.describe(pc)
+        where = f" <{name}>" if name else ""
+        by = f" ({how})" if how else ""
+        return (
+            f"last write to {address:#x}+{length} before icount {now}: "
+            f"icount {k}, pc {pc:#x}{where}{by}\n"
+        )
+
+    @property
+    def symbols(self) -> Symbols:
+        """The program's (or kernel's) symbols, read once."""
+        if self._symbols is None:
+            self._symbols = self.machine.symbols()
+        return self._symbols
+
+    def last_write(
+        self, address: int, length: int, interrupted: Interrupted
+    ) -> tuple[int, int, str] | None:
+        """(icount, pc, how) of the last write to [address, address+length)
+        before now, by an instruction (how "") or by the machine itself (a
+        system call's result, an interrupt frame); None if there was none.
+        The position does not change."""
         if length <= 0 or address + length > 1 << 32:
             raise TargetError(f"bad range {address:#x}+{length}", errno=22)
         self._undo_past_writes()
@@ -895,18 +922,7 @@ class Timeline:
                 break
             end = start
         self.seek(now)
-        if found is None:
-            return f"no write to {address:#x}+{length} before icount {now}\n"
-        k, pc, how = found
-        if self._symbols is None:
-            self._symbols = self.machine.symbols()
-        name = self._symbols.describe(pc)
-        where = f" <{name}>" if name else ""
-        by = f" ({how})" if how else ""
-        return (
-            f"last write to {address:#x}+{length} before icount {now}: "
-            f"icount {k}, pc {pc:#x}{where}{by}\n"
-        )
+        return found
 
     def _writes_until(
         self, address: int, length: int, end: int, interrupted: Interrupted
