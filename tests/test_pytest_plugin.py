@@ -109,3 +109,20 @@ def test_the_plugin_loads_no_emulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_documented_example(
+    rrdbg_record: Callable[..., Recorded], rrdbg_gdb: Callable[..., Gdb]
+) -> None:
+    """docs/pytest.md's first example, as written there."""
+    rec = rrdbg_record(DEBUGME)
+    assert rec.status == 7 and rec.stdout == b"total=55 counter=15\n"
+
+    gdb = rrdbg_gdb(rec)
+    gdb.break_at("debugme.c:45")
+    gdb.cont()
+    gdb.watch("counter")
+    stop = gdb.reverse_cont()
+    assert stop.reason == "watchpoint-trigger" and stop.func == "bump"
+    assert stop.results["value"] == {"old": "15", "new": "10"}
+    assert gdb.eval("by") == "5"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install rrdbg into .venv on a Debian machine, with the system packages it
-# needs (a C compiler and Python headers for the native icount hook, venv).
+# needs (a C compiler and Python headers for the native icount hook, venv,
+# and gdb, the debugger rrdbg serves).
 #   tools/install.sh          rrdbg itself
 #   tools/install.sh --dev    plus the test and lint tools, qemu-utils and qemu-system-x86
 #                             (tools/test.sh uses this)
@@ -13,6 +14,7 @@ extras=""
 
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 python3 - <<'PY' || need+=(python3-dev)
 import os, sys, sysconfig
@@ -44,5 +46,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".$extras"
+# pip's and setuptools' warnings (an editable install, an unused extra index)
+# are noise here: show them only if the install fails.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! { .venv/bin/python -m pip install -q --upgrade pip >/dev/null &&
+    .venv/bin/python -m pip install -q -e ".$extras"; } 2>"$log"; then
+    cat "$log" >&2
+    echo "tools/install.sh: installing rrdbg into .venv failed (pip's messages above)" >&2
+    exit 1
+fi

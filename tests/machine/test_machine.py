@@ -123,3 +123,24 @@ def test_only_engine_and_cpu_level_modules_import_unicorn() -> None:
         text = path.read_text()
         if "import unicorn" in text or "from unicorn" in text:
             assert path.name in allowed, path
+
+
+#: The modules on top: what they may import at module level (the rest of
+#: rrdbg only inside functions, so that importing them loads no emulator).
+TOP_MODULE_ALLOWED = {
+    "gdbmi.py": {"rrdbg.errors"},
+    "pytest_plugin.py": set(),
+    "api.py": {"rrdbg.errors"},
+    "__init__.py": {"rrdbg.errors"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(TOP_MODULE_ALLOWED))
+def test_top_modules_import_no_emulator_at_import_time(module: str) -> None:
+    tree = ast.parse((PACKAGE / module).read_text())
+    for node in tree.body:  # module level only; TYPE_CHECKING blocks are not run
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rrdbg"):
+            assert node.module in TOP_MODULE_ALLOWED[module], f"{module} imports {node.module}"
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                assert not alias.name.startswith(("rrdbg.", "unicorn", "capstone")), alias.name
