@@ -192,6 +192,9 @@ class FakeTarget:
             raise TargetError(f"cannot access {length} bytes at {address:#x}", errno=EFAULT)
         return offset
 
+    def auxv(self) -> bytes | None:
+        return None
+
     def read_memory(self, address: int, length: int) -> bytes:
         offset = self._check_range(address, length)
         return bytes(self.memory[offset : offset + length])

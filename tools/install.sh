@@ -3,7 +3,7 @@
 # needs (a C compiler and Python headers for the native icount hook, venv,
 # and gdb, the debugger rrdbg serves).
 #   tools/install.sh          rrdbg itself
-#   tools/install.sh --dev    plus the test and lint tools, qemu-utils and qemu-system-x86
+#   tools/install.sh --dev    plus the test and lint tools, qemu-utils, qemu-system-x86, lldb
 #                             (tools/test.sh uses this)
 # Re-running it reuses .venv.
 set -euo pipefail
@@ -27,6 +27,8 @@ if [ -n "$extras" ]; then
     command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
     # Without recommends: the GUI, OVMF and block plugins are not needed.
     command -v qemu-system-i386 >/dev/null 2>&1 || need_lean+=(qemu-system-x86)
+    # The CodeLLDB configuration in docs/ide.md is checked with lldb itself.
+    command -v lldb >/dev/null 2>&1 || need_lean+=(lldb)
 fi
 all=("${need[@]}" "${need_lean[@]}")
 if [ "${#all[@]}" -gt 0 ]; then

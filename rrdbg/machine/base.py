@@ -78,3 +78,6 @@ class DebuggableMachine(Machine, Protocol):
 
     def symbols(self) -> Symbols:
         """The program's symbols, to name code addresses."""
+
+    def auxv(self) -> bytes | None:
+        """The auxiliary vector the program started with (None: a kernel)."""

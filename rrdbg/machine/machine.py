@@ -113,6 +113,7 @@ class LinuxMachine:
         self.program_path = program_path
         self.argv: list[bytes] = args
         esp = build_stack(self.program, self.memory, host, args, HWCAP)
+        self._auxv = _auxv_at(self.memory, esp)
         self.cpu.enter_user_mode(self.program.entry, esp)
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.
         for _, reg in STATE_REGS[:8]:
@@ -212,6 +213,9 @@ class LinuxMachine:
     def symbols(self) -> Symbols:
         return Symbols.read(self.program)
 
+    def auxv(self) -> bytes | None:
+        return self._auxv
+
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:
         return {name: self.engine.reg_read(reg) for name, reg in STATE_REGS}
@@ -241,6 +245,21 @@ class LinuxMachine:
         st = self.linux.state
         h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.sigmask))
         return h.hexdigest()
+
+
+def _auxv_at(memory: GuestMemory, esp: int) -> bytes:
+    """The auxiliary vector of the initial stack at ``esp`` (argc, argv, NULL,
+    envp, NULL, then (type, value) pairs up to AT_NULL), as bytes."""
+    words = memory.view(esp, memory.region_at(esp).end - esp)  # type: ignore[union-attr]
+    count = len(words) // 4
+    values = struct.unpack_from(f"<{count}I", words)
+    i = 1 + values[0] + 1  # past argc, argv and its NULL
+    while values[i]:
+        i += 1
+    start = i = i + 1  # past envp's NULL
+    while values[i]:
+        i += 2
+    return struct.pack(f"<{i + 2 - start}I", *values[start : i + 2])
 
 
 TSC_PER_INSN = 1

@@ -1045,6 +1045,9 @@ class PcMachine:
     def symbols(self) -> Symbols:
         return Symbols.read(self.kernel)
 
+    def auxv(self) -> bytes | None:
+        return None
+
     # -- state (checkpoints, snapshots) -------------------------------------
     def save_state(self) -> dict[str, Any]:
         """Devices, virtual time and how the run ended, JSON-able."""

@@ -52,7 +52,9 @@ from rrdbg.rsp.requests import PointKind as PointKind
 from rrdbg.rsp.requests import QueryAttached as QueryAttached
 from rrdbg.rsp.requests import QueryCurrentThread as QueryCurrentThread
 from rrdbg.rsp.requests import QueryHaltReason as QueryHaltReason
+from rrdbg.rsp.requests import QueryHostInfo as QueryHostInfo
 from rrdbg.rsp.requests import QueryOffsets as QueryOffsets
+from rrdbg.rsp.requests import QueryProcessInfo as QueryProcessInfo
 from rrdbg.rsp.requests import QuerySupported as QuerySupported
 from rrdbg.rsp.requests import QuerySymbol as QuerySymbol
 from rrdbg.rsp.requests import QueryThreadInfo as QueryThreadInfo

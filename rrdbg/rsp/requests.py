@@ -238,6 +238,16 @@ class QueryOffsets:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryHostInfo:
+    """``qHostInfo`` (lldb): the target's triple, pointer size and byte order."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryProcessInfo:
+    """``qProcessInfo`` (lldb): the process id and triple."""
+
+
+@dataclass(frozen=True, slots=True)
 class FileOperation:
     """``vFile:<operation>``; ``payload`` is everything after ``vFile:``."""
 
@@ -307,6 +317,8 @@ Request: TypeAlias = (
     | QuerySymbol
     | QueryTraceStatus
     | QueryOffsets
+    | QueryHostInfo
+    | QueryProcessInfo
     | FileOperation
     | Kill
     | VKill

@@ -36,7 +36,9 @@ from rrdbg.rsp.requests import (
     QueryAttached,
     QueryCurrentThread,
     QueryHaltReason,
+    QueryHostInfo,
     QueryOffsets,
+    QueryProcessInfo,
     QuerySupported,
     QuerySymbol,
     QueryThreadInfo,
@@ -69,6 +71,8 @@ class Capability(enum.Enum):
     REVERSE = "reverse"
     #: ``Z2``-``Z4``/``z2``-``z4`` (write, read and access watchpoints).
     WATCHPOINTS = "watchpoints"
+    #: ``qXfer:auxv:read``: the process's auxiliary vector (lldb needs it).
+    AUXV = "auxv"
 
 
 #: Every capability: what ``parse_request`` assumes unless told otherwise.
@@ -158,6 +162,9 @@ class PacketTable:
             if spec.feature is not None
             and (spec.capability is None or spec.capability in capabilities)
         ]
+        if Capability.AUXV in capabilities:  # another object of the qXfer row
+            at = next(i for i, f in enumerate(features) if f.startswith(b"qXfer:")) + 1
+            features.insert(at, b"qXfer:auxv:read+")
         return b";".join(features)
 
     def answers_with_stop_reply(self, request: object) -> bool:
@@ -331,6 +338,22 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         Match.EXACT,
     ),
     PacketSpec(b"qOffsets", p.no_argument(QueryOffsets), QueryOffsets, "qOffsets", Match.EXACT),
+    PacketSpec(
+        b"qHostInfo",
+        p.no_argument(QueryHostInfo),
+        QueryHostInfo,
+        "qHostInfo",
+        Match.EXACT,
+        notes="lldb: triple, ptrsize, endian",
+    ),
+    PacketSpec(
+        b"qProcessInfo",
+        p.no_argument(QueryProcessInfo),
+        QueryProcessInfo,
+        "qProcessInfo",
+        Match.EXACT,
+        notes="lldb: pid, triple",
+    ),
     PacketSpec(b"vFile", p.file_operation, FileOperation, "vFile:OPERATION...", Match.NAME),
 )
 

@@ -102,6 +102,10 @@ class Target(Protocol):
     def read_memory(self, address: int, length: int) -> bytes:
         """Exactly ``length`` bytes; TargetError if any of them is unmapped."""
 
+    def auxv(self) -> bytes | None:
+        """The process's auxiliary vector as the kernel gave it (``qXfer:auxv``;
+        lldb needs AT_ENTRY), or None for a target without one."""
+
     def write_memory(self, address: int, data: bytes) -> None: ...
 
     def insert_breakpoint(self, address: int, *, hardware: bool) -> None: ...

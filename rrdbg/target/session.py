@@ -38,7 +38,9 @@ from rrdbg.rsp import (
     QueryAttached,
     QueryCurrentThread,
     QueryHaltReason,
+    QueryHostInfo,
     QueryOffsets,
+    QueryProcessInfo,
     QuerySupported,
     QuerySymbol,
     QueryThreadInfo,
@@ -87,6 +89,11 @@ from rrdbg.target.interface import (
 )
 
 THREAD_ID = 1
+#: lldb's qHostInfo/qProcessInfo fields: the triple (hex-encoded), pointer
+#: size and byte order.
+_HOST_INFO = b"triple:%s;ptrsize:4;endian:little;ostype:linux;" % (
+    b"i386-pc-linux-gnu".hex().encode()
+)
 THREADS_XML = b'<?xml version="1.0"?>\n<threads><thread id="1" core="0"/></threads>\n'
 #: Registers sent with every stop (as gdbserver does for i386) so that gdb can
 #: show where the guest stopped without a ``g`` round trip.
@@ -133,7 +140,11 @@ class Session:
         attached: bool,
     ) -> None:
         self.target = target
-        self.capabilities = capabilities
+        # Advertise the auxiliary vector only if there is one: gdb rejects a
+        # feature it was promised and then told is unsupported.
+        self.capabilities = (
+            capabilities if target.auxv() is not None else capabilities - {Capability.AUXV}
+        )
         self.packet_size = packet_size
         #: gdb's qAttached answer: True = quitting gdb detaches (replays),
         #: False = rrdbg started the process and quitting kills it (live).
@@ -176,8 +187,11 @@ class Session:
                 elif (obj, annex) == ("threads", ""):
                     # One packet instead of qfThreadInfo + qsThreadInfo after each stop.
                     document = THREADS_XML
+                elif (obj, annex) == ("auxv", "") and (auxv := t.auxv()) is not None:
+                    document = auxv
                 else:
-                    return [ErrorReply(EINVAL)] if obj in ("features", "threads") else [Empty()]
+                    known = ("features", "threads")
+                    return [ErrorReply(EINVAL)] if obj in known else [Empty()]
                 data = document[offset : offset + min(length, self.packet_size - 8)]
                 return [XferChunk(data, last=offset + len(data) >= len(document))]
             case QueryHaltReason():
@@ -186,6 +200,10 @@ class Session:
                 return [RawReply(b"1" if self.attached else b"0")]
             case QueryCurrentThread():
                 return [RawReply(b"QC%x" % THREAD_ID)]
+            case QueryHostInfo():
+                return [RawReply(_HOST_INFO)]
+            case QueryProcessInfo():
+                return [RawReply(b"pid:%x;" % THREAD_ID + _HOST_INFO)]
             case QueryThreadInfo(first=first):
                 return [RawReply(b"m%x" % THREAD_ID if first else b"l")]
             case ThreadAlive(thread=thread):
@@ -355,4 +373,10 @@ def _register(number: int) -> i386.RegisterSpec:
 def _is_our_thread(thread: str) -> bool:
     """Thread ids gdb uses for "the" thread: 1, 0 (any), -1 (all), p1.1, p1.-1 ..."""
     tid = thread.rsplit(".", maxsplit=1)[-1] if thread.startswith("p") else thread
-    return tid in ("-1", "0", "1", "01")
+    if tid == "-1":
+        return True
+    # Hex, with any number of leading zeros (lldb sends "s:0001").
+    try:
+        return int(tid, 16) in (0, THREAD_ID)
+    except ValueError:
+        return False

@@ -261,6 +261,9 @@ class Timeline:
     def read_register(self, name: str) -> bytes:
         return read_register(self.machine.engine, name)
 
+    def auxv(self) -> bytes | None:
+        return self.machine.auxv()
+
     def read_memory(self, address: int, length: int) -> bytes:
         try:
             return self.machine.memory.read(address, length, perms=0)

@@ -20,6 +20,7 @@ import pytest
 
 from rrdbg.rsp import (
     ALL,
+    Capability,
     ConsoleOutput,
     Detach,
     Direction,
@@ -38,7 +39,9 @@ from rrdbg.rsp import (
     QueryAttached,
     QueryCurrentThread,
     QueryHaltReason,
+    QueryHostInfo,
     QueryOffsets,
+    QueryProcessInfo,
     QuerySupported,
     QuerySymbol,
     QueryThreadInfo,
@@ -164,6 +167,8 @@ class ToyTarget:
                 | ReadXfer()
                 | QueryTraceStatus()
                 | QueryOffsets()
+                | QueryHostInfo()
+                | QueryProcessInfo()
                 | FileOperation()
                 | UnknownPacket()
                 | InsertPoint()
@@ -179,7 +184,7 @@ class ToyTarget:
 
 def serve(listener: socket.socket, target: ToyTarget) -> None:
     client, _ = listener.accept()
-    conn = RspConnection(capabilities=ALL)
+    conn = RspConnection(capabilities=ALL - {Capability.AUXV})  # the toy has no auxv
     with client:
         while True:
             data = client.recv(65536)

@@ -277,3 +277,16 @@ def test_software_watchpoint(recording: str) -> None:
         srv.stop()
     assert "Watchpoint 2: counter" in out
     assert "Old value = 0\nNew value = 1" in out
+
+
+def test_info_auxv_shows_the_recorded_auxiliary_vector(recording: str) -> None:
+    """qXfer:auxv:read: what the program started with (lldb finds the load
+    address from AT_ENTRY; gdb shows it with info auxv)."""
+    from tests.server.test_gdb_reverse import _entry_point
+
+    with rrdbg_server(["replay", "--gdb", "127.0.0.1:0", "--once", recording]) as srv:
+        out = gdb_batch(DEBUGME, ["info auxv"], port=srv.port)
+        srv.stop()
+    entry = _entry_point(DEBUGME)
+    assert re.search(rf"^9\s+AT_ENTRY\s+Entry point of program\s+{entry:#x}$", out, re.M), out
+    assert re.search(r"^6\s+AT_PAGESZ\s+System page size\s+4096$", out, re.M), out

@@ -94,6 +94,17 @@ def expedited(target: FakeTarget) -> bytes:
         (b"Tp1.1", b"OK"),
         (b"Tp1.-1", b"OK"),
         (b"T2", b"E16"),
+        (b"T0001", b"OK"),
+        (b"T0x1", b"E16"),
+        (
+            b"qHostInfo",
+            b"triple:693338362d70632d6c696e75782d676e75;ptrsize:4;endian:little;ostype:linux;",
+        ),
+        (
+            b"qProcessInfo",
+            b"pid:1;triple:693338362d70632d6c696e75782d676e75;ptrsize:4;endian:little;ostype:linux;",
+        ),
+        (b"qXfer:auxv:read::0,fff", b""),  # FakeTarget has none: not supported
         (b"vCont?", b"vCont;c;C;s;S"),
         (b"vCont;c:2", b"E16"),
         (b"qFooBar", b""),
@@ -122,12 +133,14 @@ def test_simple_replies(packet: bytes, reply: bytes) -> None:
 
 def test_qsupported_is_the_table_answer_and_records_the_client_features() -> None:
     session, _ = make()
-    caps = ALL - {Capability.REVERSE}
+    # FakeTarget has no auxiliary vector: not advertised.
+    caps = ALL - {Capability.REVERSE, Capability.AUXV}
     assert one(session, GDB_FEATURES) == supported_features(caps, PACKET_SIZE)
     assert session.client_features >= {"swbreak+", "hwbreak+", "multiprocess+"}
     reverse, _ = make(capabilities=ALL, packet_size=0x8000)
     text = one(reverse, b"qSupported")
-    assert text == supported_features(ALL, 0x8000)
+    assert text == supported_features(ALL - {Capability.AUXV}, 0x8000)
+    assert b"auxv" not in text
     assert b"PacketSize=8000" in text
     assert b"ReverseContinue+" in text
     assert b"ReverseStep+" in text
