@@ -145,3 +145,23 @@ def test_a_kernel_recording(tmp_path: Path) -> None:
         assert stop.function == "timer_irq"
         ticks = k.read_int(k.symbol("ticks"))
         assert ticks in (49, 50)
+
+
+def test_the_documented_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """docs/python-api.md's first example, run as written (from a directory
+    where tests/guests/bin/debugme resolves)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "python-api.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert code is not None
+    (tmp_path / "tests").symlink_to(root / "tests")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.group(1), "python-api.md", "exec"), {})
+    out = capfd.readouterr().out.splitlines()
+    assert out[0] == "total=55 counter=15"  # the guest's own output
+    assert out[1].startswith("7 ")
+    assert out[-3:] == ["10", "15", "square 4"]
