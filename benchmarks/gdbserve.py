@@ -3,38 +3,20 @@ and drive gdb with a Python script."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rrdbg.server.launch import start_server  # noqa: E402
 
 
 def serve_recording(recording: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start a one-client replay server on a free port; the process and port."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rrdbg",
-            "replay",
-            "--quiet",
-            "--gdb",
-            "127.0.0.1:0",
-            "--once",
-            str(recording),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert server.stderr is not None
-    match = re.search(rb":(\d+)\s*$", server.stderr.readline())
-    if match is None:
-        server.kill()
-        raise RuntimeError("the rrdbg server did not start")
-    return server, int(match.group(1))
+    args = ["replay", "--quiet", "--gdb", "127.0.0.1:0", "--once", str(recording)]
+    return start_server(args, cwd=str(ROOT))
 
 
 #: The start of every benchmark's gdb script: ``run(cmd)`` (output as a

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from rrdbg.gdbmi import Gdb
 
 _RECORDINGS = pytest.StashKey[list[Path]]()
-_READY = re.compile(rb"waiting for gdb on [^:\s]+:(\d+)")
 
 
 @dataclass(frozen=True)
@@ -147,22 +146,16 @@ def rrdbg_serve() -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
     def serve(recording: Recorded | os.PathLike[str] | str) -> Served:
-        proc = subprocess.Popen(
-            _rrdbg("replay", "--quiet", "--gdb", "127.0.0.1:0", os.fspath(recording)),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = _READY.search(line)
-        if match is None:
-            proc.kill()
-            rest = proc.communicate()[1]
-            raise pytest.fail.Exception(
-                f"rrdbg replay --gdb did not start: {(line + rest).decode(errors='replace')}"
+        from rrdbg.errors import RrdbgError
+        from rrdbg.server.launch import start_server
+
+        try:
+            proc, port = start_server(
+                ["replay", "--quiet", "--gdb", "127.0.0.1:0", os.fspath(recording)]
             )
-        served = Served(proc, int(match.group(1)))
+        except RrdbgError as exc:
+            raise pytest.fail.Exception(str(exc)) from None
+        served = Served(proc, port)
         started.append(served)
         return served
 

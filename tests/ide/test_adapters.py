@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,13 +24,13 @@ import pytest
 
 from rrdbg.gdbmi import Gdb, quote
 from rrdbg.pytest_plugin import Recorded
+from rrdbg.server.launch import start_server
 from tests.conftest import guest
 from tests.server.gdbrun import needs_gdb
 
 pytestmark = needs_gdb
 ROOT = Path(__file__).resolve().parents[2]
 IDE_DOC = ROOT / "docs" / "ide.md"
-_READY = re.compile(rb"waiting for gdb on [^:\s]+:(\d+)")
 
 
 def configuration(name: str) -> dict[str, Any]:
@@ -64,26 +62,10 @@ def served_at(recording: Recorded, address: str) -> Iterator[str]:
     that one is taken on this machine); the address gdb must use."""
     host, port = address.rsplit(":", 1)
     listen = address if _free(int(port)) else f"{host}:0"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rrdbg",
-            "replay",
-            "--quiet",
-            "--gdb",
-            listen,
-            str(recording.directory),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc, actual = start_server(["replay", "--quiet", "--gdb", listen, str(recording.directory)])
     assert proc.stderr is not None
-    match = _READY.search(proc.stderr.readline())
-    assert match is not None, "the server did not start"
     try:
-        yield f"{host}:{match.group(1).decode()}"
+        yield f"{host}:{actual}"
     finally:
         proc.kill()
         proc.wait()

@@ -36,28 +36,37 @@ def _lldb(commands: list[str]) -> str:
     return proc.stdout + proc.stderr
 
 
+def _codelldb_session(recording: Recorded, commands: list[str]) -> str:
+    """lldb running the CodeLLDB configuration's commands (pointed at a
+    server for ``recording``), then ``commands``; its output."""
+    cfg = configuration("CodeLLDB")
+    (connect,) = cfg["processCreateCommands"]
+    documented = connect.split()[-1]
+    with served_at(recording, documented) as address:
+        return _lldb(
+            [_workspace(c) for c in cfg["targetCreateCommands"]]
+            + [connect.replace(documented, address)]
+            + commands
+        )
+
+
 def test_codelldb_configuration_debugs_forward(
     rrdbg_record: Callable[..., Recorded],
 ) -> None:
     cfg = configuration("CodeLLDB")
     assert (cfg["type"], cfg["request"], cfg["reverseDebugging"]) == ("lldb", "custom", True)
-    rec = rrdbg_record(guest("debugme"))
-    (connect,) = cfg["processCreateCommands"]
-    documented = connect.split()[-1]
-    with served_at(rec, documented) as address:
-        out = _lldb(
-            [_workspace(c) for c in cfg["targetCreateCommands"]]
-            + [connect.replace(documented, address)]
-            + [
-                "breakpoint set -n bump",
-                "continue",
-                "frame variable by",
-                "continue",
-                "frame variable by",
-                "thread step-inst",
-                "register read eip",
-            ]
-        )
+    out = _codelldb_session(
+        rrdbg_record(guest("debugme")),
+        [
+            "breakpoint set -n bump",
+            "continue",
+            "frame variable by",
+            "continue",
+            "frame variable by",
+            "thread step-inst",
+            "register read eip",
+        ],
+    )
     assert "stop reason = breakpoint 1.1" in out, out
     assert re.findall(r"\(int\) by = (\d+)", out) == ["1", "2"], out
     assert re.search(r"eip = 0x[0-9a-f]+\s+debugme`bump \+ \d+", out), out
@@ -65,24 +74,16 @@ def test_codelldb_configuration_debugs_forward(
 
 
 def test_lldb_reverse_when_its_client_has_it(rrdbg_record: Callable[..., Recorded]) -> None:
-    assert LLDB is not None
-    help_text = _lldb(["help process continue"])
-    if "--reverse" not in help_text:
+    if "--reverse" not in _lldb(["help process continue"]):
         pytest.skip("this lldb has no reverse execution (LLVM 20 added it)")
-    cfg = configuration("CodeLLDB")
-    rec = rrdbg_record(guest("debugme"))
-    (connect,) = cfg["processCreateCommands"]
-    documented = connect.split()[-1]
-    with served_at(rec, documented) as address:
-        out = _lldb(
-            [_workspace(c) for c in cfg["targetCreateCommands"]]
-            + [connect.replace(documented, address)]
-            + [
-                "breakpoint set -n bump",
-                "continue",
-                "continue",
-                "process continue --reverse",
-                "frame variable by",
-            ]
-        )
+    out = _codelldb_session(
+        rrdbg_record(guest("debugme")),
+        [
+            "breakpoint set -n bump",
+            "continue",
+            "continue",
+            "process continue --reverse",
+            "frame variable by",
+        ],
+    )
     assert re.findall(r"\(int\) by = (\d+)", out) == ["1"], out

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 
+from rrdbg.server.launch import start_server
+
 GDB = shutil.which("gdb")
 needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
-_READY = re.compile(rb"waiting for gdb on [^:\s]+:(\d+)")
 
 
 @dataclass
@@ -38,20 +37,8 @@ class Server:
 def rrdbg_server(args: Sequence[str]) -> Iterator[Server]:
     """Start ``rrdbg ARGS`` (which must include ``--gdb 127.0.0.1:0``) and wait
     until it listens."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rrdbg", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    match = _READY.search(line)
-    if match is None:
-        proc.kill()
-        rest = proc.communicate()[1]
-        raise AssertionError(f"server did not start: {line!r} {rest!r}")
-    server = Server(proc, int(match.group(1)))
+    proc, port = start_server(args, stdout=subprocess.PIPE)
+    server = Server(proc, port)
     try:
         yield server
     finally:
