@@ -126,3 +126,18 @@ def test_the_documented_example(
     assert stop.reason == "watchpoint-trigger" and stop.func == "bump"
     assert stop.results["value"] == {"old": "15", "new": "10"}
     assert gdb.eval("by") == "5"
+
+
+def test_a_program_that_cannot_be_recorded_fails_the_test_in_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_missing(rrdbg_record):
+            rrdbg_record("/no/such/program")
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rrdbg record /no/such/program failed: rrdbg: *"])
+    assert "Traceback" not in result.stdout.str()
