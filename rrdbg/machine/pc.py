@@ -346,6 +346,8 @@ class PcCpu(Cpu):
 
     def _install_hooks(self) -> None:
         super()._install_hooks()
+        self._emulated = set()
+        self._watchers = {}
         # Protected mode, FPU present and native; no CR4.TSD at ring 0.
         self.engine.reg_write(x86.UC_X86_REG_CR0, 0x11 | 0x20)
         self.engine.reg_write(x86.UC_X86_REG_CR4, 0)
@@ -382,6 +384,7 @@ class PcCpu(Cpu):
             if code not in (b"\x0f\x31", b"\x0f\x01\xf9"):
                 return
             count = self.count_at(pc)
+            self._notify_watchers(pc, count)
             value = tsc(count) & 0xFFFFFFFFFFFFFFFF
             e = self.engine
             e.reg_write(x86.UC_X86_REG_EAX, value & 0xFFFFFFFF)
@@ -393,7 +396,37 @@ class PcCpu(Cpu):
             c.last_addr = c.last_size = c.last_icount = 0
             self.eip = pc + size
 
+        self._emulated.add(address)
         self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
+
+    # -- code watches at instructions rrdbg emulates ---------------------------
+    #: Addresses whose instruction a hook of ours may emulate and skip.
+    _emulated: set[int]
+    #: Code watches at those addresses, called by our hook (handle, callback).
+    _watchers: dict[int, list[tuple[int, Callable[[int], None]]]]
+    _next_watch = -1
+
+    def watch_code(self, address: int, callback: Callable[[int], None]) -> int:
+        """As ``Cpu.watch_code``; at an instruction that an rdtsc or gate hook
+        may emulate, that hook calls ``callback`` first (a separate Unicorn
+        hook would run after the emulation, with the count past it)."""
+        if address not in self._emulated:
+            return super().watch_code(address, callback)
+        handle = self._next_watch
+        self._next_watch -= 1
+        self._watchers.setdefault(address, []).append((handle, callback))
+        return handle
+
+    def unwatch(self, handle: int) -> None:
+        if handle >= 0:
+            super().unwatch(handle)
+            return
+        for watchers in self._watchers.values():
+            watchers[:] = [(h, cb) for h, cb in watchers if h != handle]
+
+    def _notify_watchers(self, pc: int, count: int) -> None:
+        for _handle, callback in self._watchers.get(pc, ()):
+            callback(count)
 
     #: Set by the machine: called before a possible gate instruction runs,
     #: with its address, bytes and exact count.
@@ -405,10 +438,14 @@ class PcCpu(Cpu):
     def trap_gate(self, address: int) -> None:
         """A bounded code hook just before the instruction at ``address`` (if
         one starts there): out, sti, popf or iret, found by a byte scan."""
+        if address in self._emulated:
+            return
+        self._emulated.add(address)
         self.engine.hook_add(ucc.UC_HOOK_CODE, self._hook_gate, begin=address, end=address)
 
     def _hook_gate(self, _uc: object, pc: int, size: int, _d: object) -> None:
         count = self.count_at(pc)
+        self._notify_watchers(pc, count)
         if count != self.skip_gate_at:
             self.on_gate(pc, self.memory.view(pc, size).tobytes(), count)
 
