@@ -141,3 +141,22 @@ def test_a_program_that_cannot_be_recorded_fails_the_test_in_one_line(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*rrdbg record /no/such/program failed: rrdbg: *"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_kernel_through_the_fixtures(
+    rrdbg_record: Callable[..., Recorded], rrdbg_gdb: Callable[..., Gdb]
+) -> None:
+    """machine="pc": a kernel's recording, its timer handler found backwards."""
+    rec = rrdbg_record(guest("k_ticks"), machine="pc", ram_mb=4)
+    assert rec.status == 1  # isa-debug-exit 0
+    assert b"k_ticks: done" in rec.stdout
+    gdb = rrdbg_gdb(rec)
+    gdb.break_at("timer_irq")
+    first = gdb.cont()
+    assert first.reason == "breakpoint-hit" and first.func == "timer_irq"
+    assert gdb.eval("ticks") == "0"
+    gdb.delete()
+    assert gdb.cont().reason == "no-history"  # just before isa-debug-exit
+    gdb.break_at("timer_irq")
+    last = gdb.reverse_cont()
+    assert last.func == "timer_irq" and gdb.eval("ticks") in ("49", "50")
