@@ -38,6 +38,10 @@ EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value o
 BLOCK_HOOK_CFUNC = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
 )
+#: Signature of an x86 ``in`` instruction hook (uc, port, size, user_data) -> value.
+PORT_IN_CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
+)
 
 
 def unicorn_version() -> str:
@@ -227,6 +231,37 @@ class Engine:
         )
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add block hook: {self.strerror(status)}")
+        return int(handle.value)
+
+    def hook_port_in(self, callback: Callable[[int, int], int]) -> int:
+        """``callback(port, size) -> value`` for every ``in`` instruction,
+        registered directly (without the binding's per-call wrappers: a
+        kernel polling a port calls it every few instructions).  An
+        exception in it stops the engine and is raised by ``start``."""
+
+        def trampoline(_uc: object, port: int, size: int, _data: object) -> int:
+            try:
+                return callback(port, size)
+            except BaseException as exc:  # re-raised by start()
+                self.uc._hook_exception = exc
+                _UCLIB.uc_emu_stop(self._handle)
+                return 0
+
+        fn = PORT_IN_CFUNC(trampoline)
+        self.keep_alive(fn)
+        handle = _ucmod.uc_hook_h()
+        status = _UCLIB.uc_hook_add(
+            self._handle,
+            ctypes.byref(handle),
+            ucc.UC_HOOK_INSN,
+            ctypes.cast(fn, ctypes.c_void_p),
+            None,
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+            ctypes.c_int(x86.UC_X86_INS_IN),
+        )
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot add port hook: {self.strerror(status)}")
         return int(handle.value)
 
     def hook_add(self, htype: int, callback: Callable[..., Any], **kw: Any) -> int:

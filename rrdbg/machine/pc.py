@@ -354,10 +354,10 @@ class PcCpu(Cpu):
         self.engine.reg_write(x86.UC_X86_REG_EFLAGS, 0x2)
         self.on_port_in: Callable[[int, int], int] = lambda _p, _s: 0xFFFFFFFF
         self.on_port_out: Callable[[int, int, int], None] = lambda _p, _s, _v: None
-        self.engine.hook_add(ucc.UC_HOOK_INSN, self._hook_in, aux1=x86.UC_X86_INS_IN)
+        self.engine.hook_port_in(self._hook_in)
         self.engine.hook_add(ucc.UC_HOOK_INSN, self._hook_out, aux1=x86.UC_X86_INS_OUT)
 
-    def _hook_in(self, _uc: object, port: int, size: int, _d: object) -> int:
+    def _hook_in(self, port: int, size: int) -> int:
         self.io_icount = self._io_position()
         try:
             return self.on_port_in(port, size) & ((1 << (8 * size)) - 1)
