@@ -208,3 +208,32 @@ def test_rdtsc_counts_instructions(tmp_path: Path) -> None:
     os.close(fd)
     assert m.icount == first
     assert m.memory.view(m.cpu.eip, 2).tobytes() == b"\x0f\x31"  # the rdtsc, not yet run
+
+
+def test_port_in_hook_values_and_errors() -> None:
+    """The raw ``in`` hook: the value reaches the guest register, sized; an
+    exception inside stops the engine and comes out of ``start``."""
+    from unicorn import x86_const as x86
+
+    from rrdbg.machine.engine import Engine
+    from rrdbg.machine.memory import PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
+
+    engine = Engine()
+    memory = GuestMemory(engine)
+    memory.map(0, 0x2000, PROT_READ | PROT_WRITE | PROT_EXEC)
+    # in al, 0x60; mov bl, al; in eax, dx; hlt
+    memory.poke(0x1000, b"\xe4\x60\x88\xc3\xed\xf4")
+    seen: list[tuple[int, int]] = []
+
+    def port_in(port: int, size: int) -> int:
+        seen.append((port, size))
+        if port == 0x1234:
+            raise RuntimeError("device on fire")
+        return 0xABCDEF12
+
+    engine.hook_port_in(port_in)
+    engine.reg_write(x86.UC_X86_REG_EDX, 0x1234)
+    with pytest.raises(RuntimeError, match="device on fire"):
+        engine.start(0x1000)
+    assert seen == [(0x60, 1), (0x1234, 4)]
+    assert engine.reg_read(x86.UC_X86_REG_EBX) & 0xFF == 0x12
