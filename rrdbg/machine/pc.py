@@ -110,10 +110,10 @@ DEBUG_EXIT_PORT = 0xF4
 #: Ports whose writes move the timer deadline or end the run: the CPU
 #: always stops right after such an out, at its exact icount.
 _STOPPING_PORTS = frozenset({0x40, 0x43, DEBUG_EXIT_PORT})
-#: Opcodes of the instructions that can make an interrupt deliverable:
-#: out imm8/dx (E6 E7 EE EF), sti (FB), popf (9D), iret (CF).
 #: Ports whose writes may make an interrupt deliverable (PICs, UART IER).
 _IRQ_PORTS = frozenset({0x20, 0x21, 0xA0, 0xA1, COM1 + 1}) | _STOPPING_PORTS
+#: Opcodes of the instructions that can make an interrupt deliverable:
+#: out imm8/dx (E6 E7 EE EF), sti (FB), popf (9D), iret (CF).
 _GATE_OPCODES = b"\xe6\xe7\xee\xef\xfb\x9d\xcf"
 _IF = 0x200
 #: Instructions per call into the emulator in run_to_end (a few milliseconds).
@@ -391,10 +391,7 @@ class PcCpu(Cpu):
             e.reg_write(x86.UC_X86_REG_EDX, value >> 32)
             if size == 3:
                 e.reg_write(x86.UC_X86_REG_ECX, 0)  # IA32_TSC_AUX: cpu 0
-            c = self.counter
-            c.total = count + 1
-            c.last_addr = c.last_size = c.last_icount = 0
-            self.eip = pc + size
+            self.retire(count, pc + size)
 
         self._emulated.add(address)
         self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
