@@ -447,8 +447,8 @@ class Timeline:
                     self.take_checkpoint()
         elapsed = time.perf_counter() - started
         if m.icount - start >= 1000 and elapsed > 0:
-            # The replay speed of this guest around here (a restore and any
-            # checkpoint captured included): the next seek adapts to it.
+            # The replay speed of this guest around here (a checkpoint
+            # captured on the way included): the next seek adapts to it.
             self._replay_rate = (m.icount - start) / elapsed
         return True
 
