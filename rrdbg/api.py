@@ -166,10 +166,9 @@ class Recording:
         if 0 <= target <= self.end:
             self._t.seek(target)
             return self._stop("step")
-        stop = self.step_once(direction)
-        while stop.kind == "step" and self.icount != target:
-            stop = self.step_once(direction)
-        return stop
+        # Past either end: go to it, and let one more step say how it ends.
+        self._t.seek(self.end if direction == "forward" else 0)
+        return self.step_once(direction)
 
     def step_once(self, direction: Direction = "forward") -> Stop:
         """One instruction, as gdb's stepi / reverse-stepi (watchpoints apply)."""

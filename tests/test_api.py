@@ -165,3 +165,12 @@ def test_the_documented_example_runs(
     assert out[0] == "total=55 counter=15"  # the guest's own output
     assert out[1].startswith("7 ")
     assert out[-3:] == ["10", "15", "square 4"]
+
+
+def test_steps_past_either_end_stop_there(r: rrdbg.Recording) -> None:
+    r.seek(r.end - 2)
+    stop = r.step(1_000_000)
+    assert (stop.kind, r.icount) == ("history-end", r.end)
+    r.seek(5)
+    stop = r.step_back(1_000_000)
+    assert (stop.kind, r.icount) == ("history-begin", 0)
