@@ -3,7 +3,8 @@
 # needs (a C compiler and Python headers for the native icount hook, venv,
 # and gdb, the debugger rrdbg serves).
 #   tools/install.sh          rrdbg itself
-#   tools/install.sh --dev    plus the test and lint tools, qemu-utils, qemu-system-x86, lldb
+#   tools/install.sh --dev    plus the test and lint tools, gcc-multilib, qemu-utils,
+#                             qemu-system-x86, lldb
 #                             (tools/test.sh uses this)
 # Re-running it reuses .venv.
 set -euo pipefail
@@ -24,6 +25,9 @@ PY
 # and run the pc machine's test kernels under qemu-system-i386 for comparison.
 need_lean=()
 if [ -n "$extras" ]; then
+    # The tests build small C programs with `gcc -m32 -static`, as users do.
+    echo 'int main(void){return 0;}' | gcc -m32 -static -x c -o /dev/null - >/dev/null 2>&1 ||
+        need+=(gcc-multilib)
     command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
     # Without recommends: the GUI, OVMF and block plugins are not needed.
     command -v qemu-system-i386 >/dev/null 2>&1 || need_lean+=(qemu-system-x86)

@@ -16,7 +16,10 @@
  * writable pages, a block capstone cannot decode) still stops for Python.
  *
  * The module links against neither libunicorn nor libcapstone: Python hands
- * it the addresses of uc_emu_stop and cs_disasm_iter.  rrdbg/machine/icount.py holds the pure-Python twin of this
+ * it the addresses of uc_emu_stop and cs_disasm_iter.
+ *
+ * The second hook here answers Unicorn's TLB fills from the guest's page
+ * permissions, which makes memory faults exact (see "Page permissions").  rrdbg/machine/icount.py holds the pure-Python twin of this
  * file; the two must give identical results (tests check it).
  */
 #define PY_SSIZE_T_CLEAN
@@ -67,6 +70,8 @@ typedef struct {
     cs_disasm_iter_fn cs_disasm_iter;
     void *cs_insn;
     uint64_t learned;
+    /* Leave blocks with port I/O to Python (user-mode machines). */
+    int io_check;
     uint32_t *root[ROOT_SIZE];
     uint8_t cacheable[PAGE_COUNT / 8];
 } counter_state;
@@ -92,6 +97,22 @@ static uint32_t *leaf_for(counter_state *s, uint32_t a)
     return *slot;
 }
 
+/* Whether the instruction is port I/O (in, out, ins, outs).  Unicorn 2.1.1
+ * lets any privilege level do I/O; Linux user code gets #GP (SIGSEGV), which
+ * the CPU emulates with an exit at the instruction (see cpu.py). */
+static int is_port_io(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (p[i] == 0x66 || p[i] == 0x67 || p[i] == 0xf2 || p[i] == 0xf3 ||
+                       p[i] == 0x26 || p[i] == 0x2e || p[i] == 0x36 || p[i] == 0x3e ||
+                       p[i] == 0x64 || p[i] == 0x65 || p[i] == 0xf0))
+        i++;
+    if (i >= len)
+        return 0;
+    uint8_t op = p[i];
+    return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+}
+
 /* Decode and cache a block; returns its entry, or 0 when Python must look. */
 static __attribute__((noinline)) uint32_t learn(counter_state *s, uint64_t address, uint32_t size)
 {
@@ -105,8 +126,13 @@ static __attribute__((noinline)) uint32_t learn(counter_state *s, uint64_t addre
     size_t left = size;
     uint64_t pc = address;
     uint32_t n = 0;
-    while (left > 0 && s->cs_disasm_iter(s->cs_handle, &code, &left, &pc, s->cs_insn))
+    const uint8_t *insn = code;
+    while (left > 0 && s->cs_disasm_iter(s->cs_handle, &code, &left, &pc, s->cs_insn)) {
+        if (s->io_check && is_port_io(insn, (size_t)(code - insn)))
+            return 0; /* Python places an exit there: user code may not do I/O */
+        insn = code;
         n++;
+    }
     if (left > MAX_INSN_LENGTH)
         return 0;
     if (left > 0)
@@ -296,6 +322,15 @@ static PyObject *Counter_set_decoder(Counter *self, PyObject *args)
     self->s->cs_handle = (size_t)handle;
     self->s->cs_disasm_iter = (cs_disasm_iter_fn)(uintptr_t)fn;
     self->s->cs_insn = (void *)(uintptr_t)insn;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Counter_set_io_check(Counter *self, PyObject *args)
+{
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag))
+        return NULL;
+    self->s->io_check = flag;
     Py_RETURN_NONE;
 }
 
@@ -507,6 +542,8 @@ static PyMethodDef Counter_methods[] = {
     {"forget_all", (PyCFunction)Counter_forget_all, METH_NOARGS, "drop every cached block"},
     {"set_decoder", (PyCFunction)Counter_set_decoder, METH_VARARGS,
      "set_decoder(host_base, cs_handle, cs_disasm_iter, cs_insn): decode new blocks natively"},
+    {"set_io_check", (PyCFunction)Counter_set_io_check, METH_VARARGS,
+     "set_io_check(flag): leave blocks with port I/O to Python instead of learning them"},
     {"set_cacheable", (PyCFunction)Counter_set_cacheable, METH_VARARGS,
      "set_cacheable(lo, hi, flag): whether blocks in these pages may be cached"},
     {"entries", (PyCFunction)Counter_entries, METH_NOARGS,
@@ -527,13 +564,159 @@ static PyTypeObject CounterType = {
     .tp_getset = Counter_getset,
 };
 
+/* ---------------------------------------------------------------------
+ * Page permissions for Unicorn's virtual TLB (UC_HOOK_TLB_FILL).
+ *
+ * Unicorn 2.1.1 reports a data access to unmapped or protected memory
+ * without restoring the guest state to the faulting instruction: EIP is left
+ * at the start of the translated block and the lazily computed flags may be
+ * stale.  A refusal from a TLB fill hook instead raises the fault through
+ * QEMU's precise path (cpu_loop_exit_restore).  So the machine runs with the
+ * virtual TLB and this hook answers every fill from the guest's page map:
+ * identity address, the page's PROT_* bits.  When the bits do not allow the
+ * access, Unicorn stops with UC_ERR_EXCEPTION at the exact instruction and
+ * the hook has recorded which access (type and page) was refused.
+ *
+ * Instruction fetches are always allowed here: Unicorn also fills for
+ * fetches outside of any guest run (when it drops translations), where a
+ * refusal would unwind through the wrong frame.  Unicorn's own region checks
+ * still refuse fetches from unmapped or non-executable memory, and a fetch
+ * fault happens at a block's first instruction, where EIP is exact anyway.
+ * ------------------------------------------------------------------- */
+#define MEM_READ 16
+#define MEM_WRITE 17
+#define MEM_FETCH 18
+
+typedef struct {
+    uint64_t paddr;
+    int perms;
+} tlb_entry;
+
+typedef struct {
+    uint64_t fault_page;
+    uint32_t fault_type;
+    uint32_t fills;
+    uint8_t perms[PAGE_COUNT];
+} page_state;
+
+static int tlb_fill(void *uc, uint64_t vaddr, int type, tlb_entry *e, void *user_data)
+{
+    page_state *s = (page_state *)user_data;
+    int need = type == MEM_READ ? 1 : type == MEM_WRITE ? 2 : 0;
+    int perms = vaddr < 0x100000000ull ? s->perms[vaddr >> PAGE_BITS] : 0;
+    s->fills++;
+    e->paddr = vaddr;
+    if (type == MEM_FETCH) {
+        e->perms = 7;
+        return 1;
+    }
+    e->perms = perms;
+    if ((perms & need) != need) {
+        s->fault_page = vaddr;
+        s->fault_type = (uint32_t)type;
+    }
+    return 1;
+}
+
+typedef struct {
+    PyObject_HEAD
+    page_state *s;
+} Pages;
+
+static int Pages_init(Pages *self, PyObject *args, PyObject *kwds)
+{
+    if (!PyArg_ParseTuple(args, ""))
+        return -1;
+    if (self->s == NULL) {
+        self->s = (page_state *)calloc(1, sizeof(page_state));
+        if (self->s == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void Pages_dealloc(Pages *self)
+{
+    free(self->s);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Pages_set_perms(Pages *self, PyObject *args)
+{
+    unsigned long long lo, hi;
+    unsigned int perms;
+    if (!PyArg_ParseTuple(args, "KKI", &lo, &hi, &perms))
+        return NULL;
+    if (hi > 0x100000000ull)
+        hi = 0x100000000ull;
+    for (unsigned long long p = lo >> PAGE_BITS; p < (hi + (1u << PAGE_BITS) - 1) >> PAGE_BITS; p++)
+        self->s->perms[p] = (uint8_t)perms;
+    Py_RETURN_NONE;
+}
+
+/* take_fault() -> (uc_mem_type, page) of the last refused access, or None; clears it. */
+static PyObject *Pages_take_fault(Pages *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->s->fault_type == 0)
+        Py_RETURN_NONE;
+    PyObject *out = Py_BuildValue("(IK)", self->s->fault_type,
+                                  (unsigned long long)self->s->fault_page);
+    self->s->fault_type = 0;
+    return out;
+}
+
+static PyObject *Pages_get_hook_address(Pages *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)&tlb_fill);
+}
+
+static PyObject *Pages_get_user_data(Pages *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)self->s);
+}
+
+static PyObject *Pages_get_fills(Pages *self, void *c)
+{
+    return PyLong_FromUnsignedLong(self->s->fills);
+}
+
+static PyGetSetDef Pages_getset[] = {
+    {"hook_address", (getter)Pages_get_hook_address, NULL, "address of the C TLB fill hook", NULL},
+    {"user_data", (getter)Pages_get_user_data, NULL, "user_data pointer to pass to uc_hook_add", NULL},
+    {"fills", (getter)Pages_get_fills, NULL, "TLB fills answered so far", NULL},
+    {NULL}
+};
+
+static PyMethodDef Pages_methods[] = {
+    {"set_perms", (PyCFunction)Pages_set_perms, METH_VARARGS,
+     "set_perms(lo, hi, perms): the PROT_* bits of the pages of [lo, hi)"},
+    {"take_fault", (PyCFunction)Pages_take_fault, METH_NOARGS,
+     "take_fault() -> (uc_mem_type, page) | None: the access last refused (cleared)"},
+    {NULL}
+};
+
+static PyTypeObject PagesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rrdbg.machine._icount.NativePages",
+    .tp_doc = "The guest's page permissions, answering Unicorn's TLB fills in C.",
+    .tp_basicsize = sizeof(Pages),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Pages_init,
+    .tp_dealloc = (destructor)Pages_dealloc,
+    .tp_methods = Pages_methods,
+    .tp_getset = Pages_getset,
+};
+
 static struct PyModuleDef icount_module = {
-    PyModuleDef_HEAD_INIT, "_icount", "Native block hook for exact instruction counting.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_icount", "Native hooks: exact instruction counting and the page map for TLB fills.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__icount(void)
 {
-    if (PyType_Ready(&CounterType) < 0)
+    if (PyType_Ready(&CounterType) < 0 || PyType_Ready(&PagesType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&icount_module);
     if (m == NULL)
@@ -541,6 +724,12 @@ PyMODINIT_FUNC PyInit__icount(void)
     Py_INCREF(&CounterType);
     if (PyModule_AddObject(m, "NativeCounter", (PyObject *)&CounterType) < 0) {
         Py_DECREF(&CounterType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&PagesType);
+    if (PyModule_AddObject(m, "NativePages", (PyObject *)&PagesType) < 0) {
+        Py_DECREF(&PagesType);
         Py_DECREF(m);
         return NULL;
     }

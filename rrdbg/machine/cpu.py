@@ -55,6 +55,20 @@ SIGFPE = 8
 SIGSEGV = 11
 
 
+_PREFIXES = frozenset(b"\x66\x67\xf2\xf3\x26\x2e\x36\x3e\x64\x65\xf0")
+
+
+def _is_port_io(code: bytes) -> bool:
+    """Whether ``code`` starts with in/out/ins/outs (same test as _icount.c)."""
+    i = 0
+    while i < len(code) and code[i] in _PREFIXES:
+        i += 1
+    if i >= len(code):
+        return False
+    op = code[i]
+    return 0xE4 <= op <= 0xE7 or 0xEC <= op <= 0xEF or 0x6C <= op <= 0x6F
+
+
 def signal_name(signo: int) -> str:
     """SIGSEGV etc. (Linux numbers are the same on i386 and x86-64 hosts)."""
     try:
@@ -80,6 +94,21 @@ _EXCEPTION_SIGNALS = {
     16: SIGFPE,  # x87 error
     17: SIGBUS,  # alignment check
     19: SIGFPE,  # SIMD floating point
+}
+#: Gates Linux lets user code reach with `int`: int3, into and the system call.
+_USER_GATES = frozenset({3, 4, 0x80})
+_EXCEPTION_NAMES = {
+    0: "divide error",
+    1: "debug trap",
+    3: "breakpoint trap",
+    4: "overflow trap",
+    5: "bound range exceeded",
+    6: "invalid opcode",
+    7: "device not available",
+    13: "general protection",
+    16: "x87 floating-point error",
+    17: "alignment check",
+    19: "SIMD floating-point error",
 }
 SYSCALL_VECTOR = 0x80
 _VECTOR_GP = 13
@@ -231,13 +260,31 @@ def _old_exception_offset() -> int:
 class Cpu:
     """Unicorn i386 CPU at CPL 3 with an exact instruction count."""
 
+    #: Translate addresses with the page-permission TLB hook, which makes
+    #: memory faults exact (icount.Pages).  Only for guests that do not page:
+    #: the virtual TLB ignores the emulated CPU's page tables.
+    virtual_tlb = True
+    #: Whether port I/O faults (#GP), as it does for Linux user code.
+    io_faults = True
+
     def __init__(self, memory: GuestMemory, engine: Engine, *, native: bool | None = None) -> None:
         self.engine = engine
         self.memory = memory
         self.counter, self.native, self.block_hook = ic.make_counter(engine, native)
+        self.counter.set_io_check(self.io_faults)
+        self.pages: ic.Pages | None = None
+        if self.virtual_tlb:
+            self.pages = ic.make_pages(engine, self.native)
+            for r in memory.regions():
+                self.pages.set_perms(r.start, r.end, r.perms)
+        # Set while a faulting instruction is run again to learn its address:
+        # hooks that report to the debugger must not see that second run.
+        self._probing = False
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md.detail = False
         self._exits: set[int] = set()
+        #: Port I/O instructions seen in the guest's code (see _learn_block).
+        self._io_exits: set[int] = set()
         self._temp_exit: int | None = None
         self._active_exits: set[int] = set()
         # Executable ranges whose code changed while the program ran.
@@ -325,10 +372,38 @@ class Cpu:
         eip = self.eip
         if intno == _VECTOR_GP and self._emulate_tsc(eip):
             return
-        signal = _EXCEPTION_SIGNALS.get(intno, SIGSEGV)
-        what = f"x86 exception {intno}" if intno in _EXCEPTION_SIGNALS else f"int {intno:#x}"
-        self._pending = Stop(StopReason.FAULT, self.count_at(eip), Fault(signal, eip, None, what))
+        soft = self._software_interrupt(eip, intno)
+        if soft is not None and intno not in _USER_GATES:
+            # `int $n` through a gate user code may not use: Linux's #GP,
+            # SIGSEGV at the int instruction, which does not retire.
+            count = self.count_at(soft)
+            fault = Fault(SIGSEGV, soft, None, f"int {intno:#x}: general protection")
+            self._pending = Stop(StopReason.FAULT, count, fault)
+        else:
+            # Exceptions (EIP at the instruction, not retired) and the traps
+            # int3/into (EIP after it, retired) are reported where they are.
+            signal = _EXCEPTION_SIGNALS.get(intno, SIGSEGV)
+            what = _EXCEPTION_NAMES.get(intno, f"x86 exception {intno}")
+            self._pending = Stop(
+                StopReason.FAULT, self.count_at(eip), Fault(signal, eip, None, what)
+            )
         self.engine.stop()
+
+    def _software_interrupt(self, eip: int, intno: int) -> int | None:
+        """The address of the ``int``/``int3``/``into`` that raised ``intno``
+        with EIP after it, or None for an exception raised by the instruction
+        at EIP.  Such an instruction always ends its block, so it is the last
+        instruction of the block last entered and EIP is that block's end."""
+        c = self.counter
+        if not c.last_size or eip != c.last_addr + c.last_size:
+            return None
+        last = self._decode(c.last_addr, c.last_size)[-1]
+        code = self.memory.view(last, eip - last).tobytes()
+        if code == bytes((0xCD, intno)) or (intno == 3 and code == b"\xcc"):
+            return last
+        if intno == 4 and code == b"\xce":
+            return last
+        return None
 
     def _hook_bad_access(
         self, _uc: object, _access: int, address: int, _size: int, _value: int, kind: str
@@ -415,8 +490,22 @@ class Cpu:
         return [i[0] for i in self._md.disasm_lite(code, addr) if i[0] < pc]
 
     def _learn_block(self, addr: int, size: int) -> None:
-        n = len(self._decode(addr, size)) if size else 0
+        insns = self._decode(addr, size) if size else []
+        n = len(insns)
         self.counter.learned += 1
+        view = self.memory.view
+        io = [
+            a for a in insns if self.io_faults and _is_port_io(view(a, _MAX_INSN_LENGTH).tobytes())
+        ]
+        if io:
+            # Port I/O, which Unicorn allows at any privilege level, is #GP for
+            # Linux user code: stop before it (an exit) and report the fault.
+            # Not cached, so that a machine seeded with this block's count
+            # still comes here and places the exit.
+            self._io_exits.update(io)
+            self._sync_exits()
+            self.counter.pass_once(addr, size, n)
+            return
         # Code in writable memory can change under the same (addr, size): count
         # such blocks every time instead of caching them (unicorn.md G12).
         # The native hook applies the same rule to the first and last page.
@@ -432,6 +521,11 @@ class Cpu:
     def _perms_changed(self, lo: int, hi: int, perms: int) -> None:
         # Same rule as _learn_block: only code that cannot be written is cached.
         self.counter.set_cacheable(lo, hi, bool(perms & PROT_EXEC) and not perms & PROT_WRITE)
+        if self.pages is not None:
+            self.pages.set_perms(lo, hi, perms)
+            # The TLB caches the hook's answers: a page that lost a permission
+            # would otherwise stay accessible until its entry is evicted.
+            self.engine.flush_tlb()
 
     def known_blocks(self) -> bytes:
         """The cached block counts, to seed another machine running the same code.
@@ -491,7 +585,20 @@ class Cpu:
     def _drop_code(self, lo: int, hi: int) -> None:
         """Forget translations and cached counts for [lo, hi) after it changed."""
         self.counter.forget(max(lo - PAGE, 0), hi)
-        self.engine.remove_cache(max(lo - PAGE, 0), hi)
+        self._remove_cache(max(lo - PAGE, 0), hi)
+
+    def _remove_cache(self, lo: int, hi: int) -> None:
+        """Drop the translations of [lo, hi), one mapped region at a time.
+
+        Unicorn turns the range's start into a RAM offset and drops that
+        many bytes from there: a range starting in unmapped memory drops
+        nothing, and one crossing into another region (another RAM block)
+        drops the wrong bytes.
+        """
+        for r in self.memory.regions():
+            a, b = max(lo, r.start), min(hi, r.end)
+            if a < b:
+                self.engine.remove_cache(a, b)
 
     # -- exits (breakpoints) ---------------------------------------------
     def add_exit(self, addr: int) -> None:
@@ -509,7 +616,7 @@ class Cpu:
         self._sync_exits()
 
     def _sync_exits(self) -> None:
-        exits = set(self._exits)
+        exits = self._exits | self._io_exits
         if self._temp_exit is not None:
             exits.add(self._temp_exit)
         if exits == self._active_exits:
@@ -520,9 +627,9 @@ class Cpu:
         # Unicorn translates *at* an exit keeps halting after the exit is
         # gone.
         for addr in exits - self._active_exits:
-            self.engine.remove_cache(max(addr - 1, 0), addr + 1)
+            self._remove_cache(max(addr - 1, 0), addr + 1)
         for addr in self._active_exits - exits:
-            self.engine.remove_cache(addr, addr + 1)
+            self._remove_cache(addr, addr + 1)
         self._active_exits = exits
 
     # -- running -------------------------------------------------------
@@ -598,11 +705,18 @@ class Cpu:
             self._icount = count
             c.total = count
             if status != ucc.UC_ERR_OK:
-                return Stop(StopReason.FAULT, count, self._fault_from_status(status, eip))
+                fault = self._fault_from_status(status, eip)
+                # Learning the exact address may have run code: the count
+                # must be the one at the fault.
+                self._icount = c.total = count
+                return Stop(StopReason.FAULT, count, fault)
             if eip == self._temp_exit and count == limit:
                 return Stop(StopReason.LIMIT, count)
             if eip in self._exits or eip == self._temp_exit:
                 return Stop(StopReason.EXIT, count)
+            if eip in self._io_exits:
+                fault = Fault(SIGSEGV, eip, None, "port I/O: general protection")
+                return Stop(StopReason.FAULT, count, fault)
             # A clean stop we did not ask for: a privileged instruction such as
             # hlt that Unicorn ends emulation on.  Linux raises #GP for it.
             return Stop(
@@ -623,7 +737,8 @@ class Cpu:
         kind = ucc.UC_HOOK_MEM_WRITE if write else ucc.UC_HOOK_MEM_READ
 
         def hook(_uc: object, _access: int, address: int, size: int, _v: int, _d: object) -> None:
-            callback(address, size)
+            if not self._probing:
+                callback(address, size)
 
         return self.engine.hook_add(kind, hook, begin=begin, end=end)
 
@@ -637,7 +752,8 @@ class Cpu:
         ``retranslate`` after adding or removing code watches."""
 
         def hook(_uc: object, pc: int, _size: int, _d: object) -> None:
-            callback(self.count_at(pc))
+            if not self._probing:
+                callback(self.count_at(pc))
 
         return self.engine.hook_add(ucc.UC_HOOK_CODE, hook, begin=address, end=address)
 
@@ -661,6 +777,15 @@ class Cpu:
         self._sync_exits()
 
     def _fault_from_status(self, status: int, eip: int) -> Fault:
+        refused = self.pages.take_fault() if self.pages is not None else None
+        if status == ucc.UC_ERR_EXCEPTION and refused is not None:
+            # The TLB hook refused a data access: EIP and the registers are
+            # exactly those before the faulting instruction.
+            kind = "write" if refused[0] == ic.MEM_WRITE else "read"
+            address = self._exact_access(eip, kind)
+            if address is None:
+                address = refused[1]
+            return Fault(SIGSEGV, eip, address, self._access_text(kind, address))
         access = self._fault_access
         if status == ucc.UC_ERR_INSN_INVALID:
             return Fault(SIGILL, eip, None, "invalid instruction")
@@ -670,6 +795,58 @@ class Cpu:
         if status in (ucc.UC_ERR_FETCH_UNMAPPED, ucc.UC_ERR_FETCH_PROT):
             return Fault(SIGSEGV, eip, eip, "instruction fetch")
         return Fault(SIGSEGV, eip, None, self.engine.strerror(status))
+
+    def _access_text(self, kind: str, address: int) -> str:
+        region = self.memory.region_at(address)
+        if region is None:
+            return f"{kind} of unmapped memory"
+        if kind == "write" and region.perms & PROT_READ:
+            return "write to read-only memory"
+        return f"{kind} of protected memory"
+
+    def _exact_access(self, eip: int, kind: str) -> int | None:
+        """The exact address the faulting instruction at ``eip`` accessed.
+
+        The TLB hook only learns the page.  Unicorn's own memory checks,
+        which the virtual TLB bypasses, report the address: run the
+        instruction once more without the virtual TLB (it faults again, at a
+        block start, where even those checks leave EIP exact), then put the
+        CPU context, count and TLB back.
+        """
+        if self.pages is None:
+            return None
+        insns = self._decode(eip, _MAX_INSN_LENGTH)
+        c = self.counter
+        saved = (c.total, c.last_addr, c.last_size, c.last_icount, c.limit)
+        context = self.engine.context_bytes()
+        temp_exit = self._temp_exit
+        self._temp_exit = insns[1] if len(insns) > 1 else None
+        self._sync_exits()
+        self._fault_access = None
+        self._probing = True
+        self.engine.set_virtual_tlb(False)
+        try:
+            for _ in range(3):  # the block may have to be learned first
+                c.limit = ic.NO_LIMIT
+                c.stop_reason = ic.STOP_NONE
+                self.engine.start(eip)
+                if c.stop_reason != ic.STOP_UNKNOWN:
+                    break
+                self._learn_block(c.stop_addr, c.stop_size)
+        finally:
+            self.engine.set_virtual_tlb(True)
+            self.engine.flush_tlb()
+            self.engine.restore_context_bytes(context)
+            c.total, c.last_addr, c.last_size, c.last_icount, c.limit = saved
+            self._probing = False
+            self._temp_exit = temp_exit
+            self._sync_exits()
+            self.pages.take_fault()
+        access = self._fault_access
+        self._fault_access = None
+        if access is None or access[0] != kind:
+            return None
+        return access[1]
 
     def set_icount(self, value: int) -> None:
         """Set the count (used when restoring machine state)."""

@@ -38,6 +38,12 @@ EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value o
 BLOCK_HOOK_CFUNC = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
 )
+#: Signature of a TLB fill hook (uc, vaddr, uc_mem_type, uc_tlb_entry *, user_data) -> found.
+TLB_FILL_CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p
+)
+#: uc_ctl's encoding of "write, no arguments" (UC_CTL_WRITE(type, 0)).
+_CTL_WRITE = 1 << 30
 #: Signature of an x86 ``in`` instruction hook (uc, port, size, user_data) -> value.
 PORT_IN_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
@@ -212,6 +218,18 @@ class Engine:
             self.uc.ctl_exits_enabled(True)
             self.uc.ctl_set_exits([])
 
+    def set_virtual_tlb(self, on: bool = True) -> None:
+        """Translate addresses with the TLB fill hook (identity) instead of
+        the emulated CPU's page tables (UC_TLB_VIRTUAL / UC_TLB_CPU)."""
+        with converted():
+            self.uc.ctl_tlb_mode(ucc.UC_TLB_VIRTUAL if on else ucc.UC_TLB_CPU)
+
+    def flush_tlb(self) -> None:
+        """Drop every cached address translation (after permissions change)."""
+        status = _UCLIB.uc_ctl(self._handle, ucc.UC_CTL_TLB_FLUSH | _CTL_WRITE)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot flush the TLB: {self.strerror(status)}")
+
     def remove_cache(self, lo: int, hi: int) -> None:
         with converted():
             self.uc.ctl_remove_cache(lo, hi)
@@ -231,6 +249,22 @@ class Engine:
         )
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add block hook: {self.strerror(status)}")
+        return int(handle.value)
+
+    def hook_tlb_fill_raw(self, fn_address: int, user_data: int) -> int:
+        """Register a native UC_HOOK_TLB_FILL callback (the binding has no wrapper)."""
+        handle = _ucmod.uc_hook_h()
+        status = _UCLIB.uc_hook_add(
+            self._handle,
+            ctypes.byref(handle),
+            ucc.UC_HOOK_TLB_FILL,
+            ctypes.c_void_p(fn_address),
+            ctypes.c_void_p(user_data),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+        )
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot add TLB fill hook: {self.strerror(status)}")
         return int(handle.value)
 
     def hook_port_in(self, callback: Callable[[int, int], int]) -> int:

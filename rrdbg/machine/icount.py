@@ -22,7 +22,7 @@ import struct
 from typing import Protocol
 
 from rrdbg.errors import EmulatorError
-from rrdbg.machine.engine import BLOCK_HOOK_CFUNC, EMU_STOP_ADDRESS, Engine
+from rrdbg.machine.engine import BLOCK_HOOK_CFUNC, EMU_STOP_ADDRESS, TLB_FILL_CFUNC, Engine
 
 STOP_NONE = 0
 STOP_LIMIT = 1
@@ -51,6 +51,7 @@ class Counter(Protocol):
     def forget(self, lo: int, hi: int) -> None: ...
     def forget_all(self) -> None: ...
     def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None: ...
+    def set_io_check(self, flag: bool, /) -> None: ...
     def entries(self) -> bytes: ...
 
 
@@ -123,6 +124,9 @@ class PyCounter:
     def set_cacheable(self, lo: int, hi: int, flag: bool, /) -> None:
         """Unused: the Python counter learns blocks through the CPU's slow path."""
 
+    def set_io_check(self, flag: bool, /) -> None:
+        """Unused: the Python counter learns blocks through the CPU's slow path."""
+
     def entries(self) -> bytes:
         return b"".join(
             struct.pack("<III", addr, size, n) for addr, (size, n) in sorted(self._table.items())
@@ -157,6 +161,90 @@ def make_counter(engine: Engine, native: bool | None = None) -> tuple[Counter, b
         return counter, True, handle
     py = PyCounter(engine)
     return py, False, py.hook_handle
+
+
+#: Unicorn's uc_mem_type values for the accesses a TLB fill is asked about.
+MEM_READ = 16
+MEM_WRITE = 17
+MEM_FETCH = 18
+_PAGE_SHIFT = 12
+
+
+class Pages(Protocol):
+    """The guest's page permissions as the TLB fill hook sees them (both twins).
+
+    The hook answers each fill with the identity address and the page's
+    PROT_* bits; Unicorn raises a precise fault when they do not allow the
+    access, and ``take_fault`` then says which access it was.  Fetches are
+    always allowed (see ``_icount.c``).
+    """
+
+    @property
+    def fills(self) -> int: ...
+
+    def set_perms(self, lo: int, hi: int, perms: int, /) -> None: ...
+    def take_fault(self) -> tuple[int, int] | None: ...
+
+
+class _TlbEntry(ctypes.Structure):
+    _fields_ = [("paddr", ctypes.c_uint64), ("perms", ctypes.c_int)]
+
+
+class PyPages:
+    """Pure-Python twin of ``_icount.NativePages`` (same answers, slower fills)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._fills = 0
+        self._perms = bytearray(1 << (32 - _PAGE_SHIFT))
+        self._fault: tuple[int, int] | None = None
+        perms = self._perms
+        need = {MEM_READ: 1, MEM_WRITE: 2}
+
+        def hook(_uc: int | None, vaddr: int, kind: int, entry: int, _ud: int | None) -> bool:
+            self._fills += 1
+            e = _TlbEntry.from_address(entry)
+            e.paddr = vaddr
+            if kind == MEM_FETCH:
+                e.perms = 7
+                return True
+            bits = perms[vaddr >> _PAGE_SHIFT] if vaddr < 1 << 32 else 0
+            e.perms = bits
+            want = need.get(kind, 0)
+            if bits & want != want:
+                self._fault = (kind, vaddr)
+            return True
+
+        self._cfunc = TLB_FILL_CFUNC(hook)
+        engine.hook_tlb_fill_raw(ctypes.cast(self._cfunc, ctypes.c_void_p).value or 0, 0)
+
+    @property
+    def fills(self) -> int:
+        return self._fills
+
+    def set_perms(self, lo: int, hi: int, perms: int, /) -> None:
+        first, last = lo >> _PAGE_SHIFT, (min(hi, 1 << 32) + (1 << _PAGE_SHIFT) - 1) >> _PAGE_SHIFT
+        self._perms[first:last] = bytes([perms]) * (last - first)
+
+    def take_fault(self) -> tuple[int, int] | None:
+        fault, self._fault = self._fault, None
+        return fault
+
+
+def make_pages(engine: Engine, native: bool) -> Pages:
+    """Put ``engine`` in virtual-TLB mode with a page-permission fill hook."""
+    pages: Pages
+    if native:
+        from rrdbg.machine import _icount
+
+        np = _icount.NativePages()
+        engine.hook_tlb_fill_raw(np.hook_address, np.user_data)
+        engine.keep_alive(np)
+        pages = np
+    else:
+        pages = PyPages(engine)
+        engine.keep_alive(pages)
+    engine.set_virtual_tlb()
+    return pages
 
 
 class NativeDecoder:

@@ -329,6 +329,10 @@ _RTC_FIELDS = frozenset({0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32})
 class PcCpu(Cpu):
     """The CPU at ring 0 with a flat GDT, port I/O hooks and no Linux layer."""
 
+    # A kernel may turn on paging, which the virtual TLB would ignore.
+    virtual_tlb = False
+    io_faults = False
+
     def _setup_gdt(self) -> None:
         gdt = bytes(8) + _descriptor(0, 0xFFFFF, 0x9A, 0xC) + _descriptor(0, 0xFFFFF, 0x92, 0xC)
         self.memory.poke(_GDT_BASE, gdt)

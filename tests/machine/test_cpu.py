@@ -67,13 +67,24 @@ def test_privileged_instructions_fault_at_cpl3(code: bytes, what: str) -> None:
     assert stop.icount == 1
 
 
-def test_port_io_is_not_checked_by_unicorn() -> None:
-    # Unicorn skips the I/O permission check: `in` at CPL 3 reads 0 instead of
-    # faulting (documented in docs/machine.md).
-    cpu = cpu_with(b"\xb0\x07\xe4\x60" + INT80)  # mov al,7; in al,0x60
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize(
+    "io", [b"\xe4\x60", b"\xe6\x80", b"\xec", b"\x66\xef", b"\xf3\x6c", b"\x6e"]
+)
+def test_port_io_faults_at_cpl3_as_on_linux(native: bool, io: bytes) -> None:
+    # Unicorn skips the I/O permission check; Linux user code gets #GP
+    # (SIGSEGV) at the instruction, which does not retire.
+    cpu = cpu_with(b"\xb0\x07\x40" + io + b"\x40" + INT80, native)  # mov al,7; inc eax; I/O
     cpu.on_syscall = lambda: True
-    assert cpu.run().reason is StopReason.SYSCALL
-    assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) & 0xFF == 0
+    for _ in range(2):  # the second time the block is known (native: cached)
+        stop = cpu.run()
+        assert stop.reason is StopReason.FAULT
+        assert stop.fault is not None and stop.fault.signal == SIGSEGV
+        assert stop.fault.eip == CODE + 3 and stop.icount == 2
+        assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) & 0xFF == 8
+        cpu.engine.reg_write(x86.UC_X86_REG_EAX, 7)
+        cpu.eip = CODE + 2
+        cpu.set_icount(1)
 
 
 def test_int3_is_sigtrap_after_the_instruction() -> None:

@@ -8,7 +8,10 @@ one plain forward pass says it must be.  Checkpoint spacing, periodic
 checkpoints and the memory budget are shrunk so that every restore path runs
 within the guest's run.
 
-Two worlds: the debugme Linux guest (~34 k instructions), and the k_busy
+Three worlds: the debugme Linux guest (~34 k instructions); the same guest
+ending in a SIGSEGV from a store in the middle of a block (the recording
+ends at the faulting instruction, which never retires, and running into it
+again reports the signal again); and the k_busy
 kernel on the PC machine (timer interrupts into ordinary code, ticks held
 back by cli and taken after sti's shadow and popf; its recording has qcow2
 snapshots every 50 k instructions).  Breakpoint candidates there include
@@ -52,8 +55,11 @@ def _never() -> bool:
 class _World:
     """A recording plus the model answers from one forward pass."""
 
-    def __init__(self, directory: Path, candidates: tuple[int, ...], watched: int) -> None:
+    def __init__(
+        self, directory: Path, candidates: tuple[int, ...], watched: int, *, fatal: bool = False
+    ) -> None:
         self.directory = str(directory)
+        self.fatal = fatal
         self.candidates = candidates
         self.watched = watched
         BREAK_CANDIDATES, COUNTER = candidates, watched
@@ -72,19 +78,30 @@ class _World:
         m.cpu.watch_memory(write=True, begin=COUNTER - 16, end=COUNTER + 3, callback=on_write)
         m.cpu.retranslate()
         assert t.history_end is not None
-        m.run(t.history_end)
+        stop = m.run(t.history_end + 1 if fatal else t.history_end)
         self.end = t.history_end
+        assert t.fatal_end is fatal
+        if fatal:
+            # The fault is exact: at the end of history, not retired.
+            assert stop.fault is not None and m.icount == self.end
+            self.fault_pc = m.cpu.eip
 
     def timeline(self) -> Timeline:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
 
 
-@pytest.fixture(scope="module", params=["debugme", "k_busy"])
+@pytest.fixture(scope="module", params=["debugme", "debugme-segv", "k_busy"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
-    if request.param == "debugme":
-        directory = tmp_path_factory.mktemp("stateful") / "debugme.rr"
-        record_quietly(DEBUGME, [], directory)
-        return _World(directory, (SYMS["bump"], SYMS["square"], SYMS["main"]), SYMS["counter"])
+    if request.param.startswith("debugme"):
+        args = ["segv"] if request.param == "debugme-segv" else []
+        directory = tmp_path_factory.mktemp("stateful") / f"{request.param}.rr"
+        record_quietly(DEBUGME, args, directory)
+        return _World(
+            directory,
+            (SYMS["bump"], SYMS["square"], SYMS["main"]),
+            SYMS["counter"],
+            fatal=bool(args),
+        )
     directory = tmp_path_factory.mktemp("stateful") / "k_busy.rr"
     fd = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1)
@@ -147,6 +164,11 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             out.update(self.world.writes)
         return sorted(out)
 
+    def _end_kinds(self) -> tuple[StopKind, ...]:
+        if self.world.fatal:
+            return (StopKind.SIGNAL, StopKind.HISTORY_END)
+        return (StopKind.HISTORY_END,)
+
     # -- rules ---------------------------------------------------------------
     @rule(which=st.sampled_from(range(4)), on=st.booleans())
     def toggle_breakpoint(self, which: int, on: bool) -> None:
@@ -169,7 +191,9 @@ class ReverseMatchesForward(RuleBasedStateMachine):
         before = self.t.icount
         stop = self.t.resume(step=True, direction=F, interrupted=_never)
         if before >= self.world.end:
-            assert stop.kind is StopKind.HISTORY_END
+            # Stepping the faulting instruction reports the fault again
+            # (until it has been reported: then the history is over).
+            assert stop.kind in self._end_kinds(), stop
             assert self.t.icount == before
         else:
             assert self.t.icount == before + 1
@@ -196,7 +220,7 @@ class ReverseMatchesForward(RuleBasedStateMachine):
         expected = min([*bps[:1], *watch[:1], self.world.end])
         assert self.t.icount == expected, (stop, now)
         if expected == self.world.end and expected not in bps and expected not in watch:
-            assert stop.kind is StopKind.HISTORY_END
+            assert stop.kind in self._end_kinds(), stop
 
     @rule()
     def reverse_cont(self) -> None:
@@ -229,6 +253,11 @@ class ReverseMatchesForward(RuleBasedStateMachine):
     def same_state_as_first_visit(self) -> None:
         digest = self.t.machine.digest()
         assert digest == self.seen.setdefault(self.t.icount, digest)
+
+    @invariant()
+    def fault_is_exact(self) -> None:
+        if self.world.fatal and self.t.icount == self.world.end:
+            assert self.t.machine.cpu.eip == self.world.fault_pc
 
     @invariant()
     def within_budget(self) -> None:
