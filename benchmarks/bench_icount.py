@@ -6,6 +6,9 @@ hits them alike:
 
 - ``exact-native``: rrdbg's machine with the C block hook (what ``rrdbg run`` does);
 - ``exact-python``: the same with the pure-Python block hook;
+- ``exact-cpu-tlb``: ``exact-native`` with Unicorn's own TLB instead of the
+  page-permission TLB hook that makes memory faults exact: the price of
+  exact faults (one hook call per TLB miss);
 - ``plain``: the same machine (memory setup, syscall handling) with the block
   hook removed and no count: the Unicorn ceiling;
 - ``native-cpu``: the guest executed by the host CPU, for context.
@@ -31,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rrdbg.machine.cpu import Cpu  # noqa: E402
 from rrdbg.machine.engine import unicorn_version  # noqa: E402
 from rrdbg.machine.host import SeededHost  # noqa: E402
 from rrdbg.machine.icount import native_available  # noqa: E402
@@ -39,13 +43,20 @@ from rrdbg.machine.machine import LinuxMachine  # noqa: E402
 COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
 
 
-def _machine(iterations: int, sink: int, native: bool) -> LinuxMachine:
+def _machine(iterations: int, sink: int, native: bool, virtual_tlb: bool = True) -> LinuxMachine:
     host = SeededHost(1, stdout_fd=sink, stderr_fd=sink)
-    return LinuxMachine(COMPUTE, ["compute", str(iterations)], host, native=native)
+    saved = Cpu.virtual_tlb
+    Cpu.virtual_tlb = virtual_tlb
+    try:
+        return LinuxMachine(COMPUTE, ["compute", str(iterations)], host, native=native)
+    finally:
+        Cpu.virtual_tlb = saved
 
 
-def run_exact(iterations: int, sink: int, native: bool) -> tuple[float, int]:
-    m = _machine(iterations, sink, native)
+def run_exact(
+    iterations: int, sink: int, native: bool, virtual_tlb: bool = True
+) -> tuple[float, int]:
+    m = _machine(iterations, sink, native, virtual_tlb)
     t0 = time.perf_counter()
     result = m.run_to_end()
     elapsed = time.perf_counter() - t0
@@ -88,6 +99,7 @@ def main() -> int:
     modes: dict[str, Callable[[], tuple[float, int]]] = {
         "plain": lambda: run_plain(ns.iterations, sink),
         "exact-native": lambda: run_exact(ns.iterations, sink, True),
+        "exact-cpu-tlb": lambda: run_exact(ns.iterations, sink, True, virtual_tlb=False),
     }
     if not ns.no_python:
         modes["exact-python"] = lambda: run_exact(ns.iterations, sink, False)

@@ -165,6 +165,11 @@ class Recording:
         target = self.icount + count if direction == "forward" else self.icount - count
         if 0 <= target <= self.end:
             self._t.seek(target)
+            status = self._t.machine.exit
+            if status is not None and status.signal is not None:
+                # The last instruction was a fatal trap (int3): it retired
+                # and raised its signal on the way here.
+                return self._stop("signal", signal=status.signal)
             return self._stop("step")
         # Past either end: go to it, and let one more step say how it ends.
         self._t.seek(self.end if direction == "forward" else 0)

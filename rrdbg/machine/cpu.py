@@ -522,10 +522,10 @@ class Cpu:
         # Same rule as _learn_block: only code that cannot be written is cached.
         self.counter.set_cacheable(lo, hi, bool(perms & PROT_EXEC) and not perms & PROT_WRITE)
         if self.pages is not None:
+            # The TLB caches the hook's answers, but needs no flush here:
+            # every change of the map unmaps and maps Unicorn regions, and
+            # Unicorn flushes the pages it unmaps and the whole TLB on a map.
             self.pages.set_perms(lo, hi, perms)
-            # The TLB caches the hook's answers: a page that lost a permission
-            # would otherwise stay accessible until its entry is evicted.
-            self.engine.flush_tlb()
 
     def known_blocks(self) -> bytes:
         """The cached block counts, to seed another machine running the same code.
@@ -704,6 +704,15 @@ class Cpu:
             count = self.count_at(eip)
             self._icount = count
             c.total = count
+            if status != ucc.UC_ERR_OK and count >= limit:
+                # Unicorn fetches and translates the next block before its
+                # block hook can refuse it: a jump to code that cannot be
+                # fetched faults as soon as the jump retires.  That fault
+                # belongs to the next instruction, past the limit: it is
+                # raised again when the run goes on.
+                if self.pages is not None:
+                    self.pages.take_fault()
+                return Stop(StopReason.LIMIT, count)
             if status != ucc.UC_ERR_OK:
                 fault = self._fault_from_status(status, eip)
                 # Learning the exact address may have run code: the count
@@ -714,6 +723,8 @@ class Cpu:
                 return Stop(StopReason.LIMIT, count)
             if eip in self._exits or eip == self._temp_exit:
                 return Stop(StopReason.EXIT, count)
+            if eip in self._io_exits and count >= limit:
+                return Stop(StopReason.LIMIT, count)
             if eip in self._io_exits:
                 fault = Fault(SIGSEGV, eip, None, "port I/O: general protection")
                 return Stop(StopReason.FAULT, count, fault)

@@ -123,3 +123,23 @@ def test_inexact_limit_stops_at_a_block_start_at_or_before_the_limit() -> None:
     assert stop.icount == cpu.icount == 10
     cpu2 = cpu_with(b"\x90\xeb\x00" + b"\x40" * 50 + INT80)  # nop; jmp next; 50 x inc
     assert cpu2.run(10, exact=False).icount == 2  # stops after the first block
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_page_made_read_only_faults_at_the_next_store(native: bool) -> None:
+    # mov [DATA], eax; int 0x80 (mprotect read-only); inc eax; mov [DATA], eax
+    data = STACK - 2 * PAGE
+    store = b"\xa3" + data.to_bytes(4, "little")
+    cpu = cpu_with(store + INT80 + b"\x40" + store + INT80, native)
+    cpu.memory.map(data, PAGE, PROT_READ | PROT_WRITE)
+
+    def mprotect() -> bool:
+        cpu.memory.protect(data, PAGE, PROT_READ)
+        return False
+
+    cpu.on_syscall = mprotect
+    stop = cpu.run()
+    assert stop.reason is StopReason.FAULT and stop.fault is not None
+    assert (stop.fault.eip, stop.icount, stop.fault.address) == (CODE + 8, 3, data)
+    assert stop.fault.what == "write to read-only memory"
+    assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) == 1
