@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rrdbg import __version__
@@ -417,7 +418,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
 
 
 def _cmd_info(ns: argparse.Namespace) -> int:
-    from rrdbg.record.recording import describe
+    from rrdbg.record.recording import FILES_NAME, describe
 
     d = describe(ns.directory)
     h = d.header
@@ -425,7 +426,12 @@ def _cmd_info(ns: argparse.Namespace) -> int:
     print(f"recording:   {ns.directory}")
     digest = h.program_sha256.hex()[:16]
     print(f"program:     {h.program_path} ({h.program_size} bytes, sha256 {digest}...)")
-    from rrdbg.record.recording import PcOptions
+    from rrdbg.record.recording import PcOptions, kept_file
+
+    if kept_file(Path(ns.directory), h.program_sha256).exists():
+        print(f"             kept in the recording as {FILES_NAME}/{h.program_sha256.hex()}")
+    else:
+        print("             not kept in the recording (made by an older rrdbg): needs that path")
 
     pc = PcOptions.from_header(h)
     if pc is None:

@@ -195,6 +195,12 @@ class FakeTarget:
     def auxv(self) -> bytes | None:
         return None
 
+    def exec_file(self) -> str | None:
+        return None
+
+    def target_file(self, path: str) -> bytes | None:
+        return None
+
     def read_memory(self, address: int, length: int) -> bytes:
         offset = self._check_range(address, length)
         return bytes(self.memory[offset : offset + length])

@@ -60,6 +60,14 @@ class DebuggableMachine(Machine, Protocol):
     @property
     def program_path(self) -> str: ...
 
+    @property
+    def exe_path(self) -> str:
+        """The path the guest (and the recording) knows the program by."""
+
+    @property
+    def program_image(self) -> bytes:
+        """The program file's bytes as loaded (gdb may fetch them: vFile)."""
+
     def run(self, limit: int, *, exact: bool = True) -> Stop:
         """Run until ``limit`` or a stop (``Cpu.run``'s reasons, plus END)."""
 

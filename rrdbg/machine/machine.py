@@ -82,7 +82,11 @@ class LinuxMachine:
         *,
         native: bool | None = None,
         warn: TextIO | None = None,
+        exe_path: str | None = None,
     ) -> None:
+        """``exe_path`` is the path the guest knows its program by
+        (``/proc/self/exe``), when ``program_path`` is a copy of it (a
+        recording's kept file); default: ``program_path`` made absolute."""
         self.program = read_program(program_path)
         self.host = host
         self.engine = Engine()
@@ -94,7 +98,7 @@ class LinuxMachine:
         self.linux = Linux(
             self.memory,
             host,
-            exe_path=os.path.abspath(program_path).encode(),
+            exe_path=(exe_path or os.path.abspath(program_path)).encode(),
             set_tls=self.cpu.set_gdt_entry,
             clear_tls=self.cpu.clear_gdt_entry,
             icount=lambda: self.cpu.counter.total,
@@ -109,8 +113,10 @@ class LinuxMachine:
         map_program(self.program, self.memory)
         self.linux.set_brk_start(self.program.brk_start)
         args = [a.encode() if isinstance(a, str) else a for a in argv]
-        #: The path and arguments the machine was started with.
+        #: The file the program was loaded from, and the path the guest knows
+        #: it by (the same, unless replaying a recording's kept copy).
         self.program_path = program_path
+        self.exe_path = exe_path or os.path.abspath(program_path)
         self.argv: list[bytes] = args
         esp = build_stack(self.program, self.memory, host, args, HWCAP)
         self._auxv = _auxv_at(self.memory, esp)
@@ -212,6 +218,10 @@ class LinuxMachine:
 
     def symbols(self) -> Symbols:
         return Symbols.read(self.program)
+
+    @property
+    def program_image(self) -> bytes:
+        return self.program.image
 
     def auxv(self) -> bytes | None:
         return self._auxv

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 import time
 from collections.abc import Callable
@@ -625,12 +626,15 @@ class PcMachine:
         cmdline: str = "",
         native: bool | None = None,
         kernel_name: str | None = None,
+        exe_path: str | None = None,
     ) -> None:
         """``kernel_name`` is what the command line calls the kernel (by default
-        the path as given; a replay passes the recorded one)."""
+        the path as given; a replay passes the recorded one); ``exe_path`` the
+        kernel file's recorded path when loading a recording's kept copy."""
         if not 2 <= ram_mb <= 3072:
             raise RrdbgError(f"RAM size {ram_mb} MB is outside 2..3072")
         self.kernel: Kernel = read_kernel(kernel_path)
+        self.kernel_exe_path = exe_path or os.path.abspath(kernel_path)
         self.ram = ram_mb << 20
         if self.kernel.end > self.ram:
             raise RrdbgError(
@@ -1064,6 +1068,14 @@ class PcMachine:
     @property
     def program_path(self) -> str:
         return self.kernel.path
+
+    @property
+    def exe_path(self) -> str:
+        return self.kernel_exe_path
+
+    @property
+    def program_image(self) -> bytes:
+        return self.kernel.image
 
     def waits_on_host(self) -> bool:
         # Only a hlt waits: for serial input, when nothing else can wake it.

@@ -7,15 +7,20 @@ the log alone and checks the final count and machine digest; ``describe()``
 summarises a recording for ``rrdbg info``.
 
 Layout of DIR: ``log.rrlog`` (docs/replay-log.md), unless the user gave an
-image ``snapshots.qcow2`` (docs/snapshot-format.md), and ``blocks.cache``, the
-program's decoded blocks (an optional speed-up for replays).  The log header
-names the image, so a recording made with ``--image`` finds it again.
+image ``snapshots.qcow2`` (docs/snapshot-format.md), ``blocks.cache``, the
+program's decoded blocks (an optional speed-up for replays), and ``files/``:
+every file the guest executes, kept as ``files/<sha256>`` (a hard link to the
+original when possible, a copy otherwise), so that a recording replays after
+its program is rebuilt, moved or deleted, and on another machine.  The log
+header names the image, so a recording made with ``--image`` finds it again,
+and names the program by the path the guest knew it by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import zlib
 from collections.abc import Mapping
@@ -46,6 +51,8 @@ from rrdbg.snapshot.vmstate import SnapshotStore
 
 LOG_NAME = "log.rrlog"
 IMAGE_NAME = "snapshots.qcow2"
+#: The files the guest executed, by content: ``files/<sha256 hex>``.
+FILES_NAME = "files"
 #: A cache of the program's decoded blocks, so a replay need not decode them
 #: again: magic, the program's SHA-256, CRC-32 of the records, then
 #: (u32 address, u32 size, u32 instruction count) records.  Optional: a
@@ -99,6 +106,55 @@ def _sha256(path: str) -> bytes:
     return h.digest()
 
 
+def kept_file(directory: Path, sha256: bytes) -> Path:
+    """Where a recording keeps the file with this content (it may not exist:
+    recordings made before rrdbg kept files)."""
+    return directory / FILES_NAME / sha256.hex()
+
+
+def keep_file(directory: Path, source: str, sha256: bytes) -> Path:
+    """Keep ``source`` (whose content hashes to ``sha256``) in the recording:
+    a hard link when the recording is on the same file system, else a copy.
+    Files with the same content are kept once."""
+    target = kept_file(directory, sha256)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+    # Check what was kept (the source may have changed since it was read).
+    if _sha256(str(partial)) != sha256:
+        partial.unlink()
+        raise RrdbgError(f"{source} changed while it was being recorded")
+    os.replace(partial, target)
+    return target
+
+
+def program_file(directory: Path, header: LogHeader) -> str:
+    """The program to load for replaying: the recording's own copy, or (a
+    recording made before rrdbg kept files) the recorded path, checked."""
+    kept = kept_file(directory, header.program_sha256)
+    if kept.exists():
+        if (kept.stat().st_size, _sha256(str(kept))) != (
+            header.program_size,
+            header.program_sha256,
+        ):
+            raise RrdbgError(
+                f"{directory}: the program kept in the recording ({kept}) was changed "
+                "in place (it is a hard link: something wrote to the original file)"
+            )
+        return str(kept)
+    program = header.program_path
+    if not os.path.exists(program):
+        raise RrdbgError(f"{directory}: the recorded program {program} is missing")
+    if (os.path.getsize(program), _sha256(program)) != (header.program_size, header.program_sha256):
+        raise RrdbgError(f"{directory}: {program} has changed since it was recorded")
+    return program
+
+
 def image_path(directory: Path, header: LogHeader) -> Path:
     """Where a recording's snapshot image is (its own, or the --image it named)."""
     image = Path(header.snapshot_image)
@@ -147,11 +203,15 @@ def new_recording(
     interval: int = 0,
     force: bool = False,
     pc: PcOptions | None = None,
+    exe_path: str | None = None,
 ) -> NewRecording:
-    """Create DIR (or refuse), its snapshot image and its log with a header.
+    """Create DIR (or refuse), its snapshot image and its log with a header,
+    and keep the program in DIR/files.
 
     Nothing on disk changes before every check has passed.  With ``pc``,
     PROGRAM is a Multiboot kernel for the bare-metal PC machine.
+    ``exe_path`` is the path the guest knows the program by, when PROGRAM is
+    a kept copy of it (default: PROGRAM's absolute path).
     """
     # Bad programs fail before anything is created.
     loaded = read_kernel(program) if pc is not None else read_program(program)
@@ -177,7 +237,10 @@ def new_recording(
         for name in (LOG_NAME, IMAGE_NAME, BLOCKS_NAME):
             if (out / name).exists():
                 (out / name).unlink()
+        shutil.rmtree(out / FILES_NAME, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    sha256 = hashlib.sha256(loaded.image).digest()
+    keep_file(out, program, sha256)
     if image is None:
         image_file = out / IMAGE_NAME
         qcow = Qcow2Image.create(str(image_file), sync=False)
@@ -187,9 +250,9 @@ def new_recording(
         rrdbg_version=__version__,
         unicorn_version=unicorn_version(),
         cpu_model=CPU_MODEL_NAME,
-        program_path=os.path.abspath(program),
+        program_path=exe_path or os.path.abspath(program),
         program_size=len(loaded.image),
-        program_sha256=hashlib.sha256(loaded.image).digest(),
+        program_sha256=sha256,
         argv=tuple(a.encode() for a in argv),
         snapshot_image=image_ref,
         snapshot_interval=interval,
@@ -432,14 +495,7 @@ def open_log(directory: str) -> LogReader:
     reader = LogReader.open(str(log_path))
     try:
         header = reader.header
-        program = header.program_path
-        if not os.path.exists(program):
-            raise RrdbgError(f"{directory}: the recorded program {program} is missing")
-        if (os.path.getsize(program), _sha256(program)) != (
-            header.program_size,
-            header.program_sha256,
-        ):
-            raise RrdbgError(f"{directory}: {program} has changed since it was recorded")
+        program_file(d, header)
         if header.unicorn_version != unicorn_version() or header.cpu_model != CPU_MODEL_NAME:
             raise RrdbgError(
                 f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
@@ -464,10 +520,10 @@ def open_recording(
     reader = open_log(directory)
     try:
         header = reader.header
-        program = header.program_path
+        program = program_file(d, header)
         host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         try:
-            machine = LinuxMachine(program, list(header.argv), host)
+            machine = LinuxMachine(program, list(header.argv), host, exe_path=header.program_path)
         except ReplayDivergence:
             _raise_if_incomplete(d, reader, 0)
             raise
@@ -598,7 +654,7 @@ def replay_pc(directory: str, *, quiet: bool = False, stdout_fd: int = 1) -> PcR
         host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd)
         header = reader.header
         machine = PcMachine(
-            header.program_path,
+            program_file(Path(directory), header),
             host,
             ram_mb=options.ram_mb,
             cmdline=options.cmdline,

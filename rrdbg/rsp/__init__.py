@@ -25,6 +25,7 @@ from rrdbg.rsp.replies import ConsoleOutput as ConsoleOutput
 from rrdbg.rsp.replies import Empty as Empty
 from rrdbg.rsp.replies import ErrorReply as ErrorReply
 from rrdbg.rsp.replies import Exited as Exited
+from rrdbg.rsp.replies import FileResult as FileResult
 from rrdbg.rsp.replies import HexData as HexData
 from rrdbg.rsp.replies import HwBreak as HwBreak
 from rrdbg.rsp.replies import Ok as Ok
@@ -41,7 +42,12 @@ from rrdbg.rsp.replies import XferChunk as XferChunk
 from rrdbg.rsp.replies import encode_reply as encode_reply
 from rrdbg.rsp.requests import Detach as Detach
 from rrdbg.rsp.requests import Direction as Direction
+from rrdbg.rsp.requests import FileClose as FileClose
+from rrdbg.rsp.requests import FileFstat as FileFstat
+from rrdbg.rsp.requests import FileOpen as FileOpen
 from rrdbg.rsp.requests import FileOperation as FileOperation
+from rrdbg.rsp.requests import FilePread as FilePread
+from rrdbg.rsp.requests import FileSetFs as FileSetFs
 from rrdbg.rsp.requests import InsertPoint as InsertPoint
 from rrdbg.rsp.requests import Interrupt as Interrupt
 from rrdbg.rsp.requests import Kill as Kill

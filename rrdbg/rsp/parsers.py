@@ -23,7 +23,12 @@ from rrdbg.rsp.hexcodec import hex_decode, parse_hex
 from rrdbg.rsp.requests import (
     Detach,
     Direction,
+    FileClose,
+    FileFstat,
+    FileOpen,
     FileOperation,
+    FilePread,
+    FileSetFs,
     InsertPoint,
     MonitorCommand,
     PointKind,
@@ -267,7 +272,30 @@ def query_symbol(argument: bytes) -> Request:
 
 
 def file_operation(argument: bytes) -> Request:
-    return FileOperation(_after(argument, b":", "vFile"))
+    payload = _after(argument, b":", "vFile")
+    name, _, rest = payload.partition(b":")
+    if name == b"setfs":
+        return FileSetFs(parse_hex(rest, "pid"))
+    if name == b"open":
+        fields = rest.split(b",")
+        if len(fields) != 3:
+            raise RemoteProtocolError("vFile:open needs PATHNAME,FLAGS,MODE")
+        return FileOpen(
+            hex_decode(fields[0]), parse_hex(fields[1], "flags"), parse_hex(fields[2], "mode")
+        )
+    if name in (b"close", b"fstat"):
+        fd = parse_hex(rest, "file descriptor")
+        return FileClose(fd) if name == b"close" else FileFstat(fd)
+    if name == b"pread":
+        fields = rest.split(b",")
+        if len(fields) != 3:
+            raise RemoteProtocolError("vFile:pread needs FD,COUNT,OFFSET")
+        return FilePread(
+            parse_hex(fields[0], "fd"),
+            parse_hex(fields[1], "count"),
+            parse_hex(fields[2], "offset"),
+        )
+    return FileOperation(payload)
 
 
 def vkill(argument: bytes) -> Request:

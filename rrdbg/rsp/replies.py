@@ -55,6 +55,16 @@ class BinaryData:
 
 
 @dataclass(frozen=True, slots=True)
+class FileResult:
+    """A ``vFile`` answer: ``Fresult[,errno][;attachment]`` (result -1 with an
+    errno on failure; the attachment is sent as escaped binary)."""
+
+    result: int
+    errno: int | None = None
+    attachment: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RawReply:
     """Protocol text sent as is (the ``qSupported`` answer, ``vCont;c;C;s;S``, ``m1``)."""
 
@@ -146,6 +156,7 @@ Reply: TypeAlias = (
     | ErrorReply
     | HexData
     | BinaryData
+    | FileResult
     | RawReply
     | XferChunk
     | StopReply
@@ -210,6 +221,13 @@ def encode_reply(reply: Reply) -> bytes:
             return hex_encode(data)
         case BinaryData(data):
             return escape_binary(data)
+        case FileResult(result, errno, attachment):
+            out = b"F-%x" % -result if result < 0 else b"F%x" % result
+            if errno is not None:
+                out += b",%x" % errno
+            if attachment is not None:
+                out += b";" + escape_binary(attachment)
+            return out
         case RawReply(payload):
             if not _FRAMING_BYTES.isdisjoint(payload):
                 raise LocalProtocolError(f"raw reply {payload[:40]!r} contains # $ }} or *")
@@ -230,4 +248,4 @@ def encode_reply(reply: Reply) -> bytes:
 
 def is_binary(reply: Reply) -> bool:
     """True if the encoded payload may contain escapes (so it must not be run-length coded)."""
-    return isinstance(reply, XferChunk | BinaryData)
+    return isinstance(reply, XferChunk | BinaryData | FileResult)

@@ -249,9 +249,49 @@ class QueryProcessInfo:
 
 @dataclass(frozen=True, slots=True)
 class FileOperation:
-    """``vFile:<operation>``; ``payload`` is everything after ``vFile:``."""
+    """``vFile:<operation>`` of a kind not parsed further (pwrite, unlink,
+    readlink, ...); ``payload`` is everything after ``vFile:``."""
 
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileSetFs:
+    """``vFile:setfs:PID``: whose file system later operations use (0: the target's)."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileOpen:
+    """``vFile:open:PATHNAME,FLAGS,MODE`` (File-I/O flag values, not the host's)."""
+
+    path: bytes
+    flags: int
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileClose:
+    """``vFile:close:FD``."""
+
+    fd: int
+
+
+@dataclass(frozen=True, slots=True)
+class FilePread:
+    """``vFile:pread:FD,COUNT,OFFSET``."""
+
+    fd: int
+    count: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileFstat:
+    """``vFile:fstat:FD``."""
+
+    fd: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +360,11 @@ Request: TypeAlias = (
     | QueryHostInfo
     | QueryProcessInfo
     | FileOperation
+    | FileSetFs
+    | FileOpen
+    | FileClose
+    | FilePread
+    | FileFstat
     | Kill
     | VKill
     | Detach

@@ -73,6 +73,9 @@ class Capability(enum.Enum):
     WATCHPOINTS = "watchpoints"
     #: ``qXfer:auxv:read``: the process's auxiliary vector (lldb needs it).
     AUXV = "auxv"
+    #: ``qXfer:exec-file:read`` and ``vFile`` reads of the program's file, so
+    #: that gdb started without a program finds the symbols.
+    EXEC_FILE = "exec-file"
 
 
 #: Every capability: what ``parse_request`` assumes unless told otherwise.
@@ -162,8 +165,11 @@ class PacketTable:
             if spec.feature is not None
             and (spec.capability is None or spec.capability in capabilities)
         ]
-        if Capability.AUXV in capabilities:  # another object of the qXfer row
-            at = next(i for i, f in enumerate(features) if f.startswith(b"qXfer:")) + 1
+        # Other objects of the qXfer row.
+        at = next(i for i, f in enumerate(features) if f.startswith(b"qXfer:")) + 1
+        if Capability.EXEC_FILE in capabilities:
+            features.insert(at, b"qXfer:exec-file:read+")
+        if Capability.AUXV in capabilities:
             features.insert(at, b"qXfer:auxv:read+")
         return b";".join(features)
 
@@ -354,7 +360,14 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         Match.EXACT,
         notes="lldb: pid, triple",
     ),
-    PacketSpec(b"vFile", p.file_operation, FileOperation, "vFile:OPERATION...", Match.NAME),
+    PacketSpec(
+        b"vFile",
+        p.file_operation,
+        FileOperation,
+        "vFile:OPERATION...",
+        Match.NAME,
+        notes="setfs, open, pread, fstat, close of the program's own file; nothing else",
+    ),
 )
 
 #: The table built from ``PACKETS``.

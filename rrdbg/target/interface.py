@@ -106,6 +106,13 @@ class Target(Protocol):
         """The process's auxiliary vector as the kernel gave it (``qXfer:auxv``;
         lldb needs AT_ENTRY), or None for a target without one."""
 
+    def exec_file(self) -> str | None:
+        """The path of the program's file (``qXfer:exec-file``), or None."""
+
+    def target_file(self, path: str) -> bytes | None:
+        """The contents of a file of the debuggee that gdb may read (``vFile``):
+        the program by its ``exec_file`` path; None for every other path."""
+
     def write_memory(self, address: int, data: bytes) -> None: ...
 
     def insert_breakpoint(self, address: int, *, hardware: bool) -> None: ...

@@ -12,6 +12,8 @@ Threads: the debuggee is one thread, id 1.  Stop replies name it.
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
@@ -24,7 +26,13 @@ from rrdbg.rsp import (
     Empty,
     ErrorReply,
     Exited,
+    FileClose,
+    FileFstat,
+    FileOpen,
     FileOperation,
+    FilePread,
+    FileResult,
+    FileSetFs,
     HexData,
     HwBreak,
     InsertPoint,
@@ -142,9 +150,14 @@ class Session:
         self.target = target
         # Advertise the auxiliary vector only if there is one: gdb rejects a
         # feature it was promised and then told is unsupported.
-        self.capabilities = (
-            capabilities if target.auxv() is not None else capabilities - {Capability.AUXV}
-        )
+        missing = set()
+        if target.auxv() is None:
+            missing.add(Capability.AUXV)
+        if target.exec_file() is None:
+            missing.add(Capability.EXEC_FILE)
+        self.capabilities = capabilities - missing
+        #: Files gdb opened with vFile:open: descriptor -> contents.
+        self._files: dict[int, bytes] = {}
         self.packet_size = packet_size
         #: gdb's qAttached answer: True = quitting gdb detaches (replays),
         #: False = rrdbg started the process and quitting kills it (live).
@@ -173,8 +186,13 @@ class Session:
                 self.client_features = frozenset(features)
                 return [RawReply(supported_features(self.capabilities, self.packet_size))]
             case MustReplyEmpty() | UnknownPacket() | FileOperation() | QueryOffsets():
-                # vFile is refused on purpose: no host file access through gdb.
+                # Other vFile operations (pwrite, unlink, readlink, ...) are
+                # not offered: gdb reads the program's file, nothing else.
                 return [Empty()]
+            case FileSetFs() | FileOpen() | FileClose() | FilePread() | FileFstat():
+                if Capability.EXEC_FILE not in self.capabilities:
+                    return [Empty()]  # no file to serve: no host I/O at all
+                return [self._file(request)]
             case MalformedPacket():
                 return [ErrorReply(EINVAL)]
             case StartNoAckMode() | SetThread() | QuerySymbol():
@@ -189,6 +207,9 @@ class Session:
                     document = THREADS_XML
                 elif (obj, annex) == ("auxv", "") and (auxv := t.auxv()) is not None:
                     document = auxv
+                elif obj == "exec-file" and (path := t.exec_file()) is not None:
+                    # The annex is a process id; there is only ours.
+                    document = os.fsencode(path)
                 else:
                     known = ("features", "threads")
                     return [ErrorReply(EINVAL)] if obj in known else [Empty()]
@@ -333,6 +354,42 @@ class Session:
         regs = self.target.read_registers()
         return tuple((spec.number, regs[spec.name]) for spec in EXPEDITED)
 
+    def _file(self, request: FileSetFs | FileOpen | FileClose | FilePread | FileFstat) -> Reply:
+        """gdb's host I/O, limited to the files ``target_file`` gives (the
+        program): read-only, and every other path is "no such file"."""
+        match request:
+            case FileSetFs():
+                return FileResult(0)
+            case FileOpen(path=path, flags=flags):
+                if flags & _FILEIO_ACCMODE != 0:
+                    return FileResult(-1, _FILEIO_EACCES)
+                data = self.target.target_file(os.fsdecode(path))
+                if data is None:
+                    return FileResult(-1, _FILEIO_ENOENT)
+                fd = next(i for i in range(len(self._files) + 1) if i not in self._files)
+                self._files[fd] = data
+                return FileResult(fd)
+            case FileClose(fd=fd):
+                if self._files.pop(fd, None) is None:
+                    return FileResult(-1, _FILEIO_EBADF)
+                return FileResult(0)
+            case FilePread(fd=fd, count=count, offset=offset):
+                data = self._files.get(fd)
+                if data is None:
+                    return FileResult(-1, _FILEIO_EBADF)
+                # Escaping may double the data: keep the packet within its size.
+                count = min(count, (self.packet_size - 32) // 2)
+                chunk = data[offset : offset + count]
+                return FileResult(len(chunk), attachment=chunk)
+            case FileFstat(fd=fd):
+                data = self._files.get(fd)
+                if data is None:
+                    return FileResult(-1, _FILEIO_EBADF)
+                stat = _fileio_stat(len(data))
+                return FileResult(len(stat), attachment=stat)
+            case _:
+                assert_never(request)
+
     def _stop_reply(self, stop: StopEvent) -> Reply:
         match stop.kind:
             case StopKind.EXITED:
@@ -380,3 +437,32 @@ def _is_our_thread(thread: str) -> bool:
         return int(tid, 16) in (0, THREAD_ID)
     except ValueError:
         return False
+
+
+# File-I/O protocol values (gdb's "Protocol-specific Representation of
+# Datatypes"), which are not the host's.
+_FILEIO_ACCMODE = 0x3
+_FILEIO_ENOENT = 2
+_FILEIO_EBADF = 9
+_FILEIO_EACCES = 13
+_FILEIO_S_IFREG = 0o100000
+
+
+def _fileio_stat(size: int) -> bytes:
+    """A File-I/O ``struct stat`` (big-endian) of a read-only regular file."""
+    return struct.pack(
+        ">IIIIIIIQQQIII",
+        0,  # st_dev
+        0,  # st_ino
+        _FILEIO_S_IFREG | 0o444,
+        1,  # st_nlink
+        0,  # st_uid
+        0,  # st_gid
+        0,  # st_rdev
+        size,
+        4096,  # st_blksize
+        (size + 511) // 512,
+        0,  # st_atime
+        0,  # st_mtime
+        0,  # st_ctime
+    )

@@ -58,6 +58,7 @@ from rrdbg.record.recording import (
     apply_debug_write,
     image_path,
     open_log,
+    program_file,
     seed_blocks,
 )
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
@@ -179,7 +180,10 @@ class Timeline:
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
         host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         name = header.argv[0].decode("utf-8", "surrogateescape") if header.argv else None
-        machine = _machine(header.program_path, list(header.argv), host, pc, kernel_name=name)
+        program = program_file(Path(directory), header)
+        machine = _machine(
+            program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
+        )
         seed_blocks(Path(directory), header.program_sha256, machine)
         fatal_end = False
         if end is None:
@@ -260,6 +264,14 @@ class Timeline:
 
     def read_register(self, name: str) -> bytes:
         return read_register(self.machine.engine, name)
+
+    def exec_file(self) -> str | None:
+        return self.machine.exe_path
+
+    def target_file(self, path: str) -> bytes | None:
+        # Only the program itself, as it was loaded: no other host file.
+        m = self.machine
+        return m.program_image if path == m.exe_path else None
 
     def auxv(self) -> bytes | None:
         return self.machine.auxv()
@@ -979,7 +991,7 @@ class Timeline:
             if isinstance(m, LinuxMachine)
             else []
         )
-        rec = new_recording(m.program_path, args, directory, pc=self.pc)
+        rec = new_recording(m.program_path, args, directory, pc=self.pc, exe_path=m.exe_path)
         writer = rec.writer
         cursors = []
         h = self.history
@@ -1121,13 +1133,19 @@ def _machine(
     pc: PcOptions | None,
     *,
     kernel_name: str | None = None,
+    exe_path: str | None = None,
 ) -> DebuggableMachine:
     machine: DebuggableMachine
     if pc is None:
-        machine = LinuxMachine(program, argv, host)
+        machine = LinuxMachine(program, argv, host, exe_path=exe_path)
     else:
         machine = PcMachine(
-            program, host, ram_mb=pc.ram_mb, cmdline=pc.cmdline, kernel_name=kernel_name
+            program,
+            host,
+            ram_mb=pc.ram_mb,
+            cmdline=pc.cmdline,
+            kernel_name=kernel_name,
+            exe_path=exe_path,
         )
     host.set_icount(machine.event_icount)
     return machine

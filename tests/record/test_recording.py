@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rrdbg.errors import RrdbgError
 from rrdbg.record.recording import (
+    FILES_NAME,
     IMAGE_NAME,
     LOG_NAME,
     IncompleteReplay,
@@ -228,12 +229,66 @@ def test_bad_recordings_give_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.count(b"\n") == 1 and IMAGE_NAME.encode() in r.stderr
 
 
-def test_changed_program_is_refused(tmp_path: Path) -> None:
+def test_recording_keeps_the_program_through_rebuilds_moves_and_deletion(
+    tmp_path: Path,
+) -> None:
     prog = tmp_path / "prog"
     shutil.copy(guest("hello"), prog)
     rec = tmp_path / "r.rr"
     record(str(prog), [], str(rec), environ={})
-    prog.write_bytes(prog.read_bytes() + b"\0")
+    (kept,) = (rec / FILES_NAME).iterdir()
+    assert kept.read_bytes() == prog.read_bytes()
+    assert kept.stat().st_nlink == 2  # a hard link: same file system
+    # "Fix and rebuild": the linker writes a new file under the same name.
+    prog.unlink()
+    shutil.copy(guest("exitcode"), prog)
+    r = rrdbg("replay", str(rec))
+    assert r.returncode == 0 and r.stdout.startswith(b"Hello"), r.stderr
+    prog.unlink()
+    moved = tmp_path / "elsewhere.rr"
+    rec.rename(moved)
+    r = rrdbg("replay", str(moved))
+    assert r.returncode == 0, r.stderr
+    info = rrdbg("info", str(moved))
+    assert b"kept in the recording" in info.stdout, info.stdout
+
+
+def test_a_program_written_in_place_through_the_hard_link_is_reported(tmp_path: Path) -> None:
+    prog = tmp_path / "prog"
+    shutil.copy(guest("hello"), prog)
+    rec = tmp_path / "r.rr"
+    record(str(prog), [], str(rec), environ={})
+    with prog.open("r+b") as f:  # e.g. `cp new prog` writes the same inode
+        f.write(b"\x7fELF\0")
+    with pytest.raises(RrdbgError, match="changed in place"):
+        open_recording(str(rec))
+
+
+def test_the_program_is_copied_when_it_cannot_be_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_link(*_args: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    rec = tmp_path / "r.rr"
+    record(guest("hello"), [], str(rec), environ={})
+    (kept,) = (rec / FILES_NAME).iterdir()
+    assert kept.stat().st_nlink == 1
+    assert kept.read_bytes() == Path(guest("hello")).read_bytes()
+    with open_recording(str(rec), quiet=True) as replay:
+        assert replay.run_to_end().exit.code == 0
+
+
+def test_a_recording_without_kept_files_uses_the_recorded_path(tmp_path: Path) -> None:
+    # Recordings made before rrdbg kept files name the program only.
+    prog = tmp_path / "prog"
+    shutil.copy(guest("hello"), prog)
+    rec = tmp_path / "r.rr"
+    record(str(prog), [], str(rec), environ={})
+    shutil.rmtree(rec / FILES_NAME)
+    prog.unlink()
+    shutil.copy(guest("exitcode"), prog)
     with pytest.raises(RrdbgError, match="has changed"):
         open_recording(str(rec))
     prog.unlink()

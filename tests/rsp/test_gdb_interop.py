@@ -26,7 +26,12 @@ from rrdbg.rsp import (
     Direction,
     Empty,
     ErrorReply,
+    FileClose,
+    FileFstat,
+    FileOpen,
     FileOperation,
+    FilePread,
+    FileSetFs,
     HexData,
     InsertPoint,
     Interrupt,
@@ -170,6 +175,11 @@ class ToyTarget:
                 | QueryHostInfo()
                 | QueryProcessInfo()
                 | FileOperation()
+                | FileSetFs()
+                | FileOpen()
+                | FileClose()
+                | FilePread()
+                | FileFstat()
                 | UnknownPacket()
                 | InsertPoint()
                 | RemovePoint()
@@ -184,7 +194,8 @@ class ToyTarget:
 
 def serve(listener: socket.socket, target: ToyTarget) -> None:
     client, _ = listener.accept()
-    conn = RspConnection(capabilities=ALL - {Capability.AUXV})  # the toy has no auxv
+    # The toy has no auxv and no program file.
+    conn = RspConnection(capabilities=ALL - {Capability.AUXV, Capability.EXEC_FILE})
     with client:
         while True:
             data = client.recv(65536)

@@ -42,7 +42,8 @@ def test_supported_features_without_reverse() -> None:
 def test_supported_features_with_reverse() -> None:
     assert supported_features(ALL, 0x20000) == (
         b"PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;"
-        b"qXfer:auxv:read+;swbreak+;hwbreak+;vContSupported+;ReverseStep+;ReverseContinue+"
+        b"qXfer:auxv:read+;qXfer:exec-file:read+;swbreak+;hwbreak+;vContSupported+;"
+        b"ReverseStep+;ReverseContinue+"
     )
 
 

@@ -290,3 +290,42 @@ def test_info_auxv_shows_the_recorded_auxiliary_vector(recording: str) -> None:
     entry = _entry_point(DEBUGME)
     assert re.search(rf"^9\s+AT_ENTRY\s+Entry point of program\s+{entry:#x}$", out, re.M), out
     assert re.search(r"^6\s+AT_PAGESZ\s+System page size\s+4096$", out, re.M), out
+
+
+def test_gdb_without_the_program_reads_it_from_the_recording(tmp_path: Path) -> None:
+    # The program is deleted after recording; gdb is given no file at all.
+    prog = tmp_path / "debugme"
+    prog.write_bytes(Path(DEBUGME).read_bytes())
+    prog.chmod(0o755)
+    directory = tmp_path / "d.rr"
+    record_quietly(str(prog), [], directory)
+    prog.unlink()
+    assert GDB is not None
+    proc = subprocess.run(
+        [
+            GDB,
+            "-nx",
+            "-batch",
+            "-ex",
+            f"target remote | {sys.executable} -m rrdbg replay --gdb stdio {directory}",
+            "-ex",
+            "break bump",
+            "-ex",
+            "continue",
+            "-ex",
+            "info symbol $pc",
+            "-ex",
+            "remote get /etc/hostname " + str(tmp_path / "stolen"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    out = proc.stdout + proc.stderr
+    assert f"Reading symbols from target:{prog}" in out, out
+    assert "Breakpoint 1, bump (by=1)" in out, out
+    assert "bump + 3 in section .text" in out, out
+    assert "Remote I/O error: No such file or directory" in out, out
+    assert not (tmp_path / "stolen").exists()

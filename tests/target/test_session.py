@@ -133,13 +133,13 @@ def test_simple_replies(packet: bytes, reply: bytes) -> None:
 
 def test_qsupported_is_the_table_answer_and_records_the_client_features() -> None:
     session, _ = make()
-    # FakeTarget has no auxiliary vector: not advertised.
-    caps = ALL - {Capability.REVERSE, Capability.AUXV}
+    # FakeTarget has no auxiliary vector and no program file: not advertised.
+    caps = ALL - {Capability.REVERSE, Capability.AUXV, Capability.EXEC_FILE}
     assert one(session, GDB_FEATURES) == supported_features(caps, PACKET_SIZE)
     assert session.client_features >= {"swbreak+", "hwbreak+", "multiprocess+"}
     reverse, _ = make(capabilities=ALL, packet_size=0x8000)
     text = one(reverse, b"qSupported")
-    assert text == supported_features(ALL - {Capability.AUXV}, 0x8000)
+    assert text == supported_features(ALL - {Capability.AUXV, Capability.EXEC_FILE}, 0x8000)
     assert b"auxv" not in text
     assert b"PacketSize=8000" in text
     assert b"ReverseContinue+" in text
@@ -501,3 +501,82 @@ def test_a_step_over_at_the_end_of_history_is_a_plain_step() -> None:
     assert one(session, b"vCont;s:1") == b"T05" + expedited(target) + b"thread:01;"
     assert one(session, b"vCont;s:1;c") == b"T05" + expedited(target) + b"thread:01;replaylog:end;"
     assert one(session, b"vCont;c") == b"T05" + expedited(target) + b"thread:01;replaylog:end;"
+
+
+# -- the program's file over vFile and qXfer:exec-file ---------------------------
+
+
+class FileTarget(FakeTarget):
+    """A fake whose program is /opt/prog (made of 20000 counting bytes)."""
+
+    PROGRAM = bytes(i & 0xFF for i in range(20000))
+
+    def exec_file(self) -> str | None:
+        return "/opt/prog"
+
+    def target_file(self, path: str) -> bytes | None:
+        return self.PROGRAM if path == "/opt/prog" else None
+
+
+def _vfile_open(path: bytes, flags: int = 0) -> bytes:
+    return b"vFile:open:%s,%x,1c0" % (hex_encode(path), flags)
+
+
+def test_exec_file_is_advertised_and_served_only_when_there_is_one() -> None:
+    with_file, _ = make(FileTarget())
+    assert b"qXfer:exec-file:read+" in one(with_file, GDB_FEATURES)
+    assert one(with_file, b"qXfer:exec-file:read:1:0,1000") == b"l/opt/prog"
+    assert one(with_file, b"qXfer:exec-file:read::5,1000") == b"lprog"
+    without, _ = make()
+    assert b"exec-file" not in one(without, GDB_FEATURES)
+    assert one(without, b"qXfer:exec-file:read::0,1000") == b""
+
+
+def test_vfile_reads_the_program_in_chunks_that_fit_the_packet() -> None:
+    session, _ = make(FileTarget(), packet_size=0x1000)
+    assert one(session, b"vFile:setfs:0") == b"F0"
+    assert one(session, _vfile_open(b"/opt/prog")) == b"F0"
+    got = b""
+    while True:
+        reply = one(session, b"vFile:pread:0,8000,%x" % len(got))
+        head, _, data = reply.partition(b";")
+        assert head.startswith(b"F")
+        n = int(head[1:], 16)
+        # Escapes (}X) make the wire longer than n; undo them.
+        out, i = bytearray(), 0
+        while i < len(data):
+            if data[i] == 0x7D:
+                out.append(data[i + 1] ^ 0x20)
+                i += 2
+            else:
+                out.append(data[i])
+                i += 1
+        assert len(out) == n and len(reply) <= 0x1000
+        if n == 0:
+            break
+        got += bytes(out)
+    assert got == FileTarget.PROGRAM
+    fstat = one(session, b"vFile:fstat:0")
+    assert fstat.startswith(b"F40;")
+    assert one(session, b"vFile:close:0") == b"F0"
+    assert one(session, b"vFile:close:0") == b"F-1,9"  # EBADF
+    assert one(session, b"vFile:pread:0,10,0") == b"F-1,9"
+
+
+@pytest.mark.parametrize(
+    ("packet", "reply"),
+    [
+        (_vfile_open(b"/etc/passwd"), b"F-1,2"),  # nothing else of the host: ENOENT
+        (_vfile_open(b"/opt/prog/../prog"), b"F-1,2"),  # exact path only
+        (_vfile_open(b"/opt/prog", 1), b"F-1,d"),  # O_WRONLY: EACCES
+        (_vfile_open(b"/opt/prog", 2 | 0x200), b"F-1,d"),  # O_RDWR|O_CREAT
+        (b"vFile:pwrite:0,0,41", b""),  # not offered at all
+        (b"vFile:unlink:" + hex_encode(b"/opt/prog"), b""),
+        (b"vFile:readlink:" + hex_encode(b"/proc/self/exe"), b""),
+        (b"vFile:open:zz,0,0", b"E16"),  # malformed
+        (b"vFile:pread:0,10", b"E16"),
+    ],
+)
+def test_vfile_serves_nothing_but_the_program(packet: bytes, reply: bytes) -> None:
+    session, _ = make(FileTarget())
+    assert one(session, packet) == reply
