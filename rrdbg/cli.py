@@ -242,7 +242,14 @@ def _pc_status(result: PcResult) -> int:
 def _report_end(result: RunResult) -> None:
     from rrdbg.machine.cpu import signal_name
 
-    if result.fault is not None:
+    if not result.finished:
+        sys.stdout.flush()
+        print(
+            f"rrdbg: the recording stops at icount {result.icount}, where its live session "
+            "was saved; the program had not finished",
+            file=sys.stderr,
+        )
+    elif result.fault is not None:
         sys.stdout.flush()
         print(f"rrdbg: {result.fault.describe()}", file=sys.stderr)
     elif result.exit.signal is not None:
@@ -446,7 +453,13 @@ def _cmd_info(ns: argparse.Namespace) -> int:
             if d.end.exit_signal is None
             else f"signal {d.end.exit_signal}"
         )
-        print(f"instructions: {d.end.icount} (program ended: {status})")
+        if d.end.finished:
+            print(f"instructions: {d.end.icount} (program ended: {status})")
+        else:
+            print(
+                f"instructions: {d.end.icount} (the program had not finished: "
+                "a live session saved there)"
+            )
     else:
         print(f"instructions: at least {d.last_icount} (the log has no end record)")
     print(

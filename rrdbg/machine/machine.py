@@ -69,6 +69,9 @@ class RunResult:
     icount: int
     exit: ExitStatus
     fault: Fault | None
+    #: False for a replay of a recording that stops before the program ended
+    #: (``exit`` is then empty: the program was still running).
+    finished: bool = True
 
 
 class LinuxMachine:

@@ -194,6 +194,9 @@ class EndRecord:
     exit_signal: int | None
     icount: int
     digest: str
+    #: False: the recording stops here while the program was still running
+    #: (a live session saved or ended early); exit code and signal are None.
+    finished: bool = True
 
     def encode(self) -> bytes:
         out = bytearray()
@@ -203,6 +206,9 @@ class EndRecord:
         digest = bytes.fromhex(self.digest)
         _uvarint(len(digest), out)
         out += digest
+        if not self.finished:
+            # An optional trailing field: finished recordings encode as before.
+            _uvarint(_END_STOPPED, out)
         return bytes(out)
 
     @classmethod
@@ -212,7 +218,19 @@ class EndRecord:
         signal = reader.svarint()
         icount = reader.uvarint()
         digest = reader.blob().hex()
-        return cls(None if code < 0 else code, None if signal < 0 else signal, icount, digest)
+        finished = True
+        if reader.pos < len(reader.data):
+            state = reader.uvarint()
+            if state != _END_STOPPED:
+                raise LogFormatError(f"END record: unknown end state {state}")
+            finished = False
+        return cls(
+            None if code < 0 else code, None if signal < 0 else signal, icount, digest, finished
+        )
+
+
+#: The END record's optional last field: the program had not finished.
+_END_STOPPED = 1
 
 
 def encode_debug_register(name: str, value: bytes) -> bytes:

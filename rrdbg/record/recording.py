@@ -396,6 +396,9 @@ class Replay:
     store: SnapshotStore | None = None
     #: (icount, kind, payload) of the debugger writes still to apply.
     debug_writes: list[tuple[int, int, bytes]] = field(default_factory=list)
+    #: The icount a recording of an unfinished run stops at (a live session
+    #: saved early), or None when it runs to the program's end.
+    stopped_at: int | None = None
 
     def close(self) -> None:
         if self.image is not None:
@@ -409,8 +412,12 @@ class Replay:
         self.close()
 
     def run_to_end(self, *, check: bool = True) -> RunResult:
-        """Replay to the end; with ``check``, verify against the END record."""
+        """Replay to the end (or where the recording stops); with ``check``,
+        verify against the END record."""
         m = self.machine
+        stop_at = self.stopped_at
+        if stop_at is not None:
+            return self._run_to_stop(stop_at, check=check)
         try:
             pending = self.debug_writes
             while m.exit is None and pending and pending[0][0] >= m.icount:
@@ -436,6 +443,49 @@ class Replay:
         if check:
             self.verify(result)
         return result
+
+    def _run_to_stop(self, stop_at: int, *, check: bool) -> RunResult:
+        m = self.machine
+        try:
+            for icount, kind, payload in self.debug_writes:
+                if icount > stop_at:
+                    break
+                self._run_exactly_to(icount)
+                event = self.reader.peek()
+                if event is None or (event.icount, event.kind) != (icount, kind):
+                    raise ReplayDivergence(
+                        f"replay diverged at icount {m.icount}: the recording's debugger "
+                        f"write at icount {icount} is not the next event"
+                    )
+                apply_debug_write(m, kind, payload)
+                self.reader.next()
+            self._run_exactly_to(stop_at)
+        except ReplayDivergence:
+            _raise_if_incomplete(self.directory, self.reader, m.cpu.counter.total)
+            raise
+        event = self.reader.peek()
+        if check and (event is None or event.kind != Kind.END):
+            raise ReplayDivergence(
+                f"replay diverged: the recording stops at icount {stop_at} but goes on"
+            )
+        if check and event is not None:
+            end = EndRecord.decode(event.payload)
+            if end.digest != m.digest():
+                raise ReplayDivergence(
+                    f"replay diverged: the machine state at icount {stop_at}, where the "
+                    "recording stops, differs from the recorded one"
+                )
+        return RunResult(m.icount, ExitStatus(), None, finished=False)
+
+    def _run_exactly_to(self, icount: int) -> None:
+        m = self.machine
+        while m.exit is None and m.icount < icount:
+            m.run(min(icount, m.icount + RUN_SLICE), exact=True)
+        if m.icount != icount:
+            raise ReplayDivergence(
+                f"replay diverged: the program ended at icount {m.icount}, before the "
+                f"recording stops ({icount})"
+            )
 
     def verify(self, result: RunResult) -> None:
         event = self.reader.peek()
@@ -541,9 +591,12 @@ def open_recording(
         seed_blocks(d, header.program_sha256, machine)
         with LogReader.open(str(d / LOG_NAME)) as scan:
             scan.seek(reader.position)  # what the replay has not consumed yet
-            replay.debug_writes = [
-                (e.icount, e.kind, bytes(e.payload)) for e in scan if e.kind in DEBUG_KINDS
-            ]
+            for e in scan:
+                if e.kind in DEBUG_KINDS:
+                    replay.debug_writes.append((e.icount, e.kind, bytes(e.payload)))
+                elif e.kind == Kind.END:
+                    end = EndRecord.decode(e.payload)
+                    replay.stopped_at = None if end.finished else end.icount
         return replay
     except BaseException:
         reader.close()

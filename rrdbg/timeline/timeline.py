@@ -1006,17 +1006,32 @@ class Timeline:
             return cursors[j] if j < len(cursors) else end_cursor
 
         saved = self._save_checkpoints(rec.qcow, cursor_of, first="init")
-        finished = m.exit is not None and self.host.at_frontier
-        if finished:
-            code, signal = m.end_status()
-            end = EndRecord(code, signal, m.icount, m.digest())
-            writer.close(m.icount, end.encode())
-        else:
-            writer.abort()
+        end = self._end_record()
+        writer.close(end.icount, end.encode())
         write_block_cache(rec.directory / BLOCKS_NAME, rec.header.program_sha256, m)
         rec.qcow.close()
-        state = "complete" if finished else f"up to icount {h.last_icount} (the program runs on)"
+        if end.finished:
+            state = "complete (the program ended)"
+        else:
+            state = f"stops at icount {end.icount}, where the program is (it runs on here)"
         return f"saved {len(h)} events and {saved} snapshots to {directory}: {state}\n"
+
+    def _end_record(self) -> EndRecord:
+        """The END record of the live history so far: how the program ended,
+        or (still running) the state at the furthest point it reached, where
+        a recording of it stops."""
+        m = self.machine
+        if m.exit is not None and self.host.at_frontier:
+            code, signal = m.end_status()
+            return EndRecord(code, signal, m.icount, m.digest())
+        here = m.icount
+        if here != self.frontier:
+            self.seek(self.frontier)
+        try:
+            return EndRecord(None, None, m.icount, m.digest(), finished=False)
+        finally:
+            if here != self.frontier:
+                self.seek(here)
 
     def _save_checkpoints(
         self, image: Qcow2Image, cursor_of: Callable[[int], Cursor], *, first: str | None
@@ -1052,7 +1067,6 @@ class Timeline:
         writer = self.writer
         if writer is None or writer.closed:
             return
-        m = self.machine
         if self.image is not None and self.image.writable:
             writer.flush()  # snapshot cursors name chunks on disk
 
@@ -1063,13 +1077,15 @@ class Timeline:
 
             with contextlib.suppress(RrdbgError):  # the log matters more
                 self._save_checkpoints(self.image, cursor_of, first=None)
-        if m.exit is not None and self.host.at_frontier:
-            code, signal = m.end_status()
-            end = EndRecord(code, signal, m.icount, m.digest())
-            writer.close(m.icount, end.encode())
-        else:
+        try:
+            end = self._end_record()
+        except RrdbgError:
+            # Cannot get back to the end of history: keep what was logged
+            # (rrdbg info then says the log is incomplete).
             writer.flush()
             writer.abort()
+            return
+        writer.close(end.icount, end.encode())
 
 
 class _Arming:

@@ -329,3 +329,47 @@ def test_gdb_without_the_program_reads_it_from_the_recording(tmp_path: Path) -> 
     assert "bump + 3 in section .text" in out, out
     assert "Remote I/O error: No such file or directory" in out, out
     assert not (tmp_path / "stolen").exists()
+
+
+def test_a_live_session_killed_early_saves_a_recording_that_stops_there(tmp_path: Path) -> None:
+    saved = tmp_path / "early.rr"
+    with rrdbg_server(["debug", "--gdb", LOCAL, "-o", str(saved), DEBUGME]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "break bump",
+                "continue",
+                "continue",
+                "set var counter = 40",
+                "next",
+                'printf "@at %d\\n", $pc',
+                "monitor when",
+                "reverse-stepi",
+                "kill",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    (when,) = [int(v) for v in re.findall(r"^(\d+)$", out, re.MULTILINE)]
+    info = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "info", str(saved)], capture_output=True, check=False
+    )
+    assert f"instructions: {when} (the program had not finished".encode() in info.stdout, out
+    assert b"ends cleanly" in info.stdout
+    replay = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(saved)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout == b""
+    assert b"stops at icount %d" % when in replay.stderr
+    # gdb on it: the end of history is where the session was; the debugger's
+    # write is replayed on the way.
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", str(saved)]) as srv:
+        out = gdb_batch(DEBUGME, ["continue", "print counter", "monitor when"], port=srv.port)
+        srv.stop()
+    assert "No more reverse-execution history." in out
+    assert "$1 = 42" in out  # 40, then bump added 2
+    assert re.search(rf"^{when}$", out, re.MULTILINE), out

@@ -12,7 +12,7 @@ import pytest
 
 from rrdbg.errors import TargetError
 from rrdbg.machine.host import LiveHost
-from rrdbg.record.recording import open_recording
+from rrdbg.record.recording import describe, open_recording
 from rrdbg.snapshot.qcow2 import Qcow2Image
 from rrdbg.target.interface import Direction, StopKind
 from rrdbg.timeline.timeline import Timeline
@@ -179,3 +179,39 @@ def test_live_save(tmp_path: Path) -> None:
     )
     assert proc.returncode == 7, proc.stderr
     assert proc.stdout == b"total=55 counter=15\n"
+
+
+def test_live_save_before_the_end_stops_where_the_program_is(tmp_path: Path) -> None:
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(DEBUGME, [], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink)
+    t.insert_breakpoint(SYMS["bump"], hardware=False)
+    for _ in range(3):
+        t.resume(step=False, direction=F, interrupted=_never)
+    here = t.icount
+    t.resume(step=True, direction=B, interrupted=_never)  # not at the frontier
+    out = tmp_path / "saved.rr"
+    text = mon(t, f"save {out}")
+    assert f"stops at icount {here}" in text
+    assert t.icount == here - 1  # saving did not move the session
+    end = describe(str(out)).end
+    assert end is not None and not end.finished and end.icount == here
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(out)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(b"\n") == 1 and b"had not finished" in proc.stderr
+    info = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "info", str(out)], capture_output=True, check=False
+    )
+    assert f"instructions: {here} (the program had not finished".encode() in info.stdout
+    # A replay of it goes everywhere up to there, and no further.
+    r = Timeline.replay(str(out), stdout_fd=sink, stderr_fd=sink)
+    stop = r.resume(step=False, direction=F, interrupted=_never)
+    assert (stop.kind, r.icount) == (StopKind.HISTORY_END, here)
+    assert r.machine.digest() == end.digest
+    r.seek(here // 2)
+    assert r.icount == here // 2
+    os.close(sink)
