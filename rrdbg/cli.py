@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the replay log and a qcow2 image of machine snapshots.",
     )
     rec.add_argument(
-        "-o", "--output", metavar="DIR", help="recording directory (default: ./PROGRAM.rr)"
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="recording directory (default: ./PROGRAM.rr, or ./PROGRAM-N.rr if that exists)",
     )
     rec.add_argument(
         "--image",
@@ -83,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "snapshots are costly, keeping them under 2%% of the run time)",
     )
     rec.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
-    rec.add_argument("--force", action="store_true", help="replace an existing recording")
+    rec.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing recording (without -o: ./PROGRAM.rr itself)",
+    )
     _add_machine_options(rec)
     _add_program(rec)
 
@@ -129,6 +136,39 @@ def build_parser() -> argparse.ArgumentParser:
         "info", help="describe a recording", description="Describe a recording directory."
     )
     info.add_argument("directory", metavar="DIR")
+
+    gdb = sub.add_parser(
+        "gdb",
+        help="open gdb on a recording (default: the most recent), connected and ready",
+        description="Start gdb with the recording's program, rrdbg's gdb commands (when, "
+        "seek, checkpoint, restart, last-write, info rrdbg) and a connection to the "
+        "recording, as 'rr replay' does.  Arguments after -- go to gdb.",
+        usage="rrdbg gdb [-h] [-g ICOUNT | --end] [--extension] [RECORDING] [-- GDB-ARG...]",
+    )
+    where = gdb.add_mutually_exclusive_group()
+    where.add_argument(
+        "-g",
+        "--goto",
+        metavar="ICOUNT",
+        type=_non_negative_int,
+        help="start at this instruction count instead of 0",
+    )
+    where.add_argument("--end", action="store_true", help="start at the end of the history")
+    gdb.add_argument(
+        "--extension",
+        action="store_true",
+        help="print the path of rrdbg's gdb commands (for 'source' in gdb) and exit",
+    )
+    _add_checkpoint_memory(gdb)
+    gdb.add_argument("recording", metavar="RECORDING", nargs="?")
+
+    ls = sub.add_parser(
+        "ls",
+        help="list recordings: program, date, length, how they end",
+        description="List the recordings made with 'rrdbg record' and 'rrdbg debug -o' "
+        "(newest last; * marks the one 'rrdbg gdb' opens by default), or those in DIRs.",
+    )
+    ls.add_argument("directories", metavar="DIR", nargs="*")
     return parser
 
 
@@ -177,6 +217,16 @@ def _add_program(parser: argparse.ArgumentParser) -> None:
     # missing PROGRAM is reported by main() with the same one-line error.
     parser.add_argument("program", metavar="PROGRAM", nargs="?")
     parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -263,7 +313,14 @@ def _cmd_record(ns: argparse.Namespace) -> int:
         raise RrdbgError(f"cannot open --stdin file {ns.stdin}: no such file")
     if ns.program is None:
         raise RrdbgError("the following arguments are required: PROGRAM")
-    directory = ns.output or f"{os.path.basename(ns.program)}.rr"
+    from rrdbg.record import index
+
+    directory = ns.output
+    if directory is None:
+        default = f"{os.path.basename(ns.program)}.rr"
+        directory = default if ns.force else index.fresh_name(ns.program)
+        if directory != default:
+            print(f"rrdbg: {default} exists: recording to {directory}", file=sys.stderr)
     _check_machine_options(ns)
     if ns.machine == "pc":
         from rrdbg.record.recording import PcOptions, record_pc
@@ -278,6 +335,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
             stdin=ns.stdin,
             force=ns.force,
         )
+        index.remember(directory)
         return _pc_status(result)
     stats = record(
         ns.program,
@@ -289,6 +347,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
         stdin=ns.stdin,
         force=ns.force,
     )
+    index.remember(directory)
     _report_end(stats.result)
     return stats.result.exit.shell_status
 
@@ -414,6 +473,9 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
             )
             rec.qcow.close()
             print(f"rrdbg: recording saved in {rec.directory}", file=sys.stderr)
+            from rrdbg.record import index
+
+            index.remember(rec.directory)
 
     try:
         _run_server(lambda: serve(live_sessions(timeline, on_end), address), address)
@@ -481,9 +543,111 @@ def _cmd_info(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gdb(ns: argparse.Namespace) -> int:
+    import shlex
+    import shutil
+
+    from rrdbg.record import index
+    from rrdbg.record.recording import describe, open_log, program_file
+
+    extension = str(Path(__file__).with_name("gdb_extension.py"))
+    if ns.extension:
+        print(extension)
+        return 0
+    gdb_args: list[str] = ns.gdb_args
+    recording = Path(ns.recording) if ns.recording is not None else index.latest()
+    with open_log(str(recording)) as reader:  # one-line errors for bad recordings
+        header = reader.header
+    program = program_file(recording, header)
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        raise RrdbgError("gdb is not installed (Debian: apt-get install gdb)")
+    server = [sys.executable, "-m", "rrdbg", "replay", "--gdb", "stdio"]
+    server += ["--checkpoint-memory", str(ns.checkpoint_memory), str(recording)]
+    argv = [gdb, "-q", "-ex", f"source {extension}"]
+    argv += ["-ex", "target remote | " + shlex.join(server)]
+    if ns.goto is not None:
+        argv += ["-ex", f"seek {ns.goto}"]
+    elif ns.end:
+        end = describe(str(recording))
+        last = end.last_icount if end.end is None else end.end.icount
+        if end.end is not None and end.end.finished and end.end.exit_code is not None:
+            last -= 1  # history ends just before the exit
+        argv += ["-ex", f"seek {last}"]
+    argv += [*gdb_args, program]
+    sys.stdout.flush()
+    os.execv(gdb, argv)
+    raise AssertionError("unreachable")
+
+
+def _cmd_ls(ns: argparse.Namespace) -> int:
+    import datetime
+
+    from rrdbg.machine.cpu import signal_name
+    from rrdbg.record import index
+    from rrdbg.record.recording import describe
+
+    if ns.directories:
+        paths: list[Path] = []
+        for d in map(Path, ns.directories):
+            if not d.is_dir():
+                raise RrdbgError(f"{d}: no such directory")
+            paths += (
+                [d]
+                if index.is_recording(d)
+                else sorted(p for p in d.iterdir() if index.is_recording(p))
+            )
+        latest = None
+    else:
+        paths = index.known()
+        try:
+            latest = index.latest()
+        except RrdbgError:
+            latest = None
+    if not paths:
+        print("no recordings" if ns.directories else "no recordings yet (rrdbg record PROGRAM)")
+        return 0
+    rows = [("", "RECORDING", "PROGRAM", "RECORDED", "INSTRUCTIONS", "END")]
+    for path in paths:
+        try:
+            desc = describe(str(path))
+        except RrdbgError as exc:
+            rows.append(("", str(path), "?", "?", "?", f"unreadable: {exc}"))
+            continue
+        created = datetime.datetime.fromtimestamp(desc.header.created_ns / 1e9)
+        when = created.strftime("%Y-%m-%d %H:%M")
+        if desc.end is None:
+            length, end = f">={desc.last_icount}", "incomplete (recorder stopped)"
+        else:
+            length = str(desc.end.icount)
+            if not desc.end.finished:
+                end = "not finished (live session saved)"
+            elif desc.end.exit_signal is not None:
+                end = f"killed by {signal_name(desc.end.exit_signal)}"
+            elif desc.end.exit_code is not None:
+                end = f"exit {desc.end.exit_code}"
+            else:
+                end = "halted"
+        mark = "*" if latest is not None and path.resolve() == latest.resolve() else ""
+        program = os.path.basename(desc.header.program_path)
+        rows.append((mark, str(path), program, when, length, end))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) if i != 4 else row[i].rjust(widths[i]) for i in range(5)]
+        print(" ".join(cells) + "  " + row[5])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    gdb_args: list[str] = []
+    if args[:1] == ["gdb"] and "--" in args:
+        # Everything after -- is gdb's (argparse would take "-ex" as ours).
+        cut = args.index("--")
+        args, gdb_args = args[:cut], args[cut + 1 :]
+    ns = parser.parse_args(args)
+    ns.gdb_args = gdb_args
     if ns.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -500,6 +664,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_info(ns)
         if ns.command == "debug":
             return _cmd_debug(ns)
+        if ns.command == "gdb":
+            return _cmd_gdb(ns)
+        if ns.command == "ls":
+            return _cmd_ls(ns)
     except RrdbgError as exc:
         print(f"rrdbg: {exc}", file=sys.stderr)
         # A replay that ran out of recording is not bad input: say so apart.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -447,10 +448,18 @@ class Gdb:
 
     def when(self) -> int:
         """The current instruction count (``monitor when``)."""
-        return int(self.monitor("when").strip())
+        return parse_when(self.monitor("when"))
 
     def seek(self, icount: int) -> None:
         """Go to an instruction count (``monitor replay_seek``), and make gdb
         read the registers there again."""
         self.monitor(f"replay_seek {icount}")
         self.console("maintenance flush register-cache")
+
+
+def parse_when(text: str) -> int:
+    """The icount in ``monitor when``'s answer (``Current icount: N``)."""
+    match = re.search(r"Current icount: (\d+)", text)
+    if match is None:
+        raise RrdbgError(f"not an answer of 'monitor when': {text.strip()!r}")
+    return int(match.group(1))

@@ -331,7 +331,7 @@ class FakeTarget:
         if not words or words == ["help"]:
             return FAKE_HELP, None
         if words == ["when"]:
-            return f"{self.icount}\n", None
+            return f"Current icount: {self.icount}\n", None
         raise TargetError(f"unknown monitor command {words[0]!r}", errno=EINVAL)
 
     def kill(self) -> None:

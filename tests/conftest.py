@@ -57,3 +57,10 @@ def record_quietly(program: str, args: list[str], directory: Path, **options: An
         os.dup2(saved, 1)
         os.close(saved)
         os.close(fd)
+
+
+# The CLI remembers recordings (rrdbg gdb, rrdbg ls) in a state directory:
+# tests must not touch the user's.
+os.environ.setdefault(
+    "RRDBG_STATE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rrdbg-tests-{os.getpid()}")
+)

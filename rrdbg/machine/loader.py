@@ -261,6 +261,13 @@ class Symbols:
                 return start
         return None
 
+    def lookup(self, name: str) -> tuple[int, int] | None:
+        """(address, size) of the function or object ``name`` (None: no such symbol)."""
+        for start, size, entry in self._entries:
+            if entry == name:
+                return start, size
+        return None
+
     def describe(self, address: int) -> str:
         """``name+offset`` for an address inside a known symbol, else ""."""
         import bisect

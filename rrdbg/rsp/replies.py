@@ -127,13 +127,16 @@ class StopReply:
     thread: int | None = 1
     reason: StopReason | None = None
     registers: tuple[tuple[int, bytes], ...] = ()
+    #: With the multiprocess extensions, the process id: ``thread:pPID.TID``.
+    process: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Exited:
-    """``Wxx``: the process exited with status ``code`` (0-255)."""
+    """``Wxx[;process:PID]``: the process exited with status ``code`` (0-255)."""
 
     code: int
+    process: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class Terminated:
     """``Xxx``: the process was killed by ``signal``."""
 
     signal: int
+    process: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,10 @@ def _byte(value: int, what: str) -> bytes:
     return b"%02x" % value
 
 
+def _process(process: int | None) -> bytes:
+    return b"" if process is None else b";process:%x" % process
+
+
 def _reason(reason: StopReason) -> bytes:
     match reason:
         case SwBreak():
@@ -197,7 +205,10 @@ def _stop(reply: StopReply) -> bytes:
     if reply.thread is not None:
         if reply.thread < 0:
             raise LocalProtocolError(f"negative thread id {reply.thread}")
-        out += b"thread:%02x;" % reply.thread
+        if reply.process is not None:
+            out += b"thread:p%x.%x;" % (reply.process, reply.thread)
+        else:
+            out += b"thread:%02x;" % reply.thread
     if reply.reason is not None:
         out += _reason(reply.reason)
     return bytes(out)
@@ -236,10 +247,10 @@ def encode_reply(reply: Reply) -> bytes:
             return (b"l" if last else b"m") + escape_binary(data)
         case StopReply():
             return _stop(reply)
-        case Exited(code):
-            return b"W" + _byte(code, "exit code")
-        case Terminated(signal):
-            return b"X" + _byte(signal, "signal")
+        case Exited(code, process):
+            return b"W" + _byte(code, "exit code") + _process(process)
+        case Terminated(signal, process):
+            return b"X" + _byte(signal, "signal") + _process(process)
         case ConsoleOutput(text):
             return b"O" + hex_encode(text)
         case _:

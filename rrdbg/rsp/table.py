@@ -212,7 +212,10 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         QuerySupported,
         "qSupported[:FEATURE;...]",
         Match.NAME,
-        notes="answered with supported_features()",
+        # gdbserver's default: without it gdb 13's `record` on a remote
+        # target fails an internal assertion (the magic pid has no inferior).
+        feature=b"multiprocess+",
+        notes="answered with supported_features(); thread ids pPID.TID once agreed",
     ),
     PacketSpec(
         b"vMustReplyEmpty",

@@ -12,6 +12,7 @@ Threads: the debuggee is one thread, id 1.  Stop replies name it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 from collections.abc import Callable
@@ -97,6 +98,8 @@ from rrdbg.target.interface import (
 )
 
 THREAD_ID = 1
+#: The process id gdb sees with the multiprocess extensions (there is one).
+PROCESS_ID = 1
 #: lldb's qHostInfo/qProcessInfo fields: the triple (hex-encoded), pointer
 #: size and byte order.
 _HOST_INFO = b"triple:%s;ptrsize:4;endian:little;ostype:linux;" % (
@@ -204,7 +207,7 @@ class Session:
                     document = i386.TARGET_XML
                 elif (obj, annex) == ("threads", ""):
                     # One packet instead of qfThreadInfo + qsThreadInfo after each stop.
-                    document = THREADS_XML
+                    document = THREADS_XML.replace(b'id="1"', b'id="%s"' % self._thread_id())
                 elif (obj, annex) == ("auxv", "") and (auxv := t.auxv()) is not None:
                     document = auxv
                 elif obj == "exec-file" and (path := t.exec_file()) is not None:
@@ -220,13 +223,13 @@ class Session:
             case QueryAttached():
                 return [RawReply(b"1" if self.attached else b"0")]
             case QueryCurrentThread():
-                return [RawReply(b"QC%x" % THREAD_ID)]
+                return [RawReply(b"QC" + self._thread_id())]
             case QueryHostInfo():
                 return [RawReply(_HOST_INFO)]
             case QueryProcessInfo():
                 return [RawReply(b"pid:%x;" % THREAD_ID + _HOST_INFO)]
             case QueryThreadInfo(first=first):
-                return [RawReply(b"m%x" % THREAD_ID if first else b"l")]
+                return [RawReply(b"m" + self._thread_id() if first else b"l")]
             case ThreadAlive(thread=thread):
                 return [Ok()] if _is_our_thread(thread) else [ErrorReply(EINVAL)]
             case ReadRegisters():
@@ -342,8 +345,11 @@ class Session:
             try:
                 text, _stop = self.target.monitor(command.decode("utf-8", "replace"), interrupted)
             except RrdbgError as exc:
-                # gdb shows console output, then reports the failure.
-                return [ConsoleOutput(f"rrdbg: {exc}\n".encode()), ErrorReply(_errno(exc))]
+                # Console text, then OK: an error reply would make gdb add
+                # "Protocol error with Rcmd", which it is not.  The gdb
+                # extension (rrdbg/gdb_extension.py) turns the "rrdbg: error:"
+                # line into a gdb error.
+                return [ConsoleOutput(f"rrdbg: error: {exc}\n".encode()), Ok()]
             if not text:
                 return [Ok()]
             return [HexData(text.encode())]
@@ -390,7 +396,23 @@ class Session:
             case _:
                 assert_never(request)
 
+    @property
+    def multiprocess(self) -> bool:
+        """Whether gdb agreed to the multiprocess extensions (``pPID.TID`` ids)."""
+        return "multiprocess+" in self.client_features
+
+    def _thread_id(self) -> bytes:
+        return b"p%x.%x" % (PROCESS_ID, THREAD_ID) if self.multiprocess else b"%x" % THREAD_ID
+
     def _stop_reply(self, stop: StopEvent) -> Reply:
+        reply = self._plain_stop_reply(stop)
+        if not self.multiprocess:
+            return reply
+        if isinstance(reply, StopReply | Exited | Terminated):
+            return dataclasses.replace(reply, process=PROCESS_ID)
+        return reply
+
+    def _plain_stop_reply(self, stop: StopEvent) -> Reply:
         match stop.kind:
             case StopKind.EXITED:
                 if stop.exit_code is not None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -796,9 +797,21 @@ class Timeline:
                 mode = "Recording" if self._at_live_frontier() else "Replaying"
                 return f"{mode} execution '{self.name}': instruction count = {self.icount}\n", None
             case ["when"]:
-                return f"{self.icount}\n", None
+                return f"Current icount: {self.icount}\n", None
+            case ["info", "rrdbg"]:
+                return self._describe_session(), None
             case ["replay_seek", arg]:
                 return self._monitor_seek(_number(arg, "icount"), interrupted)
+            case ["seek", arg]:
+                snap = self._find_checkpoint(arg)
+                icount = snap.icount if snap is not None else _number(arg, "icount or checkpoint")
+                assert icount is not None
+                return self._monitor_seek(icount, interrupted, quiet=True)
+            case ["restart", arg]:
+                snap = self._find_checkpoint(arg)
+                if snap is None or snap.icount is None:
+                    raise TargetError(f"no checkpoint named {arg!r} (see: info checkpoints)", 22)
+                return self._monitor_seek(snap.icount, interrupted, quiet=True)
             case ["replay_break", arg]:
                 self.replay_break = _number(arg, "icount")
                 return "", None
@@ -811,8 +824,9 @@ class Timeline:
             case ["info", "checkpoints"]:
                 return self._describe_checkpoints(), None
             case ["last-write", addr] | ["last-write", addr, _]:
-                length = _number(words[2], "length") if len(words) > 2 else 1
-                return self._last_write(_number(addr, "address"), length, interrupted), None
+                address, size = self._address(addr)
+                length = _number(words[2], "length") if len(words) > 2 else size
+                return self._last_write(address, length, interrupted), None
             case ["save", directory]:
                 return self.save(directory), None
             case _:
@@ -827,22 +841,67 @@ class Timeline:
             return self.history_end
         return max(self.frontier, self.icount)
 
-    def _monitor_seek(self, icount: int, interrupted: Interrupted) -> tuple[str, StopEvent]:
+    def _monitor_seek(
+        self, icount: int, interrupted: Interrupted, *, quiet: bool = False
+    ) -> tuple[str, StopEvent]:
         limit = self._history_limit()
         if icount > limit:
             raise TargetError(f"icount {icount} is beyond the end of history ({limit})", errno=22)
         note = self._undo_past_writes()
         if not self.seek(icount, interrupted):
-            raise TargetError("replay_seek interrupted", errno=4)
+            raise TargetError("seek interrupted", errno=4)
         stop = StopEvent(StopKind.POSITION, icount)
         self._last_stop = stop
         text = f"{note}\n" if note else ""
-        # gdb does not re-read registers after a monitor command.
-        text += (
-            f"rrdbg: now at icount {icount}; 'maintenance flush register-cache' "
-            "(or any step) makes gdb show it\n"
-        )
+        text += f"Current icount: {icount}\n"
+        if not quiet:
+            # gdb does not re-read registers after a monitor command (the gdb
+            # extension's seek and restart flush its caches themselves).
+            text += "rrdbg: 'maintenance flush register-cache' (or any step) makes gdb show it\n"
         return text, stop
+
+    def _find_checkpoint(self, name: str) -> SnapshotInfo | None:
+        """The recording's snapshot named ``name`` (or with that id)."""
+        for snap in self.disk:
+            if name in (snap.name, snap.id):
+                return snap
+        return None
+
+    def _address(self, text: str) -> tuple[int, int]:
+        """An address argument: a number, or a symbol (``counter``,
+        ``history+8``); with the size it covers (1 for a number)."""
+        match = re.fullmatch(r"([A-Za-z_.$][\w.$@]*)(?:\+(\w+))?", text)
+        if match is None:
+            return _number(text, "address"), 1
+        found = self.symbols.lookup(match.group(1))
+        if found is None:
+            raise TargetError(f"no symbol {match.group(1)!r} in the program", errno=22)
+        address, size = found
+        if match.group(2) is not None:
+            return address + _number(match.group(2), "offset"), 1
+        return address, max(size, 1)
+
+    def _describe_session(self) -> str:
+        """``info rrdbg``: what this session is (the gdb extension checks the
+        first word to know it talks to rrdbg)."""
+        from rrdbg import __version__
+
+        m = self.machine
+        if self.live:
+            kind = f"live session of {m.exe_path}"
+            end = f"history so far: 0..{self._history_limit()} (then the program runs on)"
+        else:
+            kind = f"replay of {self.name} (program {m.exe_path})"
+            end = f"history: 0..{self.history_end}"
+            if self.fatal_end:
+                end += " (ends at a fatal fault)"
+        mode = "recording" if self._at_live_frontier() else "replaying"
+        return (
+            f"rrdbg {__version__}: {kind}\n"
+            f"Current icount: {self.icount} ({mode})\n"
+            f"{end}\n"
+            f"checkpoints: {len(self.disk)} named or on disk, {len(self.checkpoints)} in memory\n"
+        )
 
     def _named_checkpoint(self, name: str) -> str:
         """A persistent snapshot in the recording's qcow2 image."""
@@ -1131,13 +1190,17 @@ _HELP = """\
 rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
   help                        this list
   info replay                 the recording and the current instruction count
+  info rrdbg                  this session: what it debugs, where it is, where history ends
   when                        the current instruction count
+  seek N|NAME                 go to instruction count N, or to a checkpoint
+  restart NAME|ID             go to a checkpoint (see info checkpoints)
   replay_seek N               go to instruction count N (then: maint flush register-cache)
   replay_break N              stop when execution reaches icount N (either direction)
   replay_delete_break         forget the replay_break
   checkpoint [NAME]           keep this point as a named snapshot in the qcow2 image
   info checkpoints            snapshots in the image and checkpoints in memory
-  last-write ADDR [LEN]       icount and pc of the last write to that memory before now
+  last-write ADDR|SYMBOL [LEN]  icount and pc of the last write to that memory before now
+                              (a symbol covers its whole size unless LEN is given)
   save DIR                    (live sessions) write the recording so far to DIR
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from rrdbg.gdbmi import Gdb, quote
+from rrdbg.gdbmi import Gdb, parse_when, quote
 from rrdbg.pytest_plugin import Recorded
 from rrdbg.server.launch import start_server
 from tests.conftest import guest
@@ -169,10 +169,10 @@ def test_cppdbg_server_address_and_console_reverse(debugme: Recorded) -> None:
 
         stop = console("reverse-continue")
         assert (stop.reason, stop.func, gdb.eval("by")) == ("breakpoint-hit", "bump", "3")
-        at_break = int(gdb.monitor("when"))
+        at_break = parse_when(gdb.monitor("when"))
         stop = console("reverse-stepi")
         assert (stop.reason, stop.func) == ("end-stepping-range", "bump")
-        assert int(gdb.monitor("when")) == at_break - 1
+        assert parse_when(gdb.monitor("when")) == at_break - 1
         stop = console("reverse-finish")
         assert stop.func == "main" and stop.line == 42
         stop = console("reverse-next")  # to the start of line 42
@@ -183,4 +183,4 @@ def test_cppdbg_server_address_and_console_reverse(debugme: Recorded) -> None:
         gdb.console("delete")
         stop = console("reverse-continue")
         assert stop.reason == "no-history"
-        assert gdb.monitor("when").strip() == "0"
+        assert parse_when(gdb.monitor("when")) == 0

@@ -69,20 +69,35 @@ def test_inputs_replay_byte_identically_without_stdin_later(tmp_path: Path) -> N
     assert (quiet.returncode, quiet.stdout) == (recorded.returncode, b"")
 
 
-def test_default_directory_and_refusing_to_overwrite(tmp_path: Path) -> None:
+def test_default_directory_picks_a_fresh_name_and_is_remembered(tmp_path: Path) -> None:
     shutil.copy(guest("hello"), tmp_path / "hello")
-    first = rrdbg("record", "./hello", cwd=tmp_path)
+    env = {**os.environ, "RRDBG_STATE_DIR": str(tmp_path / "state")}
+    first = rrdbg("record", "./hello", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
+    assert first.stderr == b""
     rec = tmp_path / "hello.rr"
     assert (rec / LOG_NAME).exists()
     assert (rec / IMAGE_NAME).exists()
     before = (rec / LOG_NAME).read_bytes()
-    again = rrdbg("record", "./hello", cwd=tmp_path)
-    assert again.returncode == 2
-    assert again.stderr.decode().startswith("rrdbg: hello.rr: already exists")
-    assert (rec / LOG_NAME).read_bytes() == before
-    forced = rrdbg("record", "--force", "./hello", cwd=tmp_path)
+    again = rrdbg("record", "./hello", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == b"rrdbg: hello.rr exists: recording to hello-2.rr\n"
+    assert (rec / LOG_NAME).read_bytes() == before  # never overwritten
+    assert (tmp_path / "hello-2.rr" / LOG_NAME).exists()
+    listing = rrdbg("ls", cwd=tmp_path, env=env).stdout.decode()
+    lines = listing.splitlines()
+    assert len(lines) == 3 and lines[0].split()[:2] == ["RECORDING", "PROGRAM"]
+    assert lines[1].startswith("  ") and str(rec) in lines[1] and "exit 0" in lines[1]
+    assert lines[2].startswith("* ") and str(tmp_path / "hello-2.rr") in lines[2]
+    # --force without -o replaces PROGRAM.rr itself.
+    forced = rrdbg("record", "--force", "./hello", cwd=tmp_path, env=env)
     assert forced.returncode == 0, forced.stderr
+    assert not (tmp_path / "hello-3.rr").exists()
+    newest = rrdbg("ls", cwd=tmp_path, env=env).stdout.decode().splitlines()[-1]
+    assert newest.startswith("* ") and f"{rec} " in newest
+    # ls DIR lists what is in a directory, recorded here or not.
+    in_dir = rrdbg("ls", str(tmp_path), env={**env, "RRDBG_STATE_DIR": str(tmp_path / "s2")})
+    assert in_dir.stdout.decode().count("hello") >= 4
 
 
 def test_info(tmp_path: Path) -> None:

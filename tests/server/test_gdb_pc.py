@@ -195,7 +195,7 @@ def test_live_pc_session_records_what_it_debugs(tmp_path: Path) -> None:
     assert "Breakpoint 1, com1_irq (f=" in out
     hit, back_to_hit, before = _when(out)
     assert back_to_hit == hit and before == hit - 1
-    assert "[Inferior 1 (Remote target) exited with code 01]" in out
+    assert "[Inferior 1 (process 1) exited with code 01]" in out
     assert status == 1
     assert b"HELLO WORLD." in stdout
     replay = subprocess.run(

@@ -95,7 +95,7 @@ def _when(out: str) -> list[int]:
 
     gdb writes them to stderr: their order among themselves is kept, not
     their place in the rest of the output."""
-    return [int(v) for v in re.findall(r"^(\d+)$", out, re.MULTILINE)]
+    return [int(v) for v in re.findall(r"^Current icount: (\d+)$", out, re.MULTILINE)]
 
 
 def _breakpoint_stops(out: str) -> list[tuple[int, str, int]]:
@@ -702,7 +702,7 @@ def test_live_reverse_continue_then_run_to_the_exit() -> None:
     at2, back = _when(out)
     assert back == at2 - 1
     assert "bump + 1 in section .text" in out
-    assert "[Inferior 1 (Remote target) exited with code 07]" in out
+    assert "[Inferior 1 (process 1) exited with code 07]" in out
     assert stdout == OUTPUT
     assert status == 7
 
@@ -732,7 +732,7 @@ def test_live_reverse_over_the_output_does_not_repeat_it() -> None:
     assert _tagged(out, "by") == [5]
     assert f"{NO_HISTORY}\n{_entry_point(DEBUGME):#010x} in _start ()" in out
     assert _when(out) == [0]
-    assert "[Inferior 1 (Remote target) exited with code 07]" in out
+    assert "[Inferior 1 (process 1) exited with code 07]" in out
     assert stdout == OUTPUT
     assert status == 7
 

@@ -110,7 +110,9 @@ class Client:
         assert document == TARGET_XML
         assert await self.request(b"qTStatus") == b"T0;tnotrun:0"
         assert (await self.request(b"?")).startswith(halt)
-        assert await self.request(b"qXfer:threads:read::0,fff") == b"l" + THREADS_XML
+        # gdb offered multiprocess+ (GDB_QSUPPORTED): thread ids are pPID.TID.
+        threads = THREADS_XML.replace(b'id="1"', b'id="p1.1"')
+        assert await self.request(b"qXfer:threads:read::0,fff") == b"l" + threads
         assert await self.request(b"qAttached:1") in (b"0", b"1")
         assert await self.request(b"Hc-1") == b"OK"
         registers = await self.request(b"g")
@@ -174,7 +176,7 @@ async def test_connect_burst_then_detach(
         assert await client.request(b"m1000,1") == b"90"
         assert await client.request(b"Z0,1010,1") == b"OK"
         reply = await client.request(b"vCont;c:p1.-1")
-        assert reply.startswith(b"T05") and reply.endswith(b"thread:01;swbreak:;")
+        assert reply.startswith(b"T05") and reply.endswith(b"thread:p1.1;swbreak:;")
         assert await client.request(b"D") == b"OK"
         assert await client.rest() == b""
     assert result == [True]

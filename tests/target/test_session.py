@@ -309,23 +309,23 @@ def test_monitor_output_is_hex() -> None:
     assert [encode_reply(r) for r in response.run(never, no_report)] == [
         hex_encode(FAKE_HELP.encode())
     ]
-    assert one(session, b"qRcmd," + hex_encode(b"when")) == hex_encode(b"0\n")
+    assert one(session, b"qRcmd," + hex_encode(b"when")) == hex_encode(b"Current icount: 0\n")
     assert target.monitor_commands == ["help", "when"]
 
 
-def test_failing_monitor_command_prints_then_fails() -> None:
+def test_a_failing_monitor_command_is_console_text_not_a_protocol_error() -> None:
     session, _ = make()
     out = wire(session, b"qRcmd," + hex_encode(b"frobnicate 3"))
     assert out == [
-        encode_reply(ConsoleOutput(b"rrdbg: unknown monitor command 'frobnicate'\n")),
-        b"E16",
+        encode_reply(ConsoleOutput(b"rrdbg: error: unknown monitor command 'frobnicate'\n")),
+        b"OK",
     ]
     assert out[0].startswith(b"O")
 
 
 def test_monitor_command_that_is_not_utf8() -> None:
     session, target = make()
-    assert wire(session, b"qRcmd,ff68656c70")[-1] == b"E16"
+    assert wire(session, b"qRcmd,ff68656c70")[-1] == b"OK"
     assert target.monitor_commands == ["\ufffdhelp"]
 
 
@@ -452,7 +452,7 @@ def test_stop_reply(event: StopEvent, expected: bytes, offered: bool) -> None:
     session, target = make(FakeTarget(script=[event]))
     target.registers["ebp"] = bytes.fromhex("10203040")
     target.registers["eip"] = bytes.fromhex("55100000")
-    features = b"qSupported:swbreak+;hwbreak+" if offered else b"qSupported:multiprocess+"
+    features = b"qSupported:swbreak+;hwbreak+" if offered else b"qSupported:vContSupported+"
     wire(session, features)
     head, _, reason = expected.partition(b"|")
     want = head + expedited(target) + b"thread:01;" + reason if b"|" in expected else expected
@@ -580,3 +580,17 @@ def test_vfile_reads_the_program_in_chunks_that_fit_the_packet() -> None:
 def test_vfile_serves_nothing_but_the_program(packet: bytes, reply: bytes) -> None:
     session, _ = make(FileTarget())
     assert one(session, packet) == reply
+
+
+def test_multiprocess_thread_ids_once_gdb_agrees() -> None:
+    event = StopEvent(StopKind.SIGNAL, 6, signal=11)
+    session, _ = make(FakeTarget(script=[event, StopEvent(StopKind.EXITED, 7, exit_code=3)]))
+    assert b"multiprocess+" in one(session, GDB_FEATURES)
+    assert one(session, b"qC") == b"QCp1.1"
+    assert one(session, b"qfThreadInfo") == b"mp1.1"
+    assert b'<thread id="p1.1"' in one(session, b"qXfer:threads:read::0,1000")
+    assert one(session, b"Hgp1.1") == b"OK"
+    assert one(session, b"Tp1.1") == b"OK"
+    reply = one(session, b"vCont;c:p1.-1")
+    assert reply.startswith(b"T0b") and reply.endswith(b"thread:p1.1;")
+    assert one(session, b"vCont;c") == b"W03;process:1"

@@ -51,7 +51,7 @@ def test_info_replay_and_when(timeline: Timeline) -> None:
         f"Replaying execution '{timeline.name}': instruction count = 0\n"
     )
     timeline.seek(1234)
-    assert mon(timeline, "when") == "1234\n"
+    assert mon(timeline, "when") == "Current icount: 1234\n"
     assert "replay_seek N" in mon(timeline, "help")
 
 
