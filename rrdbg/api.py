@@ -24,6 +24,15 @@ from rrdbg.errors import RrdbgError
 
 Direction = Literal["forward", "backward"]
 WatchKind = Literal["write", "read", "access"]
+_DIRECTIONS: tuple[Direction, ...] = ("forward", "backward")
+_WATCH_KINDS: tuple[WatchKind, ...] = ("write", "read", "access")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """A typo must not silently mean something else: ValueError naming the choices."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,17 @@ class Stop:
     address: int | None = None
     #: The signal number of a fault stop.
     signal: int | None = None
+    #: The source file and line of the pc, from the program's DWARF line
+    #: table (None without debug information there).
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``file:line`` if known, else ``function``, else the pc."""
+        if self.file is not None:
+            return f"{self.file}:{self.line}"
+        return self.function or f"{self.pc:#x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +74,9 @@ class Write:
     #: "" for an instruction; "system call" (the kernel wrote a syscall's
     #: result there) or "interrupt entry" (a PC interrupt frame).
     how: str
+    #: The source file and line of the writing instruction (None if unknown).
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +120,19 @@ def record_program(
             interval=snapshot_interval,
             stdin=source,
             force=force,
+            force_hint="pass force=True",
         )
         return RecordResult(Path(out), result.status or 0, result.icount)
     if machine != "linux":
-        raise RrdbgError(f"unknown machine {machine!r} (linux or pc)")
+        raise ValueError(f"machine must be one of 'linux', 'pc', not {machine!r}")
     stats = record_linux(
-        str(program), list(args), out, interval=snapshot_interval, stdin=source, force=force
+        str(program),
+        list(args),
+        out,
+        interval=snapshot_interval,
+        stdin=source,
+        force=force,
+        force_hint="pass force=True",
     )
     return RecordResult(Path(out), stats.result.exit.shell_status, stats.result.icount)
 
@@ -160,6 +190,7 @@ class Recording:
         return self._steps(count, "backward")
 
     def _steps(self, count: int, direction: Direction) -> Stop:
+        _check_choice("direction", direction, _DIRECTIONS)
         if count < 1:
             raise RrdbgError("the step count must be at least 1")
         target = self.icount + count if direction == "forward" else self.icount - count
@@ -177,6 +208,7 @@ class Recording:
 
     def step_once(self, direction: Direction = "forward") -> Stop:
         """One instruction, as gdb's stepi / reverse-stepi (watchpoints apply)."""
+        _check_choice("direction", direction, _DIRECTIONS)
         return self._resume(step=True, direction=direction)
 
     # -- state ------------------------------------------------------------------
@@ -216,6 +248,10 @@ class Recording:
         """``name+offset`` of an address ("" if it is in no known symbol)."""
         return self._t.symbols.describe(address)
 
+    def source_line(self, address: int) -> tuple[str, int] | None:
+        """(file, line) of the code at an address, from the DWARF line table."""
+        return self._t.lines.lookup(address)
+
     # -- breakpoints and watchpoints -------------------------------------------
     def _address(self, where: int | str) -> int:
         return where if isinstance(where, int) else self.symbol(where)
@@ -233,6 +269,7 @@ class Recording:
         """Stop when that memory is written (read, accessed); the address."""
         from rrdbg.target.interface import WatchKind as Kind
 
+        _check_choice("kind", kind, _WATCH_KINDS)
         address = self._address(where)
         self._t.insert_watchpoint(Kind[kind.upper()], address, length)
         return address
@@ -242,6 +279,7 @@ class Recording:
     ) -> None:
         from rrdbg.target.interface import WatchKind as Kind
 
+        _check_choice("kind", kind, _WATCH_KINDS)
         self._t.remove_watchpoint(Kind[kind.upper()], self._address(where), length)
 
     def clear(self) -> None:
@@ -260,6 +298,7 @@ class Recording:
     def run_to(self, where: int | str, direction: Direction = "forward") -> Stop:
         """Run to the next (or previous) time execution reaches ``where``, with
         only that breakpoint in place; the other points come back after."""
+        _check_choice("direction", direction, _DIRECTIONS)
         t = self._t
         saved_breaks, saved_watches = dict(t.breakpoints), list(t.watchpoints)
         t.breakpoints.clear()
@@ -279,7 +318,8 @@ class Recording:
         if found is None:
             return None
         k, pc, how = found
-        return Write(k, pc, self.describe(pc), how)
+        file, line = self.source_line(pc) or (None, None)
+        return Write(k, pc, self.describe(pc), how, file, line)
 
     def _resume(self, *, step: bool, direction: Direction) -> Stop:
         from rrdbg.target.interface import Direction as Dir
@@ -306,7 +346,8 @@ class Recording:
 
     def _stop(self, kind: str, *, address: int | None = None, signal: int | None = None) -> Stop:
         pc = self.pc
-        return Stop(kind, self.icount, pc, self.describe(pc), address, signal)
+        file, line = self.source_line(pc) or (None, None)
+        return Stop(kind, self.icount, pc, self.describe(pc), address, signal, file, line)
 
     # -- lifetime --------------------------------------------------------------------
     def close(self) -> None:

@@ -204,11 +204,11 @@ def _check_machine_options(ns: argparse.Namespace) -> None:
 def _add_checkpoint_memory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-memory",
-        metavar="MB",
+        metavar="MiB",
         type=_positive_int,
         default=256,
-        help="memory for the in-memory checkpoints that make reverse execution fast "
-        "(default 256 MB)",
+        help="memory for the in-memory checkpoints that make reverse execution fast, "
+        "in MiB (default 256)",
     )
 
 

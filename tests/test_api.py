@@ -174,3 +174,44 @@ def test_steps_past_either_end_stop_there(r: rrdbg.Recording) -> None:
     r.seek(5)
     stop = r.step_back(1_000_000)
     assert (stop.kind, r.icount) == ("history-begin", 0)
+
+
+@pytest.mark.parametrize("direction", ["forwards", "fwd", "backward ", "BACKWARD", "back"])
+def test_a_direction_typo_is_a_value_error_naming_the_choices(
+    r: rrdbg.Recording, direction: str
+) -> None:
+    before = r.icount
+    with pytest.raises(ValueError, match="'forward', 'backward'"):
+        r.run_to("bump", direction=direction)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'forward', 'backward'"):
+        r.step_once(direction)  # type: ignore[arg-type]
+    assert r.icount == before  # nothing ran
+
+
+def test_a_watch_kind_typo_is_a_value_error(r: rrdbg.Recording) -> None:
+    with pytest.raises(ValueError, match="'write', 'read', 'access'"):
+        r.add_watchpoint("counter", kind="writes")  # type: ignore[arg-type]
+
+
+def test_stops_and_writes_name_the_source_line(r: rrdbg.Recording) -> None:
+    source = Path(__file__).parent / "guests" / "debugme.c"
+    lines = source.read_text().splitlines()
+    stop = r.run_to(r.symbol("bump") + 3)  # past the prologue
+    assert stop.file == "tests/guests/debugme.c"
+    assert stop.line is not None and "counter += by" in lines[stop.line - 1]
+    assert stop.where == f"tests/guests/debugme.c:{stop.line}"
+    r.seek(r.end)
+    write = r.last_write("counter")
+    assert write is not None and write.file == "tests/guests/debugme.c"
+    assert write.line is not None and "counter += by" in lines[write.line - 1]
+    # Code without debug information (static glibc) has no line.
+    r.seek(0)
+    assert r.step_once().file is None
+
+
+def test_recording_over_an_existing_one_names_the_api_argument(
+    debugme: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(rrdbg.RrdbgError, match=r"pass force=True to replace it") as info:
+        rrdbg.record_program(DEBUGME, output=debugme)
+    assert "--force" not in str(info.value)

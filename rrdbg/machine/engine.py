@@ -51,9 +51,18 @@ PORT_IN_CFUNC = ctypes.CFUNCTYPE(
 
 
 def unicorn_version() -> str:
-    """The installed Unicorn binding's version string."""
-    version: str = getattr(unicorn, "__version__", "unknown")
-    return version
+    """The Unicorn library's version (``2.1.1``), from ``uc_version``.
+
+    Not the Python binding's ``__version__``: the 2.1.1 wheel's binding says
+    ``2.1.0``."""
+    combined = int(unicorn.uc_version()[2])
+    return f"{combined >> 24}.{(combined >> 16) & 0xFF}.{(combined >> 8) & 0xFF}"
+
+
+def is_this_unicorn(recorded: str) -> bool:
+    """Whether a recording's Unicorn version is this one.  Recordings made
+    before rrdbg named the library's version carry the binding's label."""
+    return recorded in (unicorn_version(), getattr(unicorn, "__version__", ""))
 
 
 @contextmanager

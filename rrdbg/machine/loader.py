@@ -12,9 +12,11 @@ environment, AT_RANDOM bytes, ids) arrives through the ``Host`` passed in.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -106,7 +108,10 @@ def _parse(path: str, image: bytes) -> Program:
 
     elf = ELFFile(io.BytesIO(image))
     if elf.elfclass != 32:
-        raise LoaderError(f"{path}: {elf.elfclass}-bit ELF; rrdbg runs 32-bit i386 programs")
+        raise LoaderError(
+            f"{path}: {elf.elfclass}-bit ELF; rrdbg runs 32-bit i386 programs "
+            "(build one with gcc -m32 -static; Debian: apt-get install gcc-multilib)"
+        )
     if elf["e_machine"] != "EM_386":
         raise LoaderError(f"{path}: ELF for {elf['e_machine']}; rrdbg runs i386 programs")
     if not elf.little_endian:
@@ -281,6 +286,86 @@ class Symbols:
                 break
             i -= 1
         return ""
+
+
+class Lines:
+    """The program's DWARF line table: which source line an address is on.
+
+    File names are given as gdb shows them (the line table's directory and
+    name, without the compilation directory), e.g. ``tests/guests/debugme.c``.
+    A program without debug information has an empty table.
+    """
+
+    def __init__(self, rows: list[tuple[int, str | None, int]]) -> None:
+        # (address, file, line); file None marks the end of a sequence.
+        self._rows = sorted(rows, key=lambda r: r[0])
+        self._addresses = [r[0] for r in self._rows]
+
+    @classmethod
+    def read(cls, program: Program | Kernel) -> Lines:
+        return cls.read_image(program.image)
+
+    @classmethod
+    def read_image(cls, image: bytes) -> Lines:
+        """The line table of an ELF file's bytes (empty if it has none)."""
+        import io
+
+        rows: list[tuple[int, str | None, int]] = []
+        try:
+            elf = ELFFile(io.BytesIO(image))
+            if not elf.has_dwarf_info():
+                return cls([])
+            base = PIE_BASE if elf["e_type"] == "ET_DYN" else 0
+            dwarf = elf.get_dwarf_info()
+            for cu in dwarf.iter_CUs():
+                program_lines = dwarf.line_program_for_CU(cu)
+                if program_lines is None:
+                    continue
+                files = _line_files(program_lines, cu.get_top_DIE())
+                for entry in program_lines.get_entries():
+                    state = entry.state
+                    if state is None:
+                        continue
+                    if state.end_sequence:
+                        rows.append((base + state.address, None, 0))
+                    else:
+                        rows.append((base + state.address, files.get(state.file), state.line))
+        except (ELFError, struct.error, ValueError, KeyError, IndexError, AttributeError):
+            return cls([])
+        return cls(rows)
+
+    def lookup(self, address: int) -> tuple[str, int] | None:
+        """(file, line) of the code at ``address``, or None (no line information)."""
+        import bisect
+
+        i = bisect.bisect_right(self._addresses, address) - 1
+        if i < 0:
+            return None
+        _address, file, line = self._rows[i]
+        if file is None or line <= 0:
+            return None
+        return file, line
+
+
+def _line_files(program_lines: Any, top: Any) -> dict[int, str]:
+    """File number -> name as gdb shows it, for one line program (DWARF 2-5)."""
+    header = program_lines.header
+    version = header.version
+    comp = top.attributes.get("DW_AT_comp_dir")
+    comp_dir = comp.value.decode("utf-8", "replace") if comp is not None else ""
+    dirs = [d.decode("utf-8", "replace") for d in header.include_directory]
+    out: dict[int, str] = {}
+    for i, fe in enumerate(header.file_entry):
+        name = fe.name.decode("utf-8", "replace")
+        if version >= 5:
+            number, directory = i, dirs[fe.dir_index] if fe.dir_index < len(dirs) else ""
+        else:
+            number = i + 1
+            directory = dirs[fe.dir_index - 1] if 0 < fe.dir_index <= len(dirs) else ""
+        if not os.path.isabs(name) and directory not in ("", ".", comp_dir):
+            name = os.path.join(directory, name)
+        out[number] = name
+    return out
 
 
 # -- Multiboot (v1) kernels: the bare-metal PC machine -----------------------

@@ -30,7 +30,7 @@ from pathlib import Path
 from rrdbg import __version__
 from rrdbg.errors import ReplayDivergence, RrdbgError
 from rrdbg.machine.base import Machine
-from rrdbg.machine.engine import CPU_MODEL_NAME, unicorn_version
+from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import read_kernel, read_program
@@ -204,6 +204,7 @@ def new_recording(
     force: bool = False,
     pc: PcOptions | None = None,
     exe_path: str | None = None,
+    force_hint: str = "use --force",
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -220,7 +221,7 @@ def new_recording(
         raise RrdbgError(f"{directory}: exists and is not a directory")
     replacing = out.exists() and any(out.iterdir())
     if replacing and not force:
-        raise RrdbgError(f"{directory}: already exists (use --force to replace it)")
+        raise RrdbgError(f"{directory}: already exists ({force_hint} to replace it)")
     # No fsync: ordered writes already make a killed recorder's image valid;
     # only a power cut could lose or tear the last snapshot.
     if image is not None:  # checked before anything on disk changes
@@ -278,6 +279,7 @@ def record(
     stdin: str | None = None,
     force: bool = False,
     environ: Mapping[str, str] | None = None,
+    force_hint: str = "use --force",
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``.
 
@@ -296,6 +298,7 @@ def record(
         snapshot_name=snapshot_name,
         interval=0 if adaptive else base_interval,
         force=force,
+        force_hint=force_hint,
     )
     out, header, qcow, image_file = rec.directory, rec.header, rec.qcow, rec.image_file
     argv = [program, *args]
@@ -546,7 +549,7 @@ def open_log(directory: str) -> LogReader:
     try:
         header = reader.header
         program_file(d, header)
-        if header.unicorn_version != unicorn_version() or header.cpu_model != CPU_MODEL_NAME:
+        if not is_this_unicorn(header.unicorn_version) or header.cpu_model != CPU_MODEL_NAME:
             raise RrdbgError(
                 f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
                 f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL_NAME}"
@@ -651,6 +654,7 @@ def record_pc(
     interval: int | None = None,
     stdin: str | None = None,
     force: bool = False,
+    force_hint: str = "use --force",
 ) -> tuple[PcResult, list[SnapshotInfo]]:
     """Run a Multiboot kernel live on the PC machine, writing a recording.
 
@@ -670,6 +674,7 @@ def record_pc(
         interval=interval or 0,
         force=force,
         pc=options,
+        force_hint=force_hint,
     )
     snapshots: list[SnapshotInfo] = []
     live = LiveHost(stdin_path=stdin)

@@ -27,7 +27,7 @@ from typing import Any
 
 from rrdbg.errors import RrdbgError, SnapshotFormatError
 from rrdbg.machine.base import Machine
-from rrdbg.machine.engine import CPU_MODEL, unicorn_version
+from rrdbg.machine.engine import CPU_MODEL, is_this_unicorn, unicorn_version
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 
 MAGIC = b"RRVMST01"
@@ -82,7 +82,7 @@ class VmHeader:
                 raise SnapshotFormatError(
                     f"{where}: vmstate version {doc['version']}, this rrdbg reads {FORMAT_VERSION}"
                 )
-            if doc["unicorn"] != unicorn_version() or doc["cpu_model"] != CPU_MODEL:
+            if not is_this_unicorn(doc["unicorn"]) or doc["cpu_model"] != CPU_MODEL:
                 raise SnapshotFormatError(
                     f"{where}: vmstate made with Unicorn {doc['unicorn']}, model "
                     f"{doc['cpu_model']}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL}"

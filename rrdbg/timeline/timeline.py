@@ -41,7 +41,7 @@ from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
 from rrdbg.machine.cpu import StopReason
 from rrdbg.machine.host import Host
-from rrdbg.machine.loader import Symbols
+from rrdbg.machine.loader import Lines, Symbols
 from rrdbg.machine.machine import LinuxMachine
 from rrdbg.machine.pc import PcMachine
 from rrdbg.machine.registers import read_register, registers_reader, write_register
@@ -156,6 +156,7 @@ class Timeline:
         self._blocks: Path | None = None
         self._program_sha256 = b""
         self._symbols: Symbols | None = None
+        self._lines: Lines | None = None
         self._periodic = policy.FORWARD_INTERVAL
         #: Instructions per second of the last long seek (policy.near_distance).
         self._replay_rate = float("inf")
@@ -968,6 +969,13 @@ class Timeline:
         if self._symbols is None:
             self._symbols = self.machine.symbols()
         return self._symbols
+
+    @property
+    def lines(self) -> Lines:
+        """The program's DWARF line table, read once."""
+        if self._lines is None:
+            self._lines = Lines.read_image(self.machine.program_image)
+        return self._lines
 
     def last_write(
         self, address: int, length: int, interrupted: Interrupted

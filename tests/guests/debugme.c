@@ -6,7 +6,7 @@
  *
  * Without arguments it prints "total=55 counter=15" and exits with status 7.
  * "segv" then writes to address 16 (SIGSEGV); "spin" then loops forever
- * without system calls (for Ctrl-C); "loop" then runs ~1 G instructions. */
+ * without system calls (for Ctrl-C); "loop" then runs ~2 G instructions. */
 #include <stdio.h>
 #include <string.h>
 
