@@ -565,6 +565,12 @@ def _cmd_gdb(ns: argparse.Namespace) -> int:
     server = [sys.executable, "-m", "rrdbg", "replay", "--gdb", "stdio"]
     server += ["--checkpoint-memory", str(ns.checkpoint_memory), str(recording)]
     argv = [gdb, "-q", "-ex", f"source {extension}"]
+    from rrdbg.machine.loader import Lines
+
+    root = Lines.read_image(Path(program).read_bytes()).source_root(header.program_path)
+    if root is not None:
+        # The program names its sources relative to where it was built.
+        argv += ["-ex", f"directory {root}"]
     argv += ["-ex", "target remote | " + shlex.join(server)]
     if ns.goto is not None:
         argv += ["-ex", f"seek {ns.goto}"]

@@ -23,6 +23,7 @@ This file runs inside gdb's Python and imports nothing from rrdbg.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import gdb
@@ -203,6 +204,33 @@ class RefuseRecord(gdb.Command):
             )
 
 
+#: Connections (by number) already looked at for a source directory.
+_configured: set[int] = set()
+
+
+def _find_sources() -> None:
+    """Once per connection to rrdbg: let gdb find sources named relative to
+    the program's build directory wherever gdb runs (the "sources:" line of
+    info rrdbg)."""
+    inferior = gdb.selected_inferior()
+    connection = inferior.connection if inferior is not None else None
+    if connection is None or connection.num in _configured:
+        return
+    _configured.add(connection.num)
+    if not _is_rrdbg():
+        return
+    found = re.search(r"^sources: (.+)$", _monitor("info rrdbg"), re.MULTILINE)
+    if found is not None:
+        gdb.execute(f"directory {found.group(1)}", to_string=True)
+
+
+def _on_event(_event: object = None) -> None:
+    with contextlib.suppress(gdb.error):
+        _find_sources()
+
+
+gdb.events.stop.connect(_on_event)
+gdb.events.before_prompt.connect(_on_event)
 When()
 Seek()
 Checkpoint()

@@ -244,6 +244,7 @@ class Gdb:
         gdb: str = "gdb",
         args: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT,
+        cwd: str | None = None,
     ) -> None:
         argv = [gdb, "--interpreter=mi3", "-nx", "-q", *args]
         if program is not None:
@@ -257,6 +258,7 @@ class Gdb:
                 env={**os.environ, "LC_ALL": "C"},
                 text=True,
                 bufsize=1,
+                cwd=cwd,
             )
         except OSError as exc:
             raise GdbError(f"cannot start {gdb}: {exc.strerror}") from None
@@ -383,8 +385,17 @@ class Gdb:
 
     # -- the verbs ---------------------------------------------------------
     def connect(self, address: str) -> None:
-        """``-target-select remote ADDRESS`` (as Native Debug and cppdbg attach)."""
+        """``-target-select remote ADDRESS`` (as Native Debug and cppdbg attach);
+        then, for a program that names its sources relative to its build
+        directory (rrdbg's bundled guests), tell gdb where they are."""
         self.command(f"-target-select remote {address}")
+        try:
+            info = self.monitor("info rrdbg")
+        except GdbError:
+            return  # not rrdbg
+        found = re.search(r"^sources: (.+)$", info, re.MULTILINE)
+        if found is not None:
+            self.command(f"-environment-directory {quote(found.group(1))}")
 
     def break_at(self, location: str) -> int:
         """A breakpoint at a function, ``file:line`` or ``*address``; its number."""

@@ -160,3 +160,21 @@ def test_a_kernel_through_the_fixtures(
     gdb.break_at("timer_irq")
     last = gdb.reverse_cont()
     assert last.func == "timer_irq" and gdb.eval("ticks") in ("49", "50")
+
+
+def test_gdb_finds_the_bundled_sources_from_any_directory(
+    rrdbg_record: Callable[..., Recorded],
+    rrdbg_gdb: Callable[..., Gdb],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The guests name their sources relative to the repository; gdb runs
+    # elsewhere, and still shows the right file.
+    rec = rrdbg_record(DEBUGME)
+    monkeypatch.chdir(tmp_path)
+    gdb = rrdbg_gdb(rec)
+    gdb.break_at("bump")
+    stop = gdb.cont()
+    source = Path(__file__).parent / "guests" / "debugme.c"
+    assert Path(stop.frame["fullname"]) == source.resolve()
+    assert "counter += by" in gdb.console("list 25,25")

@@ -334,6 +334,25 @@ class Lines:
             return cls([])
         return cls(rows)
 
+    def files(self) -> set[str]:
+        """The source files the table names (as gdb shows them)."""
+        return {f for _a, f, _l in self._rows if f is not None}
+
+    def source_root(self, program_path: str) -> str | None:
+        """Where the sources are, for a program whose debug information names
+        them relative to the build directory (``-ffile-prefix-map=DIR=.``,
+        as rrdbg's bundled guests are built): the nearest ancestor directory
+        of the program holding one of them.  gdb would look for them relative
+        to its own working directory instead (``directory`` fixes that)."""
+        relative = sorted(f for f in self.files() if not os.path.isabs(f))
+        if not relative:
+            return None
+        here = Path(os.path.abspath(program_path)).parent
+        for ancestor in (here, *here.parents):
+            if any((ancestor / f).is_file() for f in relative):
+                return str(ancestor)
+        return None
+
     def lookup(self, address: int) -> tuple[str, int] | None:
         """(file, line) of the code at ``address``, or None (no line information)."""
         import bisect

@@ -897,12 +897,16 @@ class Timeline:
             if self.fatal_end:
                 end += " (ends at a fatal fault)"
         mode = "recording" if self._at_live_frontier() else "replaying"
-        return (
+        text = (
             f"rrdbg {__version__}: {kind}\n"
             f"Current icount: {self.icount} ({mode})\n"
             f"{end}\n"
             f"checkpoints: {len(self.disk)} named or on disk, {len(self.checkpoints)} in memory\n"
         )
+        root = self.lines.source_root(m.exe_path)
+        if root is not None:
+            text += f"sources: {root}\n"
+        return text
 
     def _named_checkpoint(self, name: str) -> str:
         """A persistent snapshot in the recording's qcow2 image."""

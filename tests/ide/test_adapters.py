@@ -143,17 +143,18 @@ def test_the_reverse_mi_commands_adapters_send(debugme: Recorded) -> None:
         assert gdb.eval("counter * 2 + total") == str(int(counter) * 2 + 1)
 
 
-def test_cppdbg_server_address_and_console_reverse(debugme: Recorded) -> None:
+def test_cppdbg_server_address_and_console_reverse(debugme: Recorded, tmp_path: Path) -> None:
     cfg = configuration("C/C++")
     assert (cfg["type"], cfg["MIMode"]) == ("cppdbg", "gdb")
     gdb_path = cfg.get("miDebuggerPath", "gdb")
     with (
         served_at(debugme, cfg["miDebuggerServerAddress"]) as address,
-        Gdb(_workspace(cfg["program"]), gdb=gdb_path) as gdb,
+        # The session's cwd is not the repository: sources are still found.
+        Gdb(_workspace(cfg["program"]), gdb=gdb_path, cwd=str(tmp_path)) as gdb,
     ):
         for setup in cfg["setupCommands"]:
             try:
-                gdb.command(setup["text"])
+                gdb.command(_workspace(setup["text"]))
             except Exception:
                 if not setup.get("ignoreFailures"):
                     raise
@@ -162,6 +163,7 @@ def test_cppdbg_server_address_and_console_reverse(debugme: Recorded) -> None:
         for _ in range(4):
             stop = gdb.resume("-exec-continue")
         assert (stop.func, gdb.eval("by")) == ("bump", "4")
+        assert Path(stop.frame["fullname"]) == ROOT / "tests" / "guests" / "debugme.c"
 
         # Debug Console lines "-exec <command>", as the adapter forwards them.
         def console(command: str) -> Any:
