@@ -286,19 +286,17 @@ def _pc_status(result: PcResult) -> int:
     if result.status is not None:
         return result.status
     print(f"rrdbg: {result.reason}", file=sys.stderr)
-    return 0 if result.reason.startswith(("hlt", "triple fault")) else 1
+    return 0 if result.reason.startswith(("hlt", "triple fault", "the recording stops")) else 1
 
 
 def _report_end(result: RunResult) -> None:
     from rrdbg.machine.cpu import signal_name
 
     if not result.finished:
+        from rrdbg.record.recording import STOPPED_REASON
+
         sys.stdout.flush()
-        print(
-            f"rrdbg: the recording stops at icount {result.icount}, where its live session "
-            "was saved; the program had not finished",
-            file=sys.stderr,
-        )
+        print(f"rrdbg: {STOPPED_REASON.format(icount=result.icount)}", file=sys.stderr)
     elif result.fault is not None:
         sys.stdout.flush()
         print(f"rrdbg: {result.fault.describe()}", file=sys.stderr)

@@ -454,8 +454,14 @@ class Gdb:
         return str(record.results["value"])
 
     def monitor(self, command: str) -> str:
-        """A ``monitor`` command's output."""
-        return self.console(f"monitor {command}")
+        """A ``monitor`` command's output; rrdbg's ``rrdbg: error:`` line (a
+        failed command, which the protocol reports as console text) raises
+        GdbError."""
+        out = self.console(f"monitor {command}")
+        for line in out.splitlines():
+            if line.startswith("rrdbg: error: "):
+                raise GdbError(line[len("rrdbg: error: ") :])
+        return out
 
     def when(self) -> int:
         """The current instruction count (``monitor when``)."""

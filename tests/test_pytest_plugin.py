@@ -178,3 +178,14 @@ def test_gdb_finds_the_bundled_sources_from_any_directory(
     source = Path(__file__).parent / "guests" / "debugme.c"
     assert Path(stop.frame["fullname"]) == source.resolve()
     assert "counter += by" in gdb.console("list 25,25")
+
+
+def test_a_failing_monitor_command_raises_in_the_mi_client(
+    rrdbg_record: Callable[..., Recorded], rrdbg_gdb: Callable[..., Gdb]
+) -> None:
+    from rrdbg.gdbmi import GdbError
+
+    gdb = rrdbg_gdb(rrdbg_record(DEBUGME))
+    with pytest.raises(GdbError, match="beyond the end of history"):
+        gdb.seek(99_999_999)
+    assert gdb.when() == 0

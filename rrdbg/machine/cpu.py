@@ -576,6 +576,7 @@ class Cpu:
         for r in self.memory.regions():
             if r.perms & PROT_EXEC:
                 self.engine.remove_cache(r.start, r.end)
+        self._forget_io_exits(0, 1 << 32)
 
     def invalidate_code(self, lo: int, hi: int) -> None:
         if self._started:
@@ -586,6 +587,15 @@ class Cpu:
         """Forget translations and cached counts for [lo, hi) after it changed."""
         self.counter.forget(max(lo - PAGE, 0), hi)
         self._remove_cache(max(lo - PAGE, 0), hi)
+        self._forget_io_exits(max(lo - _MAX_INSN_LENGTH, 0), hi)
+
+    def _forget_io_exits(self, lo: int, hi: int) -> None:
+        """Drop the port I/O exits in [lo, hi): that code changed (or is
+        about to be replaced), and is looked at again when it is decoded."""
+        stale = {a for a in self._io_exits if lo <= a < hi}
+        if stale:
+            self._io_exits -= stale
+            self._sync_exits()
 
     def _remove_cache(self, lo: int, hi: int) -> None:
         """Drop the translations of [lo, hi), one mapped region at a time.
@@ -670,6 +680,8 @@ class Cpu:
             c.stop_reason = ic.STOP_NONE
             self._pending = None
             self._fault_access = None
+            if self.pages is not None:
+                self.pages.take_fault()  # a refusal QEMU only probed with
             status = self.engine.start(self.eip)
             reason = c.stop_reason
             if reason in (ic.STOP_UNKNOWN, ic.STOP_LIMIT):
@@ -726,6 +738,11 @@ class Cpu:
             if eip in self._io_exits and count >= limit:
                 return Stop(StopReason.LIMIT, count)
             if eip in self._io_exits:
+                if not _is_port_io(self.memory.view(eip, _MAX_INSN_LENGTH).tobytes()):
+                    # The code there changed without us hearing of it: no
+                    # fault, and the exit goes.
+                    self._forget_io_exits(eip, eip + 1)
+                    continue
                 fault = Fault(SIGSEGV, eip, None, "port I/O: general protection")
                 return Stop(StopReason.FAULT, count, fault)
             # A clean stop we did not ask for: a privileged instruction such as
@@ -793,9 +810,7 @@ class Cpu:
             # The TLB hook refused a data access: EIP and the registers are
             # exactly those before the faulting instruction.
             kind = "write" if refused[0] == ic.MEM_WRITE else "read"
-            address = self._exact_access(eip, kind)
-            if address is None:
-                address = refused[1]
+            address = self._exact_access(eip, kind, refused[1] & ~(PAGE - 1))
             return Fault(SIGSEGV, eip, address, self._access_text(kind, address))
         access = self._fault_access
         if status == ucc.UC_ERR_INSN_INVALID:
@@ -815,21 +830,32 @@ class Cpu:
             return "write to read-only memory"
         return f"{kind} of protected memory"
 
-    def _exact_access(self, eip: int, kind: str) -> int | None:
-        """The exact address the faulting instruction at ``eip`` accessed.
+    def _exact_access(self, eip: int, kind: str, page: int) -> int:
+        """The address Linux would report for the refused access to ``page``
+        by the instruction at ``eip`` (CR2: the first byte it could not
+        access there).
 
         The TLB hook only learns the page.  Unicorn's own memory checks,
         which the virtual TLB bypasses, report the address: run the
         instruction once more without the virtual TLB (it faults again, at a
         block start, where even those checks leave EIP exact), then put the
-        CPU context, count and TLB back.
+        CPU context, count, TLB and any bytes that second run stored back.
+        An access that starts below the page (a store crossing into it,
+        which Unicorn then performs byte by byte) is reported at the page's
+        first byte, as the CPU does.
         """
         if self.pages is None:
-            return None
+            return page
         insns = self._decode(eip, _MAX_INSN_LENGTH)
         c = self.counter
         saved = (c.total, c.last_addr, c.last_size, c.last_icount, c.limit)
         context = self.engine.context_bytes()
+        # The two pages a crossing access can have touched before faulting.
+        spans = [
+            (lo, bytes(self.memory.view(lo, PAGE)))
+            for lo in (page - PAGE, page)
+            if lo >= 0 and self.memory.is_mapped(lo, PAGE)
+        ]
         temp_exit = self._temp_exit
         self._temp_exit = insns[1] if len(insns) > 1 else None
         self._sync_exits()
@@ -838,7 +864,8 @@ class Cpu:
         self.engine.set_virtual_tlb(False)
         try:
             for _ in range(3):  # the block may have to be learned first
-                c.limit = ic.NO_LIMIT
+                # One instruction at most, even if it did not fault again.
+                c.limit = saved[0] + 1
                 c.stop_reason = ic.STOP_NONE
                 self.engine.start(eip)
                 if c.stop_reason != ic.STOP_UNKNOWN:
@@ -853,11 +880,20 @@ class Cpu:
             self._temp_exit = temp_exit
             self._sync_exits()
             self.pages.take_fault()
+        crossed = False
+        for lo, before in spans:
+            if bytes(self.memory.view(lo, PAGE)) != before:
+                crossed = crossed or lo < page
+                self.memory.load_raw(lo, before)
+                region = self.memory.region_at(lo)
+                if region is not None and region.perms & PROT_EXEC:
+                    self._drop_code(lo, lo + PAGE)
         access = self._fault_access
         self._fault_access = None
-        if access is None or access[0] != kind:
-            return None
-        return access[1]
+        if crossed or access is None or access[0] != kind:
+            return page
+        address = access[1]
+        return address if page <= address < page + PAGE else page
 
     def set_icount(self, value: int) -> None:
         """Set the count (used when restoring machine state)."""

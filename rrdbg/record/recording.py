@@ -18,6 +18,7 @@ and names the program by the path the guest knew it by.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -58,7 +59,9 @@ FILES_NAME = "files"
 #: (u32 address, u32 size, u32 instruction count) records.  Optional: a
 #: missing or damaged cache only makes a replay decode blocks itself.
 BLOCKS_NAME = "blocks.cache"
-_BLOCKS_MAGIC = b"RRBLOCK1"
+#: Version 2: blocks holding port I/O are never cached (an exit must be
+#: placed there), so caches written before that are not trusted.
+_BLOCKS_MAGIC = b"RRBLOCK2"
 #: Fewest instructions between snapshots by default: about 45 ms of replay at
 #: the pinned Unicorn's ~2.2 G instr/s, the worst case a reverse step then has
 #: to replay.  The recorder stretches the interval so that snapshots cost at
@@ -112,23 +115,32 @@ def kept_file(directory: Path, sha256: bytes) -> Path:
     return directory / FILES_NAME / sha256.hex()
 
 
-def keep_file(directory: Path, source: str, sha256: bytes) -> Path:
+def keep_file(directory: Path, source: str, sha256: bytes, data: bytes | None = None) -> Path:
     """Keep ``source`` (whose content hashes to ``sha256``) in the recording:
     a hard link when the recording is on the same file system, else a copy.
-    Files with the same content are kept once."""
+    Files with the same content are kept once.  ``data`` is the content as
+    the machine loaded it, written out instead if the file has changed since
+    (a program rebuilt during a live session that is then saved)."""
     target = kept_file(directory, sha256)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
     try:
         os.link(source, partial)
     except OSError:
-        shutil.copyfile(source, partial)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(source, partial)
     # Check what was kept (the source may have changed since it was read).
-    if _sha256(str(partial)) != sha256:
-        partial.unlink()
-        raise RrdbgError(f"{source} changed while it was being recorded")
+    if not partial.exists() or _sha256(str(partial)) != sha256:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        if data is None:
+            raise RrdbgError(f"{source} changed while it was being recorded")
+        partial.write_bytes(data)
+        partial.chmod(0o755)
     os.replace(partial, target)
     return target
 
@@ -205,6 +217,7 @@ def new_recording(
     pc: PcOptions | None = None,
     exe_path: str | None = None,
     force_hint: str = "use --force",
+    program_image: bytes | None = None,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -212,10 +225,16 @@ def new_recording(
     Nothing on disk changes before every check has passed.  With ``pc``,
     PROGRAM is a Multiboot kernel for the bare-metal PC machine.
     ``exe_path`` is the path the guest knows the program by, when PROGRAM is
-    a kept copy of it (default: PROGRAM's absolute path).
+    a kept copy of it (default: PROGRAM's absolute path).  ``program_image`` is the
+    program as a running machine loaded it (a live session being saved): it
+    is what the recording keeps, even if PROGRAM changed on disk since.
     """
     # Bad programs fail before anything is created.
-    loaded = read_kernel(program) if pc is not None else read_program(program)
+    if program_image is not None:
+        loaded_image = program_image
+    else:
+        loaded = read_kernel(program) if pc is not None else read_program(program)
+        loaded_image = loaded.image
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise RrdbgError(f"{directory}: exists and is not a directory")
@@ -240,8 +259,8 @@ def new_recording(
                 (out / name).unlink()
         shutil.rmtree(out / FILES_NAME, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    sha256 = hashlib.sha256(loaded.image).digest()
-    keep_file(out, program, sha256)
+    sha256 = hashlib.sha256(loaded_image).digest()
+    keep_file(out, program, sha256, program_image)
     if image is None:
         image_file = out / IMAGE_NAME
         qcow = Qcow2Image.create(str(image_file), sync=False)
@@ -252,7 +271,7 @@ def new_recording(
         unicorn_version=unicorn_version(),
         cpu_model=CPU_MODEL_NAME,
         program_path=exe_path or os.path.abspath(program),
-        program_size=len(loaded.image),
+        program_size=len(loaded_image),
         program_sha256=sha256,
         argv=tuple(a.encode() for a in argv),
         snapshot_image=image_ref,
@@ -700,6 +719,23 @@ def record_pc(
     return result, snapshots
 
 
+#: The reason of a replay that reached the end of a recording saved early.
+STOPPED_REASON = (
+    "the recording stops at icount {icount}, where its live session was saved; "
+    "the program had not finished"
+)
+
+
+def _stopped_at(directory: Path) -> int | None:
+    """The icount a recording of an unfinished run stops at, or None."""
+    with LogReader.open(str(directory / LOG_NAME)) as scan:
+        for event in scan:
+            if event.kind == Kind.END:
+                end = EndRecord.decode(event.payload)
+                return None if end.finished else end.icount
+    return None
+
+
 def replay_pc(directory: str, *, quiet: bool = False, stdout_fd: int = 1) -> PcResult:
     """Replay a PC recording to its end and check it against the END record."""
     from rrdbg.machine.pc import PcMachine
@@ -719,12 +755,23 @@ def replay_pc(directory: str, *, quiet: bool = False, stdout_fd: int = 1) -> PcR
             kernel_name=header.argv[0].decode("utf-8", "surrogateescape"),
         )
         host.icount = machine.event_icount
+        stopped = _stopped_at(Path(directory))
         try:
-            result = machine.run_to_end()
+            result = machine.run_to_end(max_icount=stopped)
         except ReplayDivergence:
             _raise_if_incomplete(Path(directory), reader, machine.cpu.counter.total)
             raise
         event = reader.peek()
+        if stopped is not None and result.icount == stopped and event is not None:
+            # A live session saved before the kernel ended: check the state there.
+            if event.kind != Kind.END or EndRecord.decode(event.payload).digest != (
+                machine.digest()
+            ):
+                raise ReplayDivergence(
+                    f"replay diverged: the machine state at icount {stopped}, where the "
+                    "recording stops, differs from the recorded one"
+                )
+            return PcResult(result.icount, None, STOPPED_REASON.format(icount=stopped))
         if event is None or event.kind != Kind.END:
             _raise_if_incomplete(Path(directory), reader, result.icount)
             raise ReplayDivergence(

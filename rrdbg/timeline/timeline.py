@@ -804,10 +804,11 @@ class Timeline:
             case ["replay_seek", arg]:
                 return self._monitor_seek(_number(arg, "icount"), interrupted)
             case ["seek", arg]:
-                snap = self._find_checkpoint(arg)
-                icount = snap.icount if snap is not None else _number(arg, "icount or checkpoint")
-                assert icount is not None
-                return self._monitor_seek(icount, interrupted, quiet=True)
+                # A number is an icount (checkpoint ids are for restart).
+                snap = None if arg[:1].isdigit() else self._find_checkpoint(arg, by_id=False)
+                if snap is not None and snap.icount is not None:
+                    return self._monitor_seek(snap.icount, interrupted, quiet=True)
+                return self._monitor_seek(_number(arg, "icount"), interrupted, quiet=True)
             case ["restart", arg]:
                 snap = self._find_checkpoint(arg)
                 if snap is None or snap.icount is None:
@@ -861,10 +862,10 @@ class Timeline:
             text += "rrdbg: 'maintenance flush register-cache' (or any step) makes gdb show it\n"
         return text, stop
 
-    def _find_checkpoint(self, name: str) -> SnapshotInfo | None:
-        """The recording's snapshot named ``name`` (or with that id)."""
+    def _find_checkpoint(self, name: str, *, by_id: bool = True) -> SnapshotInfo | None:
+        """The recording's snapshot named ``name`` (or, ``by_id``, with that id)."""
         for snap in self.disk:
-            if name in (snap.name, snap.id):
+            if snap.name == name or (by_id and snap.id == name):
                 return snap
         return None
 
@@ -1062,7 +1063,14 @@ class Timeline:
             if isinstance(m, LinuxMachine)
             else []
         )
-        rec = new_recording(m.program_path, args, directory, pc=self.pc, exe_path=m.exe_path)
+        rec = new_recording(
+            m.program_path,
+            args,
+            directory,
+            pc=self.pc,
+            exe_path=m.exe_path,
+            program_image=m.program_image,
+        )
         writer = rec.writer
         cursors = []
         h = self.history
@@ -1099,6 +1107,10 @@ class Timeline:
         if here != self.frontier:
             self.seek(self.frontier)
         try:
+            if m.exit is not None:
+                # The program did end there (the user had stepped back from it).
+                code, signal = m.end_status()
+                return EndRecord(code, signal, m.icount, m.digest())
             return EndRecord(None, None, m.icount, m.digest(), finished=False)
         finally:
             if here != self.frontier:

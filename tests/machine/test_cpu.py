@@ -143,3 +143,40 @@ def test_a_page_made_read_only_faults_at_the_next_store(native: bool) -> None:
     assert (stop.fault.eip, stop.icount, stop.fault.address) == (CODE + 8, 3, data)
     assert stop.fault.what == "write to read-only memory"
     assert cpu.engine.reg_read(x86.UC_X86_REG_EAX) == 1
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_store_crossing_into_an_unmapped_page_writes_nothing(native: bool) -> None:
+    # mov ebx, 0x11223344; mov [edge-2], ebx: two bytes mapped, two not.
+    edge = STACK - PAGE  # the stack page ends here... below it, nothing is mapped
+    data = edge - PAGE
+    cpu = cpu_with(b"\xbb\x44\x33\x22\x11\x89\x1d" + (edge - 2).to_bytes(4, "little"), native)
+    cpu.memory.map(data, PAGE, PROT_READ | PROT_WRITE)
+    cpu.memory.unmap(edge, PAGE)
+    before = bytes(cpu.memory.view(data, PAGE))
+    stop = cpu.run()
+    assert stop.fault is not None and stop.fault.signal == SIGSEGV
+    assert (stop.fault.eip, stop.icount) == (CODE + 5, 1)
+    assert stop.fault.address == edge  # CR2: the first byte it could not write
+    assert bytes(cpu.memory.view(data, PAGE)) == before
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_code_that_was_port_io_and_changed_does_not_fault(native: bool) -> None:
+    # Writable code: nop; in al,dx; nop; int 0x80.  It faults, is rewritten
+    # (the in becomes a nop), and then runs through.
+    engine = Engine()
+    memory = GuestMemory(engine)
+    memory.map(CODE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC)
+    memory.poke(CODE, b"\x90\xec\x90" + INT80)
+    memory.map(STACK - PAGE, PAGE, PROT_READ | PROT_WRITE)
+    cpu = Cpu(memory, engine, native=native)
+    cpu.enter_user_mode(CODE, STACK)
+    cpu.on_syscall = lambda: True
+    stop = cpu.run()
+    assert stop.reason is StopReason.FAULT and (stop.fault and stop.fault.eip) == CODE + 1
+    memory.poke(CODE + 1, b"\x90")
+    cpu.eip = CODE
+    cpu.set_icount(0)
+    assert cpu.run().reason is StopReason.SYSCALL
+    assert cpu.icount == 4

@@ -215,3 +215,81 @@ def test_live_save_before_the_end_stops_where_the_program_is(tmp_path: Path) -> 
     r.seek(here // 2)
     assert r.icount == here // 2
     os.close(sink)
+
+
+def test_live_save_of_a_kernel_before_its_end_replays_to_there(tmp_path: Path) -> None:
+    from rrdbg.record.recording import PcOptions, replay_pc
+
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(
+        guest("k_busy"),
+        [],
+        LiveHost(stdout_fd=sink),
+        stdout_fd=sink,
+        stderr_fd=sink,
+        pc=PcOptions(2, "loop=35000"),
+    )
+    t.seek(20_000)  # runs live to there: a kernel in the middle of its loop
+    out = tmp_path / "k.rr"
+    assert "stops at icount 20000" in mon(t, f"save {out}")
+    result = replay_pc(str(out), quiet=True)
+    assert (result.icount, result.status) == (20_000, None)
+    assert result.reason.startswith("the recording stops at icount 20000")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", "--quiet", str(out)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    os.close(sink)
+
+
+def test_saving_after_stepping_back_from_the_exit_is_a_finished_recording(
+    tmp_path: Path,
+) -> None:
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(DEBUGME, [], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink)
+    t.resume(step=False, direction=F, interrupted=_never)  # runs to the exit
+    t.resume(step=True, direction=B, interrupted=_never)
+    out = tmp_path / "saved.rr"
+    assert "complete" in mon(t, f"save {out}")
+    end = describe(str(out)).end
+    assert end is not None and end.finished and end.exit_code == 7
+    os.close(sink)
+
+
+def test_seek_takes_icounts_and_names_restart_takes_ids(timeline: Timeline) -> None:
+    timeline.seek(5000)
+    mon(timeline, "checkpoint here")
+    at = timeline.icount
+    assert at == 5000
+    mon(timeline, "seek 2")
+    assert timeline.icount == 2  # an icount, never snapshot id 2
+    mon(timeline, "seek here")
+    assert timeline.icount == at
+    mon(timeline, "seek 0")
+    snap = next(s for s in timeline.disk if s.name == "here")
+    mon(timeline, f"restart {snap.id}")
+    assert timeline.icount == at
+
+
+def test_a_live_session_saved_after_a_rebuild_keeps_the_program_it_ran(tmp_path: Path) -> None:
+    prog = tmp_path / "prog"
+    shutil.copy(DEBUGME, prog)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(str(prog), [], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink)
+    t.resume(step=False, direction=F, interrupted=_never)  # runs to the exit
+    prog.unlink()  # rebuilt while the session goes on
+    shutil.copy(guest("exitcode"), prog)
+    out = tmp_path / "saved.rr"
+    mon(t, f"save {out}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(out)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout == b"total=55 counter=15\n"
+    os.close(sink)
