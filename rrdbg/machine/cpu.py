@@ -605,10 +605,8 @@ class Cpu:
         nothing, and one crossing into another region (another RAM block)
         drops the wrong bytes.
         """
-        for r in self.memory.regions():
-            a, b = max(lo, r.start), min(hi, r.end)
-            if a < b:
-                self.engine.remove_cache(a, b)
+        for r in self.memory.overlapping(lo, hi):
+            self.engine.remove_cache(max(lo, r.start), min(hi, r.end))
 
     # -- exits (breakpoints) ---------------------------------------------
     def add_exit(self, addr: int) -> None:

@@ -246,34 +246,26 @@ class Engine:
     # -- hooks ---------------------------------------------------------
     def hook_block_raw(self, fn_address: int, user_data: int) -> int:
         """Register a native block hook by address (the only block hook: G11)."""
-        handle = _ucmod.uc_hook_h()
-        status = _UCLIB.uc_hook_add(
-            self._handle,
-            ctypes.byref(handle),
-            ucc.UC_HOOK_BLOCK,
-            ctypes.c_void_p(fn_address),
-            ctypes.c_void_p(user_data),
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
-        )
-        if status != ucc.UC_ERR_OK:
-            raise EmulatorError(f"cannot add block hook: {self.strerror(status)}")
-        return int(handle.value)
+        return self._hook_raw(ucc.UC_HOOK_BLOCK, fn_address, user_data, "block hook")
 
     def hook_tlb_fill_raw(self, fn_address: int, user_data: int) -> int:
         """Register a native UC_HOOK_TLB_FILL callback (the binding has no wrapper)."""
+        return self._hook_raw(ucc.UC_HOOK_TLB_FILL, fn_address, user_data, "TLB fill hook")
+
+    def _hook_raw(self, kind: int, fn_address: int, user_data: int, what: str) -> int:
+        """``uc_hook_add`` of a C function, for every address."""
         handle = _ucmod.uc_hook_h()
         status = _UCLIB.uc_hook_add(
             self._handle,
             ctypes.byref(handle),
-            ucc.UC_HOOK_TLB_FILL,
+            kind,
             ctypes.c_void_p(fn_address),
             ctypes.c_void_p(user_data),
             ctypes.c_uint64(1),
             ctypes.c_uint64(0),
         )
         if status != ucc.UC_ERR_OK:
-            raise EmulatorError(f"cannot add TLB fill hook: {self.strerror(status)}")
+            raise EmulatorError(f"cannot add {what}: {self.strerror(status)}")
         return int(handle.value)
 
     def hook_port_in(self, callback: Callable[[int, int], int]) -> int:

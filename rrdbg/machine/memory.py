@@ -90,6 +90,10 @@ class GuestMemory:
             return self._regions[i]
         return None
 
+    def overlapping(self, start: int, end: int) -> list[Region]:
+        """The regions that overlap [start, end), in address order."""
+        return self._overlapping(start, end)
+
     def is_free(self, start: int, end: int) -> bool:
         i = bisect.bisect_left(self._starts, end)
         return i == 0 or self._regions[i - 1].end <= start

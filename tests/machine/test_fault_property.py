@@ -40,6 +40,7 @@ from rrdbg.machine.cpu import (
     install_gdt,
 )
 from rrdbg.machine.engine import Engine
+from rrdbg.machine.machine import STATE_REGS
 from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
 
 CODE = 0x00100000
@@ -48,17 +49,9 @@ RODATA = 0x00300000  # read-only
 STACK = 0x00400000  # one read-write page, ESP starts in its middle
 UNMAPPED = 0x12345678
 
-REGS = (
-    ("eax", x86.UC_X86_REG_EAX),
-    ("ecx", x86.UC_X86_REG_ECX),
-    ("edx", x86.UC_X86_REG_EDX),
-    ("ebx", x86.UC_X86_REG_EBX),
-    ("esp", x86.UC_X86_REG_ESP),
-    ("ebp", x86.UC_X86_REG_EBP),
-    ("esi", x86.UC_X86_REG_ESI),
-    ("edi", x86.UC_X86_REG_EDI),
-    ("eip", x86.UC_X86_REG_EIP),
-    ("eflags", x86.UC_X86_REG_EFLAGS),
+#: The general registers, EIP and EFLAGS, from the machine's own list.
+REGS = tuple(
+    (name, reg) for name, reg in STATE_REGS if name not in ("cs", "ss", "ds", "es", "fs", "gs")
 )
 _RF = 1 << 16
 # The registers ordinary instructions may change (not ESP, not EBP).

@@ -46,6 +46,12 @@ def mon(t: Timeline, command: str) -> str:
     return t.monitor(command, _never)[0]
 
 
+def rrdbg(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "rrdbg", *args], capture_output=True, check=False, timeout=60
+    )
+
+
 def test_info_replay_and_when(timeline: Timeline) -> None:
     assert mon(timeline, "info replay") == (
         f"Replaying execution '{timeline.name}': instruction count = 0\n"
@@ -171,12 +177,7 @@ def test_live_save(tmp_path: Path) -> None:
     out = tmp_path / "saved.rr"
     text = mon(t, f"save {out}")
     assert "complete" in text
-    proc = subprocess.run(
-        [sys.executable, "-m", "rrdbg", "replay", str(out)],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    proc = rrdbg("replay", str(out))
     assert proc.returncode == 7, proc.stderr
     assert proc.stdout == b"total=55 counter=15\n"
 
@@ -195,17 +196,10 @@ def test_live_save_before_the_end_stops_where_the_program_is(tmp_path: Path) -> 
     assert t.icount == here - 1  # saving did not move the session
     end = describe(str(out)).end
     assert end is not None and not end.finished and end.icount == here
-    proc = subprocess.run(
-        [sys.executable, "-m", "rrdbg", "replay", str(out)],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    proc = rrdbg("replay", str(out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(b"\n") == 1 and b"had not finished" in proc.stderr
-    info = subprocess.run(
-        [sys.executable, "-m", "rrdbg", "info", str(out)], capture_output=True, check=False
-    )
+    info = rrdbg("info", str(out))
     assert f"instructions: {here} (the program had not finished".encode() in info.stdout
     # A replay of it goes everywhere up to there, and no further.
     r = Timeline.replay(str(out), stdout_fd=sink, stderr_fd=sink)
@@ -235,12 +229,7 @@ def test_live_save_of_a_kernel_before_its_end_replays_to_there(tmp_path: Path) -
     result = replay_pc(str(out), quiet=True)
     assert (result.icount, result.status) == (20_000, None)
     assert result.reason.startswith("the recording stops at icount 20000")
-    proc = subprocess.run(
-        [sys.executable, "-m", "rrdbg", "replay", "--quiet", str(out)],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    proc = rrdbg("replay", "--quiet", str(out))
     assert proc.returncode == 0, proc.stderr
     os.close(sink)
 
@@ -284,12 +273,7 @@ def test_a_live_session_saved_after_a_rebuild_keeps_the_program_it_ran(tmp_path:
     shutil.copy(guest("exitcode"), prog)
     out = tmp_path / "saved.rr"
     mon(t, f"save {out}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "rrdbg", "replay", str(out)],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    proc = rrdbg("replay", str(out))
     assert proc.returncode == 7, proc.stderr
     assert proc.stdout == b"total=55 counter=15\n"
     os.close(sink)
