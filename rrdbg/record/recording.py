@@ -449,14 +449,7 @@ class Replay:
                 m.run(icount, exact=True)
                 if m.exit is not None:
                     break
-                event = self.reader.peek()
-                if event is None or (event.icount, event.kind) != (icount, kind):
-                    raise ReplayDivergence(
-                        f"replay diverged at icount {m.icount}: the recording's debugger "
-                        f"write at icount {icount} is not the next event"
-                    )
-                apply_debug_write(m, kind, payload)
-                self.reader.next()
+                self._debug_write(icount, kind, payload)
                 pending.pop(0)
             result = m.run_to_end()
         except ReplayDivergence:
@@ -473,14 +466,7 @@ class Replay:
                 if icount > stop_at:
                     break
                 self._run_exactly_to(icount)
-                event = self.reader.peek()
-                if event is None or (event.icount, event.kind) != (icount, kind):
-                    raise ReplayDivergence(
-                        f"replay diverged at icount {m.icount}: the recording's debugger "
-                        f"write at icount {icount} is not the next event"
-                    )
-                apply_debug_write(m, kind, payload)
-                self.reader.next()
+                self._debug_write(icount, kind, payload)
             self._run_exactly_to(stop_at)
         except ReplayDivergence:
             _raise_if_incomplete(self.directory, self.reader, m.cpu.counter.total)
@@ -498,6 +484,18 @@ class Replay:
                     "recording stops, differs from the recorded one"
                 )
         return RunResult(m.icount, ExitStatus(), None, finished=False)
+
+    def _debug_write(self, icount: int, kind: int, payload: bytes) -> None:
+        """Make the debugger's change recorded at ``icount`` (the machine is
+        there), which must be the log's next event."""
+        event = self.reader.peek()
+        if event is None or (event.icount, event.kind) != (icount, kind):
+            raise ReplayDivergence(
+                f"replay diverged at icount {self.machine.icount}: the recording's debugger "
+                f"write at icount {icount} is not the next event"
+            )
+        apply_debug_write(self.machine, kind, payload)
+        self.reader.next()
 
     def _run_exactly_to(self, icount: int) -> None:
         m = self.machine
