@@ -120,7 +120,7 @@ def record_program(
             interval=snapshot_interval,
             stdin=source,
             force=force,
-            force_hint="pass force=True",
+            force_hint="pass force=True to replace it",
         )
         return RecordResult(Path(out), result.status or 0, result.icount)
     if machine != "linux":
@@ -132,7 +132,7 @@ def record_program(
         interval=snapshot_interval,
         stdin=source,
         force=force,
-        force_hint="pass force=True",
+        force_hint="pass force=True to replace it",
     )
     return RecordResult(Path(out), stats.result.exit.shell_status, stats.result.icount)
 

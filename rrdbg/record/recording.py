@@ -216,8 +216,9 @@ def new_recording(
     force: bool = False,
     pc: PcOptions | None = None,
     exe_path: str | None = None,
-    force_hint: str = "use --force",
+    force_hint: str = "use --force to replace it",
     program_image: bytes | None = None,
+    parents: bool = True,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -228,7 +229,48 @@ def new_recording(
     a kept copy of it (default: PROGRAM's absolute path).  ``program_image`` is the
     program as a running machine loaded it (a live session being saved): it
     is what the recording keeps, even if PROGRAM changed on disk since.
+    Without ``parents``, DIR's parent directory must exist (a debugger
+    client's ``monitor save`` creates nothing but DIR).  File-system errors
+    are one-line ``RrdbgError``s.
     """
+    try:
+        return _new_recording(
+            program,
+            args,
+            directory,
+            image=image,
+            snapshot_name=snapshot_name,
+            interval=interval,
+            force=force,
+            pc=pc,
+            exe_path=exe_path,
+            force_hint=force_hint,
+            program_image=program_image,
+            parents=parents,
+        )
+    except OSError as exc:
+        raise RrdbgError(f"{directory}: cannot write a recording there: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _new_recording(
+    program: str,
+    args: list[str],
+    directory: str,
+    *,
+    image: str | None,
+    snapshot_name: str,
+    interval: int,
+    force: bool,
+    pc: PcOptions | None,
+    exe_path: str | None,
+    force_hint: str,
+    program_image: bytes | None,
+    parents: bool,
+) -> NewRecording:
     # Bad programs fail before anything is created.
     if program_image is not None:
         loaded_image = program_image
@@ -236,11 +278,15 @@ def new_recording(
         loaded = read_kernel(program) if pc is not None else read_program(program)
         loaded_image = loaded.image
     out = Path(directory)
+    if not directory:
+        raise RrdbgError("no recording directory given")
+    if not parents and not out.absolute().parent.is_dir():
+        raise RrdbgError(f"{directory}: no such directory {out.absolute().parent}")
     if out.exists() and not out.is_dir():
         raise RrdbgError(f"{directory}: exists and is not a directory")
     replacing = out.exists() and any(out.iterdir())
     if replacing and not force:
-        raise RrdbgError(f"{directory}: already exists ({force_hint} to replace it)")
+        raise RrdbgError(f"{directory}: already exists ({force_hint})")
     # No fsync: ordered writes already make a killed recorder's image valid;
     # only a power cut could lose or tear the last snapshot.
     if image is not None:  # checked before anything on disk changes
@@ -298,7 +344,7 @@ def record(
     stdin: str | None = None,
     force: bool = False,
     environ: Mapping[str, str] | None = None,
-    force_hint: str = "use --force",
+    force_hint: str = "use --force to replace it",
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``.
 
@@ -671,7 +717,7 @@ def record_pc(
     interval: int | None = None,
     stdin: str | None = None,
     force: bool = False,
-    force_hint: str = "use --force",
+    force_hint: str = "use --force to replace it",
 ) -> tuple[PcResult, list[SnapshotInfo]]:
     """Run a Multiboot kernel live on the PC machine, writing a recording.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
@@ -111,6 +112,7 @@ THREADS_XML = b'<?xml version="1.0"?>\n<threads><thread id="1" core="0"/></threa
 EXPEDITED = tuple(i386.REGISTER_BY_NAME[n] for n in ("ebp", "esp", "eip"))
 #: gdb errno values for ``Exx`` replies (any non-zero value reads as failure).
 EINVAL = 22
+EIO = 5
 EFAULT = 14
 
 _WATCH_KINDS = {
@@ -174,11 +176,16 @@ class Session:
     # -- dispatch ------------------------------------------------------------
     def handle(self, request: Request | Interrupt) -> Response:
         try:
-            return self._handle(request)
+            response = self._handle(request)
         except TargetError as exc:
             return [ErrorReply(exc.errno or 1)]
         except RrdbgError:
             return [ErrorReply(EINVAL)]
+        except Exception as exc:  # a bug must not end the server: see _internal
+            return _internal(request, exc)
+        if isinstance(response, Deferred):
+            return dataclasses.replace(response, run=_guarded(request, response.run))
+        return response
 
     def _handle(self, request: Request | Interrupt) -> Response:
         t = self.target
@@ -437,6 +444,27 @@ class Session:
                 return StopReply(stop.signal, THREAD_ID, None, self._expedited())
             case _:
                 assert_never(stop.kind)
+
+
+def _internal(request: object, exc: Exception) -> list[Reply]:
+    """The answer to a request that failed with an unexpected exception (a
+    bug): an error reply with one line for gdb, and the same line on the
+    server's stderr.  No client request may end the server."""
+    line = f"rrdbg: internal error in {type(request).__name__}: {type(exc).__name__}: {exc}"
+    print(line, file=sys.stderr, flush=True)
+    return [ConsoleOutput(f"{line}\n".encode()), ErrorReply(EIO)]
+
+
+def _guarded(
+    request: object, run: Callable[[Interrupted, Report], list[Reply]]
+) -> Callable[[Interrupted, Report], list[Reply]]:
+    def guarded(interrupted: Interrupted, report: Report) -> list[Reply]:
+        try:
+            return run(interrupted, report)
+        except Exception as exc:
+            return _internal(request, exc)
+
+    return guarded
 
 
 def _errno(exc: RrdbgError) -> int:

@@ -1052,7 +1052,18 @@ class Timeline:
         return hits
 
     def save(self, directory: str) -> str:
-        """Write the history so far as a recording directory (live sessions)."""
+        """Write the history so far as a recording directory (live sessions).
+
+        DIR is created, nothing else: its parent must exist (this runs for a
+        debugger client).  Errors, file-system ones included, are TargetErrors."""
+        try:
+            return self._save(directory)
+        except OSError as exc:
+            raise TargetError(
+                f"{directory}: cannot write a recording there: {exc.strerror or exc}", errno=5
+            ) from None
+
+    def _save(self, directory: str) -> str:
         from rrdbg.record.recording import new_recording, write_block_cache
 
         if not self.live:
@@ -1070,6 +1081,8 @@ class Timeline:
             pc=self.pc,
             exe_path=m.exe_path,
             program_image=m.program_image,
+            parents=False,
+            force_hint="monitor save writes a new directory",
         )
         writer = rec.writer
         cursors = []

@@ -373,3 +373,24 @@ def test_a_live_session_killed_early_saves_a_recording_that_stops_there(tmp_path
     assert "No more reverse-execution history." in out
     assert "$1 = 42" in out  # 40, then bump added 2
     assert re.search(rf"^Current icount: {when}$", out, re.MULTILINE), out
+
+
+def test_hostile_monitor_save_leaves_the_live_server_running(tmp_path: Path) -> None:
+    with rrdbg_server(["debug", "--gdb", LOCAL, DEBUGME]) as srv:
+        out = gdb_batch(
+            DEBUGME,
+            [
+                "monitor save /proc/self/x",
+                f"monitor save {tmp_path}/no/such/parent/x.rr",
+                "monitor save /",
+                "stepi",
+                "monitor when",
+                "kill",
+            ],
+            port=srv.port,
+        )
+        _status, _out, err = srv.stop()
+    assert out.count("rrdbg: error: ") == 3, out
+    assert "Current icount: 1" in out
+    assert b"Traceback" not in err
+    assert not (tmp_path / "no").exists()

@@ -594,3 +594,26 @@ def test_multiprocess_thread_ids_once_gdb_agrees() -> None:
     reply = one(session, b"vCont;c:p1.-1")
     assert reply.startswith(b"T0b") and reply.endswith(b"thread:p1.1;")
     assert one(session, b"vCont;c") == b"W03;process:1"
+
+
+class BuggyTarget(FakeTarget):
+    """A target with a bug: reading registers raises something unexpected."""
+
+    def read_registers(self) -> dict[str, bytes]:
+        raise ValueError("a bug")
+
+
+def test_an_unexpected_exception_is_an_error_reply_not_the_end_of_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    session, _ = make(BuggyTarget())
+    out = wire(session, b"g")
+    assert out[-1] == b"E05"
+    assert b"internal error in ReadRegisters: ValueError: a bug" in hex_decode_console(out[0])
+    assert "rrdbg: internal error in ReadRegisters" in capsys.readouterr().err
+    assert one(session, b"qC") == b"QC1"  # the session goes on
+
+
+def hex_decode_console(packet: bytes) -> bytes:
+    assert packet.startswith(b"O")
+    return bytes.fromhex(packet[1:].decode())

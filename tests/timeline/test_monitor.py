@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rrdbg.errors import TargetError
+from rrdbg.errors import RrdbgError, TargetError
 from rrdbg.machine.host import LiveHost
 from rrdbg.record.recording import describe, open_recording
 from rrdbg.snapshot.qcow2 import Qcow2Image
@@ -276,4 +276,25 @@ def test_a_live_session_saved_after_a_rebuild_keeps_the_program_it_ran(tmp_path:
     proc = rrdbg("replay", str(out))
     assert proc.returncode == 7, proc.stderr
     assert proc.stdout == b"total=55 counter=15\n"
+    os.close(sink)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/proc/self/x",  # mkdir fails: ENOENT/EPERM
+        "/nonexistent-dir/deeper/x.rr",  # no parent: nothing is created
+        "/proc",  # exists, a non-empty directory
+        "/etc/hostname",  # exists, not a directory
+        "/",
+    ],
+)
+def test_hostile_save_targets_are_errors_and_create_nothing(target: str) -> None:
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(DEBUGME, [], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink)
+    t.seek(100)
+    with pytest.raises(RrdbgError):
+        mon(t, f"save {target}")
+    assert not Path("/nonexistent-dir").exists()
+    assert mon(t, "when") == "Current icount: 100\n"  # the session goes on
     os.close(sink)
