@@ -382,6 +382,9 @@ def record(
                 """Save one; returns the instructions to run before the next."""
                 nonlocal snap_time
                 t0 = time.perf_counter()
+                # The log must hold every event before the snapshot's cursor
+                # first: a recorder killed later still replays to here.
+                writer.flush()
                 snapshots.append(store.save(machine, name, writer.position.to_bytes()))
                 cost = time.perf_counter() - t0
                 snap_time += cost
@@ -701,7 +704,28 @@ def describe(directory: str) -> Description:
         desc.image_bytes = path.stat().st_size
         with Qcow2Image.open(str(path), writable=False) as image:
             desc.snapshots = image.snapshots()
+            if end is None:
+                # A killed recorder: it got at least as far as its last
+                # snapshot whose log position was written.
+                readable = Cursor(summary.truncated_at or summary.file_bytes, 0)
+                trusted = trusted_snapshots(SnapshotStore(image), desc.snapshots, readable)
+                desc.last_icount = max([desc.last_icount, *(s.icount or 0 for s in trusted)])
     return desc
+
+
+def trusted_snapshots(
+    store: SnapshotStore, snapshots: list[SnapshotInfo], readable: Cursor
+) -> list[SnapshotInfo]:
+    """The snapshots of a log cut short (a killed recorder) whose log position
+    lies in its readable part.  Recorders flush the log before each
+    snapshot; ones before that change did not, and their last snapshots may
+    name events that were never written."""
+    out = []
+    for snap in snapshots:
+        cursor = Cursor.from_bytes(store.read_header(snap)[0].cursor)
+        if (cursor.chunk_offset, cursor.index) <= (readable.chunk_offset, readable.index):
+            out.append(snap)
+    return out
 
 
 # -- the bare-metal PC machine ------------------------------------------------
@@ -748,12 +772,16 @@ def record_pc(
             machine = PcMachine(kernel, host, ram_mb=options.ram_mb, cmdline=options.cmdline)
             host.icount = machine.event_icount
             store = SnapshotStore(rec.qcow)
+            writer.flush()
             snapshots.append(store.save(machine, snapshot_name, writer.position.to_bytes()))
             while True:
                 result = machine.run_to_end(max_icount=machine.icount + step)
                 if not result.reason.startswith("stopped after"):
                     break
                 name = f"{snapshot_name}-{machine.icount}"
+                # The log must hold every event before the snapshot's cursor
+                # first: a recorder killed later still replays to here.
+                writer.flush()
                 snapshots.append(store.save(machine, name, writer.position.to_bytes()))
             code, signal = machine.end_status()
             end = EndRecord(code, signal, result.icount, machine.digest())

@@ -61,6 +61,7 @@ from rrdbg.record.recording import (
     open_log,
     program_file,
     seed_blocks,
+    trusted_snapshots,
 )
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 from rrdbg.snapshot.vmstate import SnapshotStore
@@ -179,6 +180,7 @@ class Timeline:
             pc = PcOptions.from_header(header)
             history = History.load(reader)
             end_event = reader.end_event
+            readable = reader.position  # the end of what can be read
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
         host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         name = header.argv[0].decode("utf-8", "surrogateescape") if header.argv else None
@@ -216,7 +218,22 @@ class Timeline:
         path = image_path(Path(directory), header)
         if path.exists():
             timeline.attach_image(Qcow2Image.open(str(path), writable=False))
+            if end is None:
+                timeline._trust_snapshots_up_to(readable)
         return timeline
+
+    def _trust_snapshots_up_to(self, readable: Cursor) -> None:
+        """A log whose recorder was killed: keep the snapshots whose log
+        position was written (recorders since rrdbg 0.1 flush the log before
+        each snapshot; older ones did not), and let the history reach the
+        last of them (a guest computing without system calls logs nothing
+        between snapshots)."""
+        assert self.store is not None
+        kept = trusted_snapshots(self.store, self.disk, readable)
+        self.disk = kept
+        last = max((s.icount or 0 for s in kept), default=0)
+        if self.history_end is not None and last > self.history_end:
+            self.history_end = last
 
     @classmethod
     def live_run(
