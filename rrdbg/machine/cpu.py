@@ -33,7 +33,7 @@ from unicorn import x86_const as x86
 
 from rrdbg.errors import EmulatorError
 from rrdbg.machine import icount as ic
-from rrdbg.machine.engine import Engine
+from rrdbg.machine.engine import TCG_BUFFER_BYTES, Engine
 from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
 
 # Linux i386 GDT layout: TLS slots 6..8, user code 14, user data 15.
@@ -111,6 +111,10 @@ _EXCEPTION_NAMES = {
     19: "SIMD floating-point error",
 }
 SYSCALL_VECTOR = 0x80
+#: Flush the code buffer once the translations made since the last flush may
+#: fill half of it (engine.TCG_BUFFER_BYTES).
+_CODE_FLUSH_BYTES = TCG_BUFFER_BYTES // 2
+_HOST_BYTES_PER_BLOCK = 2048
 _VECTOR_GP = 13
 _MAX_INSN_LENGTH = 15
 _CR4_TSD = 1 << 2
@@ -573,10 +577,40 @@ class Cpu:
         1 GiB code buffer (1 GiB of resident memory per engine).
         """
         self.counter.forget_all()
+        self._drop_all_translations()
+        self._forget_io_exits(0, 1 << 32)
+
+    # -- the code buffer ---------------------------------------------------
+    #: Translations made since the last flush of Unicorn's code buffer: an
+    #: estimate in bytes of host code (no Unicorn call reports it).
+    _code_estimate = 0
+
+    def _drop_all_translations(self) -> None:
+        """Drop every translation (outside a run).  Re-translating the whole
+        working set costs code-buffer space that QEMU never reclaims: count
+        it, and start the buffer afresh when it may be half full."""
+        self._code_estimate += self._working_set_bytes()
+        if self._code_estimate >= _CODE_FLUSH_BYTES:
+            self.flush_translations()
+            return
         for r in self.memory.regions():
             if r.perms & PROT_EXEC:
                 self.engine.remove_cache(r.start, r.end)
-        self._forget_io_exits(0, 1 << 32)
+
+    def flush_translations(self) -> None:
+        """Empty Unicorn's code buffer (outside a run; the block counts stay)."""
+        self.engine.flush_tb()
+        self._code_estimate = 0
+
+    def maybe_flush_translations(self) -> None:
+        """At a safe point (before a run): flush if the estimate says the
+        buffer may be half full."""
+        if self._code_estimate >= _CODE_FLUSH_BYTES:
+            self.flush_translations()
+
+    def _working_set_bytes(self) -> int:
+        # Blocks decoded so far, at a generous 2 KiB of host code each.
+        return max(self.counter.learned, 64) * _HOST_BYTES_PER_BLOCK
 
     def invalidate_code(self, lo: int, hi: int) -> None:
         if self._started:
@@ -607,6 +641,9 @@ class Cpu:
         """
         for r in self.memory.overlapping(lo, hi):
             self.engine.remove_cache(max(lo, r.start), min(hi, r.end))
+        # The blocks there will be translated again (flushed at the next run
+        # start if that adds up: this may be inside a hook).
+        self._code_estimate += min(hi - lo, 1 << 20) * 4 + _HOST_BYTES_PER_BLOCK
 
     # -- exits (breakpoints) ---------------------------------------------
     def add_exit(self, addr: int) -> None:
@@ -655,6 +692,7 @@ class Cpu:
         """
         if limit < self._icount:
             raise EmulatorError(f"cannot run backwards to {limit} from {self._icount}")
+        self.maybe_flush_translations()
         c = self.counter
         c.limit = ic.NO_LIMIT  # the native counter keeps total <= limit
         c.total = self._icount
@@ -793,9 +831,7 @@ class Cpu:
     def retranslate(self) -> None:
         """Drop Unicorn's translations (not the block counts): needed after adding
         or removing memory hooks, which Unicorn compiles into each block."""
-        for r in self.memory.regions():
-            if r.perms & PROT_EXEC:
-                self.engine.remove_cache(r.start, r.end)
+        self._drop_all_translations()
 
     def _place_temp_exit(self, pc: int, size: int, remaining: int) -> None:
         insns = self._decode(pc, size)

@@ -42,8 +42,17 @@ BLOCK_HOOK_CFUNC = ctypes.CFUNCTYPE(
 TLB_FILL_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p
 )
-#: uc_ctl's encoding of "write, no arguments" (UC_CTL_WRITE(type, 0)).
+#: uc_ctl's encoding of "write" (UC_CTL_WRITE(type, nr)) and of one argument.
 _CTL_WRITE = 1 << 30
+_CTL_ONE_ARGUMENT = 1 << 26
+#: Unicorn's buffer for translated code (its default is 1 GiB).  QEMU never
+#: reclaims the space of dropped translations, only a whole flush does, so
+#: without one this grows with every re-translation; rrdbg flushes it
+#: itself well before it fills (Cpu.maybe_flush_translations): Unicorn
+#: 2.1.1's own flush of a full buffer, in the middle of a run, leaves state
+#: that later crashes it.  A flush also zeroes the whole buffer, which is
+#: then resident: this is the bound on the memory of translated code.
+TCG_BUFFER_BYTES = 128 << 20
 #: Signature of an x86 ``in`` instruction hook (uc, port, size, user_data) -> value.
 PORT_IN_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
@@ -80,6 +89,15 @@ class Engine:
     def __init__(self) -> None:
         with converted():
             self.uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_32)
+            # Before anything initialises the TCG context: the code buffer's
+            # size bounds the memory translated code can take (see flush_tb).
+            status = _UCLIB.uc_ctl(
+                self.uc._uch,
+                ucc.UC_CTL_TCG_BUFFER_SIZE | _CTL_WRITE | _CTL_ONE_ARGUMENT,
+                ctypes.c_uint32(TCG_BUFFER_BYTES),
+            )
+            if status != ucc.UC_ERR_OK:
+                raise EmulatorError(f"cannot size the code buffer: {self.strerror(status)}")
             self.uc.ctl_set_cpu_model(CPU_MODEL)
         self._handle = self.uc._uch
         # ctypes callbacks must outlive their registration.
@@ -238,6 +256,13 @@ class Engine:
         status = _UCLIB.uc_ctl(self._handle, ucc.UC_CTL_TLB_FLUSH | _CTL_WRITE)
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot flush the TLB: {self.strerror(status)}")
+
+    def flush_tb(self) -> None:
+        """Drop every translation and reuse the code buffer from its start
+        (only outside a run)."""
+        status = _UCLIB.uc_ctl(self._handle, ucc.UC_CTL_TB_FLUSH | _CTL_WRITE)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot flush translations: {self.strerror(status)}")
 
     def remove_cache(self, lo: int, hi: int) -> None:
         with converted():

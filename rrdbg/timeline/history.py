@@ -56,6 +56,11 @@ class History:
     def __len__(self) -> int:
         return len(self.icounts)
 
+    def memory_bytes(self) -> int:
+        """About what the history takes in memory: its payloads plus some
+        200 bytes of Python objects per event."""
+        return sum(map(len, self.payloads)) + 200 * len(self.icounts)
+
     def _add(self, icount: int, kind: int, payload: bytes) -> None:
         if kind in DEBUG_KINDS:
             self._debug.append(len(self.icounts))
