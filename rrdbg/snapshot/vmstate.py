@@ -28,10 +28,15 @@ from typing import Any
 from rrdbg.errors import RrdbgError, SnapshotFormatError
 from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL, is_this_unicorn, unicorn_version
+from rrdbg.record.log import crc32c
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 
 MAGIC = b"RRVMST01"
-FORMAT_VERSION = 1
+#: Version 2 adds integrity checks: a CRC-32C of every stored memory chunk
+#: (the document's ``sums``) and one of the header itself (after the CPU
+#: context).  Version 1 images are still read, without them.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HEADER_CLUSTERS = 16
 
 
@@ -46,6 +51,8 @@ class VmHeader:
     #: written before the PC machine existed).
     state: dict[str, Any]
     cpu_context: bytes
+    #: CRC-32C of each stored chunk (by chunk number); None in version 1.
+    sums: dict[int, int] | None = None
 
     def encode(self) -> bytes:
         doc = {
@@ -56,16 +63,18 @@ class VmHeader:
             "cursor": self.cursor.hex(),
             "regions": [list(r) for r in self.regions],
             "slots": [[c, s] for c, s in sorted(self.slots.items())],
+            "sums": [[c, s] for c, s in sorted((self.sums or {}).items())],
             "state": self.state,
         }
         text = json.dumps(doc, separators=(",", ":")).encode()
-        return (
+        body = (
             MAGIC
             + struct.pack("<I", len(text))
             + text
             + struct.pack("<I", len(self.cpu_context))
             + self.cpu_context
         )
+        return body + struct.pack("<I", crc32c(body))
 
     @classmethod
     def decode(cls, data: bytes, where: str) -> VmHeader:
@@ -78,10 +87,17 @@ class VmHeader:
             context = data[16 + n : 16 + n + m]
             if len(context) != m:
                 raise SnapshotFormatError(f"{where}: vmstate CPU context is truncated")
-            if doc["version"] != FORMAT_VERSION:
+            if doc["version"] not in READABLE_VERSIONS:
                 raise SnapshotFormatError(
-                    f"{where}: vmstate version {doc['version']}, this rrdbg reads {FORMAT_VERSION}"
+                    f"{where}: vmstate version {doc['version']}, this rrdbg reads "
+                    f"{', '.join(map(str, READABLE_VERSIONS))}"
                 )
+            sums = None
+            if doc["version"] >= 2:
+                (stored,) = struct.unpack_from("<I", data, 16 + n + m)
+                if crc32c(data[: 16 + n + m]) != stored:
+                    raise SnapshotFormatError(f"{where}: damaged (vmstate header checksum)")
+                sums = {int(c): int(s) for c, s in doc["sums"]}
             if not is_this_unicorn(doc["unicorn"]) or doc["cpu_model"] != CPU_MODEL:
                 raise SnapshotFormatError(
                     f"{where}: vmstate made with Unicorn {doc['unicorn']}, model "
@@ -96,6 +112,7 @@ class VmHeader:
                 slots={int(c): int(s) for c, s in doc["slots"]},
                 state=dict(doc["state"] if "state" in doc else doc["linux"]),
                 cpu_context=context,
+                sums=sums,
             )
         except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise SnapshotFormatError(f"{where}: malformed vmstate header ({exc})") from None
@@ -114,6 +131,8 @@ class SnapshotStore:
         self._prev: dict[int, tuple[bytes, int]] = {}
         #: Bytes of new data clusters written by the last save (benchmarks).
         self.last_new_bytes = 0
+        #: CRC-32C of the chunks in ``_prev``.
+        self._sums: dict[int, int] = {}
 
     def _chunks(self, machine: Machine) -> list[int]:
         out: set[int] = set()
@@ -126,6 +145,7 @@ class SnapshotStore:
         mem = machine.memory
         clusters: dict[int, bytes | int] = {}
         saved: dict[int, bytes] = {}
+        sums: dict[int, int] = {}
         new_bytes = 0
         for c in self._chunks(machine):
             data = mem.view(c * self.chunk, self.chunk).tobytes()
@@ -135,9 +155,11 @@ class SnapshotStore:
             prev = self._prev.get(c)
             if prev is not None and prev[0] == data:
                 clusters[HEADER_CLUSTERS + slot] = prev[1]
+                sums[c] = self._sums[c]
             else:
                 clusters[HEADER_CLUSTERS + slot] = data
                 new_bytes += self.chunk
+                sums[c] = crc32c(data)
             saved[c] = data
         header = VmHeader(
             icount=machine.icount,
@@ -146,6 +168,7 @@ class SnapshotStore:
             slots=dict(self._slots),
             state=machine.save_state(),
             cpu_context=machine.engine.context_bytes(),
+            sums=sums,
         ).encode()
         if len(header) > HEADER_CLUSTERS * self.chunk:
             raise SnapshotFormatError("vmstate header does not fit its reserved clusters")
@@ -162,6 +185,7 @@ class SnapshotStore:
         self._prev = {
             c: (data, offsets[HEADER_CLUSTERS + self._slots[c]]) for c, data in saved.items()
         }
+        self._sums = sums
         self.last_new_bytes = new_bytes + len(header)
         return info
 
@@ -177,16 +201,30 @@ class SnapshotStore:
     def load(self, machine: Machine, info: SnapshotInfo) -> bytes:
         """Put the machine in the state of snapshot ``info``; returns the log cursor."""
         header, offsets = self.read_header(info)
+        # Read and check everything before the machine changes: a damaged
+        # snapshot must leave the machine as it was (the caller falls back
+        # to another one).
+        chunks: dict[int, tuple[bytes, int]] = {}
+        for c, slot in header.slots.items():
+            off = offsets.get(HEADER_CLUSTERS + slot)
+            if off is None:
+                if header.sums is not None and c in header.sums:
+                    raise SnapshotFormatError(
+                        f"{self.image.path}: snapshot {info.name!r}: damaged (chunk {c} missing)"
+                    )
+                continue
+            data = self.image.read_cluster(off)
+            if header.sums is not None and crc32c(data) != header.sums.get(c):
+                raise SnapshotFormatError(
+                    f"{self.image.path}: snapshot {info.name!r}: damaged (memory chunk {c})"
+                )
+            chunks[c] = (data, off)
         mem = machine.memory
         mem.unmap_all()
         for start, end, perms, name in header.regions:
             mem.map(start, end - start, perms, name)
         prev: dict[int, tuple[bytes, int]] = {}
-        for c, slot in header.slots.items():
-            off = offsets.get(HEADER_CLUSTERS + slot)
-            if off is None:
-                continue
-            data = self.image.read_cluster(off)
+        for c, (data, off) in chunks.items():
             mem.load_raw(c * self.chunk, data)
             prev[c] = (data, off)
         try:
@@ -197,4 +235,9 @@ class SnapshotStore:
             ) from None
         self._slots = dict(header.slots)
         self._prev = prev
+        self._sums = (
+            dict(header.sums)
+            if header.sums is not None
+            else {c: crc32c(data) for c, (data, _off) in prev.items()}
+        )
         return header.cursor

@@ -30,13 +30,20 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rrdbg.errors import EmulatorError, GuestMemoryError, RrdbgError, TargetError
+from rrdbg.errors import (
+    EmulatorError,
+    GuestMemoryError,
+    RrdbgError,
+    SnapshotFormatError,
+    TargetError,
+)
 from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
 from rrdbg.machine.cpu import StopReason
@@ -424,18 +431,29 @@ class Timeline:
         j = bisect.bisect_right([d.icount or 0 for d in self.disk], icount)
         if j:
             best = max(best, self.disk[j - 1].icount or 0)
-        if not self.dirty and m.exit is None and best <= m.icount <= icount:
+        if not (self.dirty or self._broken) and m.exit is None and best <= m.icount <= icount:
             return
         self._restore_at_or_before(icount)
 
     def _restore_at_or_before(self, icount: int) -> None:
-        """Restore the latest checkpoint or snapshot at or before ``icount``."""
-        cp = self._nearest_checkpoint(icount)
-        j = bisect.bisect_right([d.icount or 0 for d in self.disk], icount)
-        if j and (self.disk[j - 1].icount or 0) > cp.icount:
-            self._load_snapshot(self.disk[j - 1])
-        else:
-            self._restore(cp)
+        """Restore the latest checkpoint or snapshot at or before ``icount``.
+
+        A snapshot that fails its checks is dropped with one line on stderr,
+        and the next best one (down to the checkpoint at icount 0, from
+        which the log replays) is used instead: never a wrong history."""
+        while True:
+            cp = self._nearest_checkpoint(icount)
+            j = bisect.bisect_right([d.icount or 0 for d in self.disk], icount)
+            if not (j and (self.disk[j - 1].icount or 0) > cp.icount):
+                self._restore(cp)
+                return
+            snap = self.disk[j - 1]
+            try:
+                self._load_snapshot(snap)
+                return
+            except SnapshotFormatError as exc:
+                self.disk.remove(snap)
+                print(f"rrdbg: {exc}; not using it", file=sys.stderr, flush=True)
 
     def _load_snapshot(self, snap: SnapshotInfo) -> None:
         assert self.store is not None
@@ -443,6 +461,7 @@ class Timeline:
         self.store.load(m, snap)
         self.history.rewind(m.icount)
         self.dirty = False
+        self._broken = False
         if self._blocks is not None:
             seed_blocks(self._blocks.parent, self._program_sha256, m)
         self.take_checkpoint()  # next time from memory
@@ -458,6 +477,15 @@ class Timeline:
         m = self.machine
         if icount < 0:
             raise TargetError("cannot seek before icount 0", errno=22)
+        start = m.icount
+        try:
+            return self._seek(icount, interrupted)
+        except RrdbgError:
+            self._recover(start)
+            raise
+
+    def _seek(self, icount: int, interrupted: Interrupted | None) -> bool:
+        m = self.machine
         self._go_near(icount)
         near = policy.near_distance(self._replay_rate)
         start, started = m.icount, time.perf_counter()
@@ -487,11 +515,12 @@ class Timeline:
         restore(self.machine, cp)
         self.history.rewind(cp.icount)
         self.dirty = False
+        self._broken = False
 
     def _maybe_periodic_checkpoint(self) -> None:
         """During long runs: a checkpoint every ``_periodic`` instructions."""
         m = self.machine
-        if m.exit is not None or self.dirty:
+        if m.exit is not None or self.dirty or self._broken:
             return
         if m.icount - self._nearest_checkpoint(m.icount).icount < self._periodic:
             return
@@ -516,12 +545,35 @@ class Timeline:
         report: Report = no_report,
     ) -> StopEvent:
         self.report = report
-        if direction is Direction.BACKWARD:
-            stop = self._backward(step=step, interrupted=interrupted)
-        else:
-            stop = self._forward(step=step, interrupted=interrupted)
+        start = self.machine.icount
+        try:
+            if direction is Direction.BACKWARD:
+                stop = self._backward(step=step, interrupted=interrupted)
+            else:
+                stop = self._forward(step=step, interrupted=interrupted)
+        except RrdbgError:
+            self._recover(start)
+            raise
         self._last_stop = stop
         return stop
+
+    #: Set when a run failed half-way (a damaged recording, say): the machine's
+    #: state is not one of the history's until a checkpoint is restored.
+    _broken = False
+    _recovering = False
+
+    def _recover(self, icount: int) -> None:
+        """After a failed run: never run on from that state; go back to
+        ``icount`` (where the operation started) if that can be done."""
+        self._broken = True
+        if self._recovering:
+            return
+        self._recovering = True
+        try:
+            with contextlib.suppress(RrdbgError):
+                self.seek(icount)
+        finally:
+            self._recovering = False
 
     def _undo_past_writes(self) -> str:
         if not self.dirty:
