@@ -199,16 +199,31 @@ async def serve(
     busy = trio.Lock()
     done = trio.Event()
 
+    connected = [False]
+    idle = [trio.Event()]
+    idle[0].set()
+
     async def one(stream: trio.SocketStream) -> None:
-        if busy.locked():
+        # A client that just left may still be being torn down (its stream
+        # closed, the session finishing): the next one waits for that.  Only
+        # a client still connected makes a newcomer a second gdb.
+        if not connected[0]:
+            with trio.move_on_after(_TEARDOWN_WAIT):
+                await idle[0].wait()
+        try:
+            busy.acquire_nowait()
+        except trio.WouldBlock:
             print("rrdbg: refusing a second gdb while one is connected", file=log, flush=True)
-            await stream.aclose()
+            await _refuse(stream)
             return
-        async with busy:
+        idle[0] = trio.Event()
+        try:
             session, finish = factory()
+            connected[0] = True
             try:
                 goodbye = await serve_client(stream, session)
             finally:
+                connected[0] = False
                 await trio.aclose_forcefully(stream)
             try:
                 finish(goodbye)
@@ -216,12 +231,35 @@ async def serve(
                 done.set()
             if once:
                 done.set()
+        finally:
+            busy.release()
+            idle[0].set()
 
     async with trio.open_nursery() as nursery:
         for listener in listeners:
             nursery.start_soon(_accept_loop, listener, one)
         await done.wait()
         nursery.cancel_scope.cancel()
+
+
+#: How long a new client waits for the previous one's teardown.
+_TEARDOWN_WAIT = 5.0
+_REFUSAL = b"E.rrdbg: another gdb is connected to this server; it serves one at a time"
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """Tell a second gdb why it cannot connect, in a way gdb prints: an
+    error reply (with text) to its first packet, then close."""
+    conn = RspConnection(capabilities=frozenset())
+    gone = (trio.BrokenResourceError, trio.ClosedResourceError)
+    with trio.move_on_after(2), contextlib.suppress(*gone):
+        while conn.next_event() is None:
+            data = await _receive(stream)
+            if not data:
+                break
+            conn.receive_data(data)
+        await stream.send_all(b"+$" + _REFUSAL + b"#%02x" % (sum(_REFUSAL) & 0xFF))
+    await trio.aclose_forcefully(stream)
 
 
 async def _accept_loop(

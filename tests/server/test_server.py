@@ -361,7 +361,10 @@ async def test_a_second_client_is_refused_while_one_is_connected() -> None:
             first = await tcp_client(port)
             await first.connect()
             second = await tcp_client(port)
-            assert await second.rest() == b""  # closed at once
+            # Told why, in a way gdb prints, then closed.
+            await second.send(GDB_QSUPPORTED)
+            answer = await second.rest()
+            assert b"$E.rrdbg: another gdb is connected to this server" in answer
             assert "refusing a second gdb" in log.getvalue()
             assert (await first.request(b"?")).startswith(b"T05")
             await first.request(b"D")
@@ -410,14 +413,16 @@ async def test_live_timeline_survives_a_client_vanishing_mid_run(sink: int) -> N
             await first.send(b"vCont;c")
             await trio.sleep(0.1)
             await first.stream.aclose()
-            # Until the server has stopped the guest, a new client is refused.
+            # Until the server has stopped the guest, a new client is refused
+            # (with an error reply saying why).
             while True:
                 second = await tcp_client(port)
                 try:
-                    await second.request(b"QStartNoAckMode")
-                    break
+                    if await second.request(b"QStartNoAckMode") == b"OK":
+                        break
                 except EOFError:
-                    await trio.sleep(0.01)
+                    pass
+                await trio.sleep(0.01)
             second.ack = False
             assert (await second.request(b"?")).startswith(b"T02")
             assert timeline.last_stop.kind is StopKind.INTERRUPT
@@ -552,3 +557,26 @@ def test_any_bytes_are_answered_or_ignored_never_fatal(chunks: list[bytes], reve
         if isinstance(event, PacketReceived):
             assert event.checksum_ok
     assert framer.buffered == 0
+
+
+@pytest.mark.trio
+async def test_a_hundred_immediate_reconnects_are_all_served() -> None:
+    made: list[FakeTarget] = []
+
+    def factory() -> tuple[Session, Callable[[bool], None]]:
+        made.append(FakeTarget())
+        return new_session(made[-1]), lambda _goodbye: None
+
+    log = io.StringIO()
+    with trio.fail_after(TIMEOUT * 4):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(partial(serve, factory, LOCAL, log=log))
+            for i in range(100):
+                client = await tcp_client(port)
+                assert (await client.request(b"?")).startswith(b"T05"), i
+                if i % 2:
+                    await client.request(b"D")  # detach, then close at once
+                await client.stream.aclose()  # or just close
+            assert "refusing" not in log.getvalue()
+            assert len(made) == 100
+            nursery.cancel_scope.cancel()
