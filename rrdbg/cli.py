@@ -394,6 +394,18 @@ def _run_server(main: Callable[[], Awaitable[None]], address: Address) -> None:
         trio.run(main)
     except OSError as exc:  # the address was taken between the check and now
         raise RrdbgError(f"cannot serve gdb on {address}: {exc.strerror or exc}") from None
+    except BaseExceptionGroup as group:
+        # trio wraps what escapes its tasks: Ctrl-C is a KeyboardInterrupt,
+        # a server error one RrdbgError; anything else is a bug, shown whole.
+        if group.split(KeyboardInterrupt)[1] is None:
+            raise KeyboardInterrupt from None
+        errors, rest = group.split(RrdbgError)
+        if errors is not None and rest is None:
+            first: BaseException = errors
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        raise
 
 
 def _serve_replay(ns: argparse.Namespace) -> int:
@@ -679,4 +691,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rrdbg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `rrdbg info DIR | head -1`: the reader left.  Quietly, as a program
+        # killed by SIGPIPE would; stdout goes nowhere so the exit's flush
+        # does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
     raise AssertionError(ns.command)

@@ -183,3 +183,45 @@ def test_debug_and_replay_server_argument_errors(tmp_path: Path) -> None:
     assert_one_line_error(
         rrdbg("debug", "--gdb", ":0", "-o", str(existing), guest("debugme")), "already exists"
     )
+
+
+@pytest.mark.parametrize("command", ["replay", "debug"])
+def test_ctrl_c_on_a_server_is_one_line_and_status_130(command: str, tmp_path: Path) -> None:
+    import signal
+
+    from tests.conftest import record_quietly
+
+    if command == "replay":
+        rec = tmp_path / "h.rr"
+        record_quietly(guest("hello"), [], rec)
+        args = ["replay", "--gdb", "127.0.0.1:0", str(rec)]
+    else:
+        args = ["debug", "--gdb", "127.0.0.1:0", guest("hello")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrdbg", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("rrdbg: waiting for gdb")
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=30) == 130
+    assert rest == "rrdbg: interrupted\n"
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    from tests.conftest import record_quietly
+
+    rec = tmp_path / "h.rr"
+    record_quietly(guest("hello"), [], rec)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrdbg", "info", str(rec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # `| head -0`: the reader is gone before the first line
+    assert proc.wait(timeout=30) == 141
+    assert proc.stderr.read() == b""
