@@ -419,11 +419,18 @@ def _serve_replay(ns: argparse.Namespace) -> int:
         pass
     _check_listen(address)
     out = 2 if address.stdio else 1
+    # The first session's timeline is built now: whatever keeps the recording
+    # from being debugged is one line here, not a reset connection later.
+    ready: list[Timeline] = []
 
     def make() -> Timeline:
+        if ready:
+            return ready.pop()
         timeline = Timeline.replay(ns.directory, stdout_fd=out, stderr_fd=2, quiet=ns.quiet)
         timeline.budget = ns.checkpoint_memory << 20
         return timeline
+
+    ready.append(make())
 
     _run_server(
         lambda: serve(replay_sessions(make), address, once=ns.once or address.stdio), address

@@ -103,22 +103,24 @@ def _is_checkpoint(name: str) -> bool:
     if not re.fullmatch(r"[^\s]+", name):
         return False
     listing = _monitor("info checkpoints")
-    return re.search(rf"^\s*\d+\s+{re.escape(name)}\s", listing, re.MULTILINE) is not None
+    return re.search(rf"^\s*(?:\d+|-)\s+{re.escape(name)}\s", listing, re.MULTILINE) is not None
 
 
 class Checkpoint(gdb.Command):
-    """Keep this point in history as a named checkpoint: checkpoint [NAME].
+    """Keep this point in history as a named checkpoint: checkpoint [--save] [NAME].
 
-    rrdbg's checkpoints are snapshots in the recording's image: restart NAME
-    comes back to them, in this session or a later one."""
+    In a replay, a checkpoint lives in memory for this session (restart NAME
+    comes back to it); --save adds it to the recording's image, for later
+    sessions too.  In a live session recording to a directory (-o), it is a
+    snapshot of that recording."""
 
     def __init__(self) -> None:
         super().__init__("checkpoint", gdb.COMMAND_RUNNING)
 
     def invoke(self, arg: str, from_tty: bool) -> None:
         words = gdb.string_to_argv(arg)
-        if len(words) > 1:
-            raise gdb.GdbError("usage: checkpoint [NAME]")
+        if len([w for w in words if w != "--save"]) > 1 or len(words) > 2:
+            raise gdb.GdbError("usage: checkpoint [--save] [NAME]")
         gdb.write(_monitor("checkpoint " + " ".join(words)))
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from rrdbg.errors import (
     EmulatorError,
     GuestMemoryError,
+    ReplayDivergence,
     RrdbgError,
     SnapshotFormatError,
     TargetError,
@@ -62,6 +63,7 @@ from rrdbg.record.events import (
 from rrdbg.record.log import Cursor, LogWriter
 from rrdbg.record.recording import (
     BLOCKS_NAME,
+    IncompleteReplay,
     PcOptions,
     apply_debug_write,
     image_path,
@@ -165,6 +167,8 @@ class Timeline:
         self._program_sha256 = b""
         self._symbols: Symbols | None = None
         self._lines: Lines | None = None
+        #: This session's named checkpoints (monitor checkpoint in a replay).
+        self.named: dict[str, Checkpoint] = {}
         self._periodic = policy.FORWARD_INTERVAL
         #: Instructions per second of the last long seek (policy.near_distance).
         self._replay_rate = float("inf")
@@ -192,9 +196,18 @@ class Timeline:
         host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         name = header.argv[0].decode("utf-8", "surrogateescape") if header.argv else None
         program = program_file(Path(directory), header)
-        machine = _machine(
-            program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
-        )
+        try:
+            machine = _machine(
+                program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
+            )
+        except ReplayDivergence:
+            if end is not None:
+                raise
+            # Same words as rrdbg replay for a log cut before its first event.
+            raise IncompleteReplay(
+                f"{directory}: the recording ends at icount 0 before the program does "
+                "(the recorder was stopped): nothing to debug"
+            ) from None
         seed_blocks(Path(directory), header.program_sha256, machine)
         fatal_end = False
         if end is None:
@@ -224,9 +237,16 @@ class Timeline:
         timeline._program_sha256 = header.program_sha256
         path = image_path(Path(directory), header)
         if path.exists():
-            timeline.attach_image(Qcow2Image.open(str(path), writable=False))
-            if end is None:
-                timeline._trust_snapshots_up_to(readable)
+            try:
+                timeline.attach_image(Qcow2Image.open(str(path), writable=False))
+                if end is None:
+                    timeline._trust_snapshots_up_to(readable)
+            except RrdbgError as exc:
+                # The snapshots only make going back faster: the log is the
+                # recording.  Do as rrdbg replay (which needs no image) does.
+                timeline.image = timeline.store = None
+                timeline.disk = []
+                print(f"rrdbg: {exc}; going on without its snapshots", file=sys.stderr)
         return timeline
 
     def _trust_snapshots_up_to(self, readable: Cursor) -> None:
@@ -409,10 +429,11 @@ class Timeline:
             prev = cps[k - 1].chunks if k else {}
             own = sum(len(d) for c, d in cp.chunks.items() if prev.get(c) is not d)
             sizes.append(own + len(cp.context))
+        named = {id(c) for c in self.named.values()}
         drop = policy.evictions(
             [c.icount for c in cps],
             sizes,
-            [c.icount == 0 for c in cps],
+            [c.icount == 0 or id(c) in named for c in cps],
             self.machine.icount,
             self.budget,
         )
@@ -874,24 +895,28 @@ class Timeline:
                 return self._monitor_seek(_number(arg, "icount"), interrupted)
             case ["seek", arg]:
                 # A number is an icount (checkpoint ids are for restart).
-                snap = None if arg[:1].isdigit() else self._find_checkpoint(arg, by_id=False)
-                if snap is not None and snap.icount is not None:
-                    return self._monitor_seek(snap.icount, interrupted, quiet=True)
+                at = None if arg[:1].isdigit() else self._checkpoint_icount(arg, by_id=False)
+                if at is not None:
+                    return self._monitor_seek(at, interrupted, quiet=True)
                 return self._monitor_seek(_number(arg, "icount"), interrupted, quiet=True)
             case ["restart", arg]:
-                snap = self._find_checkpoint(arg)
-                if snap is None or snap.icount is None:
+                icount = self._checkpoint_icount(arg, by_id=True)
+                if icount is None:
                     raise TargetError(f"no checkpoint named {arg!r} (see: info checkpoints)", 22)
-                return self._monitor_seek(snap.icount, interrupted, quiet=True)
+                return self._monitor_seek(icount, interrupted, quiet=True)
             case ["replay_break", arg]:
                 self.replay_break = _number(arg, "icount")
                 return "", None
             case ["replay_delete_break"]:
                 self.replay_break = None
                 return "", None
-            case ["checkpoint"] | ["checkpoint", _]:
-                name = words[1] if len(words) > 1 else f"checkpoint-{self.icount}"
-                return self._named_checkpoint(name), None
+            case ["checkpoint", *rest] if len(rest) <= 2:
+                save = "--save" in rest
+                names = [w for w in rest if w != "--save"]
+                if len(names) > 1 or len(rest) - len(names) > 1:
+                    raise TargetError("usage: checkpoint [--save] [NAME]", errno=22)
+                name = names[0] if names else f"checkpoint-{self.icount}"
+                return self._named_checkpoint(name, save=save), None
             case ["info", "checkpoints"]:
                 return self._describe_checkpoints(), None
             case ["last-write", addr] | ["last-write", addr, _]:
@@ -930,6 +955,14 @@ class Timeline:
             # extension's seek and restart flush its caches themselves).
             text += "rrdbg: 'maintenance flush register-cache' (or any step) makes gdb show it\n"
         return text, stop
+
+    def _checkpoint_icount(self, name: str, *, by_id: bool) -> int | None:
+        """The icount of the named checkpoint (this session's, or a snapshot)."""
+        cp = self.named.get(name)
+        if cp is not None:
+            return cp.icount
+        snap = self._find_checkpoint(name, by_id=by_id)
+        return snap.icount if snap is not None else None
 
     def _find_checkpoint(self, name: str, *, by_id: bool = True) -> SnapshotInfo | None:
         """The recording's snapshot named ``name`` (or, ``by_id``, with that id)."""
@@ -978,8 +1011,25 @@ class Timeline:
             text += f"sources: {root}\n"
         return text
 
-    def _named_checkpoint(self, name: str) -> str:
-        """A persistent snapshot in the recording's qcow2 image."""
+    def _named_checkpoint(self, name: str, *, save: bool) -> str:
+        """A named checkpoint.  In a replay it lives in memory for this
+        session (never evicted; at most MAX_NAMED of them) unless ``save``
+        asks to add it to the recording's image.  In a live session writing
+        a recording (-o), it is a snapshot of that recording."""
+        if self.dirty:
+            raise TargetError("the state was changed in the past; step first to undo", errno=22)
+        if name in self.named or self._find_checkpoint(name, by_id=False) is not None:
+            raise TargetError(f"a checkpoint named {name!r} already exists", errno=17)
+        if not save and not (self.live and self.writer is not None):
+            if len(self.named) >= MAX_NAMED:
+                raise TargetError(
+                    f"{MAX_NAMED} checkpoints are kept in memory at most; "
+                    "checkpoint --save NAME adds one to the recording instead",
+                    errno=28,
+                )
+            self.named[name] = self.take_checkpoint()
+            self._enforce_budget()
+            return f"checkpoint {name!r} at icount {self.icount} (in memory, for this session)\n"
         if self.image is None:
             raise TargetError(
                 "no snapshot image: start 'rrdbg debug' with -o DIR to keep checkpoints", errno=22
@@ -1015,6 +1065,8 @@ class Timeline:
                 lines.append(f"  {snap.id:>4}  {snap.name:<24} icount {snap.icount}")
         else:
             lines.append("no snapshot image")
+        for name, cp in sorted(self.named.items(), key=lambda kv: kv[1].icount):
+            lines.append(f"     -  {name:<24} icount {cp.icount} (in memory, this session)")
         icounts = ", ".join(str(c.icount) for c in self.checkpoints)
         lines.append(
             f"in memory: {len(self.checkpoints)} checkpoints, "
@@ -1292,6 +1344,9 @@ class _Arming:
             cpu.retranslate()
 
 
+#: Named checkpoints a replay session keeps in memory at most.
+MAX_NAMED = 32
+
 _HELP = """\
 rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
   help                        this list
@@ -1303,7 +1358,8 @@ rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
   replay_seek N               go to instruction count N (then: maint flush register-cache)
   replay_break N              stop when execution reaches icount N (either direction)
   replay_delete_break         forget the replay_break
-  checkpoint [NAME]           keep this point as a named snapshot in the qcow2 image
+  checkpoint [--save] [NAME]  keep this point by name: in memory for this session
+                              (--save: as a snapshot added to the recording's image)
   info checkpoints            snapshots in the image and checkpoints in memory
   last-write ADDR|SYMBOL [LEN]  icount and pc of the last write to that memory before now
                               (a symbol covers its whole size unless LEN is given)

@@ -15,7 +15,7 @@ from rrdbg.machine.host import LiveHost
 from rrdbg.record.recording import describe, open_recording
 from rrdbg.snapshot.qcow2 import Qcow2Image
 from rrdbg.target.interface import Direction, StopKind
-from rrdbg.timeline.timeline import Timeline
+from rrdbg.timeline.timeline import MAX_NAMED, Timeline
 from tests.conftest import guest, record_quietly
 from tests.timeline.test_timeline import SYMS
 
@@ -132,14 +132,36 @@ def test_last_write_by_the_kernel(tmp_path: Path) -> None:
     assert text.endswith("(system call)\n"), text
 
 
-def test_checkpoint_is_a_qcow2_snapshot(timeline: Timeline) -> None:
+def test_a_checkpoint_stays_in_memory_unless_saved(timeline: Timeline) -> None:
+    assert timeline.image is not None
+    before = Path(timeline.image.path).read_bytes()
+    timeline.seek(5000)
+    assert "(in memory, for this session)" in mon(timeline, "checkpoint here")
+    assert Path(timeline.image.path).read_bytes() == before  # the recording is untouched
+    assert "here" in mon(timeline, "info checkpoints")
+    timeline.seek(100)
+    mon(timeline, "restart here")
+    assert timeline.icount == 5000
+    # A limit: at most MAX_NAMED of them, then --save is suggested.
+    for i in range(MAX_NAMED - 1):
+        mon(timeline, f"checkpoint c{i}")
+    with pytest.raises(TargetError, match="--save"):
+        mon(timeline, "checkpoint one-too-many")
+    # Named checkpoints are never evicted, whatever the budget.
+    timeline.budget = 1
+    timeline.seek(11000)
+    timeline.seek(3000)
+    assert all(any(c is cp for c in timeline.checkpoints) for cp in timeline.named.values())
+
+
+def test_checkpoint_save_is_a_qcow2_snapshot(timeline: Timeline) -> None:
     timeline.seek(10345)
-    text = mon(timeline, "checkpoint before-loop")
+    text = mon(timeline, "checkpoint --save before-loop")
     assert "checkpoint 'before-loop' at icount 10345" in text
     assert timeline.image is not None
     path = timeline.image.path
     with pytest.raises(TargetError, match="already exists"):
-        mon(timeline, "checkpoint before-loop")
+        mon(timeline, "checkpoint --save before-loop")
     listing = mon(timeline, "info checkpoints")
     assert "before-loop" in listing
     assert "in memory:" in listing
@@ -250,7 +272,7 @@ def test_saving_after_stepping_back_from_the_exit_is_a_finished_recording(
 
 def test_seek_takes_icounts_and_names_restart_takes_ids(timeline: Timeline) -> None:
     timeline.seek(5000)
-    mon(timeline, "checkpoint here")
+    mon(timeline, "checkpoint --save here")
     at = timeline.icount
     assert at == 5000
     mon(timeline, "seek 2")
