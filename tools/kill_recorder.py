@@ -70,7 +70,7 @@ class Outcome:
 
 def kill_once(program: str, args: list[str], delay: float, workdir: Path) -> Outcome:
     """Record ``program``, SIGKILL the recorder after ``delay`` seconds, replay."""
-    rec = workdir / "k.rr"
+    rec = Path(tempfile.mkdtemp(dir=workdir)) / "k.rr"  # nothing left from an earlier round
     record = [*RRDBG, "record", "--force", "--snapshot-interval", "20000000", "-o", str(rec)]
     proc = subprocess.Popen(
         [*record, program, *args],
