@@ -108,7 +108,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in CASES:
             for i in range(ns.rounds):
-                delay = rng.uniform(0.05, 1.5)
+                delay = rng.uniform(0.3, 1.5)  # after the interpreter has started
                 outcome = kill_once(str(GUESTS / name), args, delay, Path(tmp))
                 problems = outcome.problems()
                 failures += bool(problems)
