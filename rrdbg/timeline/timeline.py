@@ -169,6 +169,8 @@ class Timeline:
         self._lines: Lines | None = None
         #: This session's named checkpoints (monitor checkpoint in a replay).
         self.named: dict[str, Checkpoint] = {}
+        #: The recorder's own snapshots are PREFIX and PREFIX-ICOUNT.
+        self.snapshot_prefix = "init"
         self._periodic = policy.FORWARD_INTERVAL
         #: Instructions per second of the last long seek (policy.near_distance).
         self._replay_rate = float("inf")
@@ -234,6 +236,7 @@ class Timeline:
             fatal_end=fatal_end,
         )
         timeline._blocks = Path(directory) / BLOCKS_NAME
+        timeline.snapshot_prefix = header.extra.get("snapshot_name", "init")
         timeline._program_sha256 = header.program_sha256
         path = image_path(Path(directory), header)
         if path.exists():
@@ -1041,6 +1044,14 @@ class Timeline:
             raise TargetError("no log position for this icount", errno=22)
         if self.image.find(name) is not None:
             raise TargetError(f"a snapshot named {name!r} already exists", errno=17)
+        own = re.compile(re.escape(self.snapshot_prefix) + r"(-\d+)?")
+        added = [s for s in self.disk if not own.fullmatch(s.name)]
+        if len(added) >= MAX_SAVED:
+            raise TargetError(
+                f"the recording holds {MAX_SAVED} named checkpoints already (the limit); "
+                "qemu-img snapshot -d NAME removes one",
+                errno=28,
+            )
         if not self.image.writable:
             path = self.image.path
             self.image.close()
@@ -1346,6 +1357,9 @@ class _Arming:
 
 #: Named checkpoints a replay session keeps in memory at most.
 MAX_NAMED = 32
+#: Named checkpoints checkpoint --save adds to a recording's image at most.
+MAX_SAVED = 64
+
 
 _HELP = """\
 rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):

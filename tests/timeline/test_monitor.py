@@ -320,3 +320,17 @@ def test_hostile_save_targets_are_errors_and_create_nothing(target: str) -> None
     assert not Path("/nonexistent-dir").exists()
     assert mon(t, "when") == "Current icount: 100\n"  # the session goes on
     os.close(sink)
+
+
+def test_saved_checkpoints_have_a_limit_too(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rrdbg.timeline.timeline as tl
+
+    monkeypatch.setattr(tl, "MAX_SAVED", 2)
+    for i in range(2):
+        timeline.seek(1000 * (i + 1))
+        mon(timeline, f"checkpoint --save s{i}")
+    timeline.seek(5000)
+    with pytest.raises(TargetError, match="the limit"):
+        mon(timeline, "checkpoint --save s2")
