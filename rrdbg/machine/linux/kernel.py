@@ -1,0 +1,323 @@
+"""The kernel objects of the Linux personality and the syscall dispatcher.
+
+Role: ``Linux`` is the kernel side of one process: its memory map and brk,
+fd table (``OpenFile``), signal dispositions and mask, TLS descriptors and
+virtual clocks, with ``LinuxState`` the part a snapshot saves.  ``dispatch``
+looks a syscall number up in the table the ``sys_*`` modules fill with
+``@syscall(nr)``.  Anything a call observes from outside the machine goes
+through the ``Host``; the rest is state kept here, so the same inputs always
+give the same results.
+
+Time is virtual: one retired instruction is one nanosecond, plus whatever the
+guest has slept.  CLOCK_REALTIME adds the host's wall-clock time at boot.
+
+Errors are returned, never raised: a bad guest pointer gives -EFAULT, an
+unknown syscall -ENOSYS (reported once on stderr by name and number).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rrdbg.errors import GuestMemoryError
+from rrdbg.machine.host import FileStat, Host, Ids
+from rrdbg.machine.memory import GuestMemory
+from rrdbg.machine.syscall_names import SYSCALL_NAMES
+
+MMAP_TOP = 0xB7F00000
+#: End of user space (3G/1G split). Above it live rrdbg's own pages (the GDT):
+#: no syscall may map, unmap or re-protect anything there.
+USER_TOP = 0xC0000000
+NS_PER_INSN = 1
+#: CLOCK_MONOTONIC at icount 0: a machine that has been up for a while.
+MONOTONIC_BASE_NS = 1_000_000_000
+
+_MAP_SHARED = 0x01
+_MAP_PRIVATE = 0x02
+_MAP_FIXED = 0x10
+_MAP_ANONYMOUS = 0x20
+_MAP_FIXED_NOREPLACE = 0x100000
+_MREMAP_MAYMOVE = 1
+_MREMAP_FIXED = 2
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+_AT_EMPTY_PATH = 0x1000
+_RLIM_INFINITY64 = (1 << 64) - 1
+
+_TCGETS = 0x5401
+_TCSETS, _TCSETSW, _TCSETSF = 0x5402, 0x5403, 0x5404
+_TIOCGWINSZ = 0x5413
+_TIOCGPGRP = 0x540F
+_FIONBIO = 0x5421
+
+_SIGPIPE = 13
+_SIG_DFL = 0
+_SIG_IGN = 1
+#: Signals whose default action is to do nothing.
+_DEFAULT_IGNORED = {17, 23, 28}  # SIGCHLD, SIGURG, SIGWINCH
+
+_UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How the process ended: an exit code, or the signal that killed it."""
+
+    code: int | None = None
+    signal: int | None = None
+
+    @property
+    def shell_status(self) -> int:
+        """The status a shell reports: the code, or 128 + signal."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return (self.code or 0) & 0xFF
+
+
+@dataclass(slots=True)
+class OpenFile:
+    handle: int
+    flags: int
+    refs: int = 1
+
+
+@dataclass(slots=True)
+class LinuxState:
+    """Kernel-side state of the process (part of a machine snapshot)."""
+
+    brk_start: int = 0
+    brk: int = 0
+    sleep_ns: int = 0
+    tid_address: int = 0
+    fds: dict[int, int] = field(default_factory=dict)  # guest fd -> host handle
+    fd_flags: dict[int, int] = field(default_factory=dict)  # guest fd -> FD_CLOEXEC
+    files: dict[int, OpenFile] = field(default_factory=dict)  # host handle -> file
+    sigactions: dict[int, bytes] = field(default_factory=dict)
+    sigmask: int = 0
+    tls: dict[int, bytes] = field(default_factory=dict)  # GDT index -> user_desc
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (vmstate stores it; no pickle of untrusted files)."""
+        return {
+            "brk_start": self.brk_start,
+            "brk": self.brk,
+            "sleep_ns": self.sleep_ns,
+            "tid_address": self.tid_address,
+            "fds": [[fd, h] for fd, h in sorted(self.fds.items())],
+            "fd_flags": [[fd, f] for fd, f in sorted(self.fd_flags.items())],
+            "files": [[h, f.flags, f.refs] for h, f in sorted(self.files.items())],
+            "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
+            "sigmask": self.sigmask,
+            "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinuxState:
+        """Inverse of ``to_json``; raises KeyError/TypeError/ValueError on bad input."""
+        return cls(
+            brk_start=int(data["brk_start"]),
+            brk=int(data["brk"]),
+            sleep_ns=int(data["sleep_ns"]),
+            tid_address=int(data["tid_address"]),
+            fds={int(fd): int(h) for fd, h in data["fds"]},
+            fd_flags={int(fd): int(f) for fd, f in data["fd_flags"]},
+            files={int(h): OpenFile(int(h), int(fl), int(r)) for h, fl, r in data["files"]},
+            sigactions={int(s): bytes.fromhex(a) for s, a in data["sigactions"]},
+            sigmask=int(data["sigmask"]),
+            tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
+        )
+
+
+SyscallHandler = Callable[["Linux", int, int, int, int, int, int], int]
+_TABLE: dict[int, SyscallHandler] = {}
+
+
+def syscall(nr: int) -> Callable[[SyscallHandler], SyscallHandler]:
+    def register(fn: SyscallHandler) -> SyscallHandler:
+        _TABLE[nr] = fn
+        return fn
+
+    return register
+
+
+class ProcessExit(Exception):  # control flow; never escapes the machine
+    """Raised by exit/kill handlers; the machine stops with ``status``."""
+
+    def __init__(self, status: ExitStatus) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Linux:
+    """The syscall layer of one process."""
+
+    def __init__(
+        self,
+        memory: GuestMemory,
+        host: Host,
+        *,
+        exe_path: bytes,
+        set_tls: Callable[[int, int, int, int, int], None],
+        clear_tls: Callable[[int], None],
+        icount: Callable[[], int],
+        ids: Ids,
+        epoch_ns: int,
+        warn: TextIO | None = None,
+    ) -> None:
+        self.mem = memory
+        self.host = host
+        self.exe_path = exe_path
+        self._set_tls = set_tls
+        self._clear_tls = clear_tls
+        self._icount = icount
+        self.ids = ids
+        self.epoch_ns = epoch_ns
+        self.state = LinuxState()
+        self._warn = warn if warn is not None else sys.stderr
+        self._reported: set[int] = set()
+        for fd in (0, 1, 2):
+            self.state.fds[fd] = fd
+            self.state.files[fd] = OpenFile(fd, (os.O_RDONLY if fd == 0 else os.O_WRONLY))
+
+    def set_brk_start(self, addr: int) -> None:
+        self.state.brk_start = self.state.brk = addr
+
+    # -- dispatch ------------------------------------------------------
+    def dispatch(self, nr: int, args: list[int]) -> int:
+        """Run syscall ``nr``; returns EAX (negative errno on failure)."""
+        handler = _TABLE.get(nr)
+        if handler is None:
+            if nr not in self._reported:
+                self._reported.add(nr)
+                name = SYSCALL_NAMES.get(nr, "unknown")
+                self._warn.write(f"rrdbg: unsupported syscall {name} ({nr}) returns ENOSYS\n")
+                self._warn.flush()
+            return -errno.ENOSYS
+        try:
+            return handler(self, *args[:6])
+        except GuestMemoryError:
+            return -errno.EFAULT
+
+    # -- helpers -------------------------------------------------------
+    def virtual_ns(self) -> int:
+        return self._icount() * NS_PER_INSN + self.state.sleep_ns
+
+    def _clock_ns(self, clock: int) -> int | None:
+        if clock in (0, 5, 8, 11):  # REALTIME, REALTIME_COARSE, _ALARM, TAI
+            return self.epoch_ns + self.virtual_ns()
+        if clock in (1, 4, 6, 7, 9):  # MONOTONIC, _RAW, _COARSE, BOOTTIME, _ALARM
+            return MONOTONIC_BASE_NS + self.virtual_ns()
+        if clock in (2, 3):  # process / thread CPU time
+            return self._icount() * NS_PER_INSN
+        return None
+
+    def _path(self, addr: int) -> bytes:
+        return self.mem.read_cstring(addr, 4096)
+
+    def _resolve(self, dirfd: int, path: bytes) -> bytes | int:
+        """A path for the host, relative paths only against the cwd."""
+        if path.startswith(b"/") or _signed(dirfd) == _AT_FDCWD:
+            return path
+        return -errno.ENOTSUP
+
+    def _handle(self, fd: int) -> int | None:
+        return self.state.fds.get(_signed(fd))
+
+    def _new_fd(self, handle: int, minimum: int = 0) -> int:
+        fd = minimum
+        while fd in self.state.fds:
+            fd += 1
+        self.state.fds[fd] = handle
+        return fd
+
+    def _close_fd(self, fd: int) -> int:
+        handle = self.state.fds.pop(fd, None)
+        if handle is None:
+            return -errno.EBADF
+        self.state.fd_flags.pop(fd, None)
+        f = self.state.files[handle]
+        f.refs -= 1
+        if f.refs == 0:
+            del self.state.files[handle]
+            return self.host.close(handle)
+        return 0
+
+    def _stat64(self, st: FileStat) -> bytes:
+        return struct.pack(
+            "<Q4xIIIIIQ4xqIQIIIIIIQ",
+            st.dev,
+            st.ino & 0xFFFFFFFF,
+            st.mode,
+            st.nlink,
+            st.uid,
+            st.gid,
+            st.rdev,
+            st.size,
+            st.blksize,
+            st.blocks,
+            *_ts32(st.atime_ns),
+            *_ts32(st.mtime_ns),
+            *_ts32(st.ctime_ns),
+            st.ino,
+        )
+
+    def _statx(self, st: FileStat) -> bytes:
+        def ts(ns: int) -> bytes:
+            return struct.pack("<qIi", ns // 1_000_000_000, ns % 1_000_000_000, 0)
+
+        head = struct.pack(
+            "<IIQIIIHHQQQQ",
+            0x7FF,  # STATX_BASIC_STATS
+            st.blksize,
+            0,
+            st.nlink,
+            st.uid,
+            st.gid,
+            st.mode,
+            0,
+            st.ino,
+            st.size,
+            st.blocks,
+            0,
+        )
+        times = ts(st.atime_ns) + ts(0) + ts(st.ctime_ns) + ts(st.mtime_ns)
+        devs = struct.pack(
+            "<IIII", os.major(st.rdev), os.minor(st.rdev), os.major(st.dev), os.minor(st.dev)
+        )
+        return (head + times + devs).ljust(256, b"\0")
+
+    def _write_result(self, addr: int, data: bytes) -> None:
+        self.mem.write(addr, data)
+
+    def kill_self(self, sig: int) -> int:
+        """Deliver ``sig`` to the process (no user handlers run yet)."""
+        if sig == 0:
+            return 0
+        if not 1 <= sig <= 64:
+            return -errno.EINVAL
+        action = self.state.sigactions.get(sig)
+        handler = struct.unpack_from("<I", action)[0] if action else _SIG_DFL
+        blocked = bool(self.state.sigmask & (1 << (sig - 1))) and sig not in (9, 19)
+        if handler == _SIG_IGN or (handler == _SIG_DFL and sig in _DEFAULT_IGNORED):
+            return 0
+        if blocked:
+            return 0  # stays pending forever: nothing delivers it later
+        raise ProcessExit(ExitStatus(signal=sig))
+
+
+def _signed(x: int) -> int:
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def _ts32(ns: int) -> tuple[int, int]:
+    return (ns // 1_000_000_000) & 0xFFFFFFFF, ns % 1_000_000_000
+
+
+def _u32(x: int) -> int:
+    return x & 0xFFFFFFFF

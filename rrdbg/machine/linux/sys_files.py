@@ -1,0 +1,361 @@
+"""Files and the console: read/write, open/close, fds, seek, stat, links, cwd, ioctl.
+
+Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
+``Linux`` object and the six syscall arguments and return the result
+(a negative errno for failures).
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+from rrdbg.errors import GuestMemoryError
+from rrdbg.machine.host import FileStat
+from rrdbg.machine.linux.kernel import (
+    _AT_EMPTY_PATH,
+    _AT_FDCWD,
+    _AT_SYMLINK_NOFOLLOW,
+    _FIONBIO,
+    _SIGPIPE,
+    _TCGETS,
+    _TCSETS,
+    _TCSETSF,
+    _TCSETSW,
+    _TIOCGPGRP,
+    _TIOCGWINSZ,
+    Linux,
+    OpenFile,
+    _signed,
+    _u32,
+    syscall,
+)
+from rrdbg.machine.memory import PROT_WRITE
+
+
+@syscall(3)  # read
+def _read(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    count = min(count, 1 << 24)
+    if not k.mem.is_mapped(buf, count, PROT_WRITE):
+        return -errno.EFAULT
+    data = k.host.read(handle, count)
+    if isinstance(data, int):
+        return data
+    k.mem.write(buf, data)
+    return len(data)
+
+
+@syscall(4)  # write
+def _write(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    return _written(k, k.host.write(handle, k.mem.read(buf, count)))
+
+
+def _written(k: Linux, result: int) -> int:
+    """A write to a pipe nobody reads raises SIGPIPE first, as on Linux."""
+    if result == -errno.EPIPE:
+        k.kill_self(_SIGPIPE)
+    return result
+
+
+@syscall(145)  # readv
+def _readv(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
+    total = 0
+    for base, length in _iovecs(k, iov, iovcnt):
+        if length == 0:
+            continue
+        got = _read(k, fd, base, length, 0, 0, 0)
+        if got < 0:
+            return got if total == 0 else total
+        total += got
+        if got < length:
+            break
+    return total
+
+
+@syscall(146)  # writev
+def _writev(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    data = b"".join(k.mem.read(base, length) for base, length in _iovecs(k, iov, iovcnt))
+    if not data:
+        return 0
+    return _written(k, k.host.write(handle, data))
+
+
+def _iovecs(k: Linux, iov: int, iovcnt: int) -> list[tuple[int, int]]:
+    if iovcnt > 1024:
+        raise GuestMemoryError("too many iovecs", iov)
+    raw = k.mem.read(iov, 8 * iovcnt)
+    return [struct.unpack_from("<II", raw, 8 * i) for i in range(iovcnt)]
+
+
+def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
+    if isinstance(path, int):
+        return path
+    handle = k.host.open(path, flags, mode)
+    if handle < 0:
+        return handle
+    k.state.files[handle] = OpenFile(handle, flags)
+    fd = k._new_fd(handle)
+    if flags & 0o2000000:  # O_CLOEXEC
+        k.state.fd_flags[fd] = 1
+    return fd
+
+
+@syscall(5)  # open
+def _sys_open(k: Linux, path: int, flags: int, mode: int, *_: int) -> int:
+    return _open(k, k._path(path), flags, mode)
+
+
+@syscall(295)  # openat
+def _openat(k: Linux, dirfd: int, path: int, flags: int, mode: int, *_: int) -> int:
+    return _open(k, k._resolve(dirfd, k._path(path)), flags, mode)
+
+
+@syscall(6)  # close
+def _close(k: Linux, fd: int, *_: int) -> int:
+    return k._close_fd(_signed(fd))
+
+
+@syscall(41)  # dup
+def _dup(k: Linux, fd: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    k.state.files[handle].refs += 1
+    return k._new_fd(handle)
+
+
+@syscall(63)  # dup2
+def _dup2(k: Linux, old: int, new: int, *_: int) -> int:
+    return _dup3(k, old, new, 0, allow_same=True)
+
+
+@syscall(330)  # dup3
+def _sys_dup3(k: Linux, old: int, new: int, flags: int, *_: int) -> int:
+    return _dup3(k, old, new, flags, allow_same=False)
+
+
+def _dup3(k: Linux, old: int, new: int, flags: int, *, allow_same: bool) -> int:
+    handle = k._handle(old)
+    if handle is None or _signed(new) < 0 or new >= 1024:
+        return -errno.EBADF
+    if old == new:
+        return new if allow_same else -errno.EINVAL
+    if new in k.state.fds:
+        k._close_fd(new)
+    k.state.files[handle].refs += 1
+    k.state.fds[new] = handle
+    if flags & 0o2000000:
+        k.state.fd_flags[new] = 1
+    return new
+
+
+@syscall(55)  # fcntl
+@syscall(221)  # fcntl64
+def _fcntl(k: Linux, fd: int, cmd: int, arg: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    if cmd in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
+        k.state.files[handle].refs += 1
+        new = k._new_fd(handle, arg)
+        if cmd == 1030:
+            k.state.fd_flags[new] = 1
+        return new
+    if cmd == 1:  # F_GETFD
+        return k.state.fd_flags.get(fd, 0)
+    if cmd == 2:  # F_SETFD
+        k.state.fd_flags[fd] = arg & 1
+        return 0
+    if cmd == 3:  # F_GETFL
+        return k.state.files[handle].flags
+    if cmd == 4:  # F_SETFL
+        return 0
+    return -errno.EINVAL
+
+
+@syscall(19)  # lseek
+def _lseek(k: Linux, fd: int, offset: int, whence: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    if whence > 2:
+        return -errno.EINVAL
+    result = k.host.lseek(handle, _signed(offset), whence)
+    if result > 0x7FFFFFFF:
+        return -errno.EOVERFLOW
+    return result
+
+
+@syscall(140)  # _llseek
+def _llseek(k: Linux, fd: int, hi: int, lo: int, result: int, whence: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    if whence > 2:
+        return -errno.EINVAL
+    offset = (hi << 32) | lo
+    if offset & (1 << 63):
+        offset -= 1 << 64
+    pos = k.host.lseek(handle, offset, whence)
+    if pos < 0:
+        return pos
+    k._write_result(result, struct.pack("<q", pos))
+    return 0
+
+
+@syscall(197)  # fstat64
+def _fstat64(k: Linux, fd: int, buf: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    st = k.host.fstat(handle)
+    if isinstance(st, int):
+        return st
+    k._write_result(buf, k._stat64(st))
+    return 0
+
+
+def _stat_path(k: Linux, dirfd: int, path_addr: int, flags: int) -> FileStat | int:
+    path = k._path(path_addr)
+    if not path and flags & _AT_EMPTY_PATH:
+        handle = k._handle(dirfd)
+        return -errno.EBADF if handle is None else k.host.fstat(handle)
+    if not path:
+        return -errno.ENOENT
+    resolved = k._resolve(dirfd, path)
+    if isinstance(resolved, int):
+        return resolved
+    return k.host.stat(resolved, follow=not flags & _AT_SYMLINK_NOFOLLOW)
+
+
+@syscall(195)  # stat64
+def _stat64(k: Linux, path: int, buf: int, *_: int) -> int:
+    st = _stat_path(k, _u32(_AT_FDCWD), path, 0)
+    if isinstance(st, int):
+        return st
+    k._write_result(buf, k._stat64(st))
+    return 0
+
+
+@syscall(196)  # lstat64
+def _lstat64(k: Linux, path: int, buf: int, *_: int) -> int:
+    st = _stat_path(k, _u32(_AT_FDCWD), path, _AT_SYMLINK_NOFOLLOW)
+    if isinstance(st, int):
+        return st
+    k._write_result(buf, k._stat64(st))
+    return 0
+
+
+@syscall(300)  # fstatat64
+def _fstatat64(k: Linux, dirfd: int, path: int, buf: int, flags: int, *_: int) -> int:
+    st = _stat_path(k, dirfd, path, flags)
+    if isinstance(st, int):
+        return st
+    k._write_result(buf, k._stat64(st))
+    return 0
+
+
+@syscall(383)  # statx
+def _statx(k: Linux, dirfd: int, path: int, flags: int, mask: int, buf: int, *_: int) -> int:
+    st = _stat_path(k, dirfd, path, flags)
+    if isinstance(st, int):
+        return st
+    k._write_result(buf, k._statx(st))
+    return 0
+
+
+@syscall(33)  # access
+def _access(k: Linux, path: int, mode: int, *_: int) -> int:
+    return k.host.access(k._path(path), mode)
+
+
+@syscall(307)  # faccessat
+@syscall(439)  # faccessat2
+def _faccessat(k: Linux, dirfd: int, path: int, mode: int, *_: int) -> int:
+    resolved = k._resolve(dirfd, k._path(path))
+    if isinstance(resolved, int):
+        return resolved
+    return k.host.access(resolved, mode)
+
+
+def _readlink_common(k: Linux, path: bytes | int, buf: int, size: int) -> int:
+    if isinstance(path, int):
+        return path
+    if _signed(size) <= 0:
+        return -errno.EINVAL
+    target = k.exe_path if path == b"/proc/self/exe" else k.host.readlink(path)
+    if isinstance(target, int):
+        return target
+    data = target[:size]
+    k._write_result(buf, data)
+    return len(data)
+
+
+@syscall(85)  # readlink
+def _readlink(k: Linux, path: int, buf: int, size: int, *_: int) -> int:
+    return _readlink_common(k, k._path(path), buf, size)
+
+
+@syscall(305)  # readlinkat
+def _readlinkat(k: Linux, dirfd: int, path: int, buf: int, size: int, *_: int) -> int:
+    return _readlink_common(k, k._resolve(dirfd, k._path(path)), buf, size)
+
+
+@syscall(183)  # getcwd
+def _getcwd(k: Linux, buf: int, size: int, *_: int) -> int:
+    cwd = k.host.getcwd() + b"\0"
+    if len(cwd) > size:
+        return -errno.ERANGE
+    k._write_result(buf, cwd)
+    return len(cwd)
+
+
+@syscall(10)  # unlink
+def _unlink(k: Linux, path: int, *_: int) -> int:
+    return k.host.unlink(k._path(path))
+
+
+@syscall(301)  # unlinkat
+def _unlinkat(k: Linux, dirfd: int, path: int, flags: int, *_: int) -> int:
+    if flags:
+        return -errno.ENOTSUP
+    resolved = k._resolve(dirfd, k._path(path))
+    if isinstance(resolved, int):
+        return resolved
+    return k.host.unlink(resolved)
+
+
+@syscall(54)  # ioctl
+def _ioctl(k: Linux, fd: int, request: int, arg: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    if request == _TCGETS:
+        attrs = k.host.terminal_attrs(handle)
+        if isinstance(attrs, int):
+            return attrs
+        k._write_result(arg, attrs)
+        return 0
+    if request == _TIOCGWINSZ:
+        size = k.host.window_size(handle)
+        if isinstance(size, int):
+            return size
+        k._write_result(arg, size)
+        return 0
+    if request in (_TCSETS, _TCSETSW, _TCSETSF, _TIOCGPGRP, _FIONBIO):
+        attrs = k.host.terminal_attrs(handle)
+        if isinstance(attrs, int):
+            return attrs
+        if request == _TIOCGPGRP:
+            k._write_result(arg, struct.pack("<I", k.ids.pid))
+        return 0
+    return -errno.ENOTTY

@@ -1,0 +1,136 @@
+"""Process lifetime and identity: exit, ids, kill, uname, limits.
+
+Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
+``Linux`` object and the six syscall arguments and return the result
+(a negative errno for failures).
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+from rrdbg.machine.linux.kernel import (
+    _RLIM_INFINITY64,
+    _UTSNAME,
+    ExitStatus,
+    Linux,
+    ProcessExit,
+    _signed,
+    syscall,
+)
+
+
+@syscall(1)  # exit
+@syscall(252)  # exit_group
+def _exit(k: Linux, code: int, *_: int) -> int:
+    raise ProcessExit(ExitStatus(code=code & 0xFF))
+
+
+@syscall(20)  # getpid
+def _getpid(k: Linux, *_: int) -> int:
+    return k.ids.pid
+
+
+@syscall(224)  # gettid
+def _gettid(k: Linux, *_: int) -> int:
+    return k.ids.pid
+
+
+@syscall(64)  # getppid
+def _getppid(k: Linux, *_: int) -> int:
+    return k.ids.ppid
+
+
+@syscall(24)  # getuid
+@syscall(199)  # getuid32
+def _getuid(k: Linux, *_: int) -> int:
+    return k.ids.uid
+
+
+@syscall(49)  # geteuid
+@syscall(201)  # geteuid32
+def _geteuid(k: Linux, *_: int) -> int:
+    return k.ids.euid
+
+
+@syscall(47)  # getgid
+@syscall(200)  # getgid32
+def _getgid(k: Linux, *_: int) -> int:
+    return k.ids.gid
+
+
+@syscall(50)  # getegid
+@syscall(202)  # getegid32
+def _getegid(k: Linux, *_: int) -> int:
+    return k.ids.egid
+
+
+@syscall(37)  # kill
+def _kill(k: Linux, pid: int, sig: int, *_: int) -> int:
+    if _signed(pid) not in (0, -1, k.ids.pid):
+        return -errno.ESRCH
+    return k.kill_self(sig)
+
+
+@syscall(238)  # tkill
+def _tkill(k: Linux, tid: int, sig: int, *_: int) -> int:
+    if tid != k.ids.pid:
+        return -errno.ESRCH
+    return k.kill_self(sig)
+
+
+@syscall(270)  # tgkill
+def _tgkill(k: Linux, tgid: int, tid: int, sig: int, *_: int) -> int:
+    if tgid != k.ids.pid or tid != k.ids.pid:
+        return -errno.ESRCH
+    return k.kill_self(sig)
+
+
+@syscall(122)  # uname
+def _uname(k: Linux, buf: int, *_: int) -> int:
+    k._write_result(buf, b"".join(f.ljust(65, b"\0") for f in _UTSNAME))
+    return 0
+
+
+@syscall(258)  # set_tid_address
+def _set_tid_address(k: Linux, addr: int, *_: int) -> int:
+    k.state.tid_address = addr
+    return k.ids.pid
+
+
+@syscall(311)  # set_robust_list
+def _set_robust_list(k: Linux, head: int, length: int, *_: int) -> int:
+    return 0 if length == 12 else -errno.EINVAL
+
+
+@syscall(386)  # rseq
+def _rseq(k: Linux, *_: int) -> int:
+    # Restartable sequences only matter with preemption; a single-threaded
+    # machine never preempts.  glibc copes with ENOSYS here silently.
+    return -errno.ENOSYS
+
+
+@syscall(340)  # prlimit64
+def _prlimit64(k: Linux, pid: int, resource: int, new: int, old: int, *_: int) -> int:
+    if pid not in (0, k.ids.pid):
+        return -errno.ESRCH
+    if old:
+        k._write_result(old, struct.pack("<QQ", *_rlimit(resource)))
+    return 0
+
+
+@syscall(191)  # ugetrlimit
+@syscall(76)  # getrlimit
+def _ugetrlimit(k: Linux, resource: int, buf: int, *_: int) -> int:
+    soft, hard = (min(v, 0xFFFFFFFF) for v in _rlimit(resource))
+    k._write_result(buf, struct.pack("<II", soft, hard))
+    return 0
+
+
+def _rlimit(resource: int) -> tuple[int, int]:
+    if resource == 3:  # RLIMIT_STACK
+        return 8 << 20, _RLIM_INFINITY64
+    if resource == 7:  # RLIMIT_NOFILE
+        return 1024, 4096
+    return _RLIM_INFINITY64, _RLIM_INFINITY64
