@@ -111,6 +111,18 @@ class Host(ABC):
     @abstractmethod
     def unlink(self, path: bytes) -> int: ...
     @abstractmethod
+    def getdents(self, handle: int, count: int) -> bytes | int:
+        """Up to ``count`` bytes of the directory's next entries, as Linux's
+        ``getdents64`` gives them (``struct linux_dirent64`` records, in the
+        file system's own order, ``.`` and ``..`` included); b"" at the end."""
+
+    @abstractmethod
+    def mkdir(self, path: bytes, mode: int) -> int: ...
+    @abstractmethod
+    def rmdir(self, path: bytes) -> int: ...
+    @abstractmethod
+    def rename(self, old: bytes, new: bytes) -> int: ...
+    @abstractmethod
     def terminal_attrs(self, handle: int) -> bytes | int:
         """The i386 ``struct termios`` of a terminal handle, or -ENOTTY."""
 
@@ -147,6 +159,28 @@ _FLAG_MAP = (
 
 def _errno_of(exc: OSError) -> int:
     return -(exc.errno or errno.EIO)
+
+
+#: The host's getdents64 system call (x86-64 Linux): the listing in the file
+#: system's own order, as the guest's libc expects it.
+_SYS_GETDENTS64_X86_64 = 217
+
+
+def _host_getdents64(fd: int, count: int) -> bytes | int:
+    """The host's getdents64 on ``fd`` (Linux x86-64 hosts; elsewhere a
+    listing built from os.scandir in the same record format)."""
+    import ctypes
+    import platform
+
+    count = max(0, min(count, 1 << 20))
+    if platform.system() == "Linux" and platform.machine() == "x86_64":
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(count)
+        n = libc.syscall(_SYS_GETDENTS64_X86_64, fd, buf, ctypes.c_uint(count))
+        if n < 0:
+            return -ctypes.get_errno()
+        return buf.raw[:n]
+    return -errno.ENOSYS
 
 
 class LiveHost(Host):
@@ -290,6 +324,33 @@ class LiveHost(Host):
     def unlink(self, path: bytes) -> int:
         try:
             os.unlink(path)
+        except OSError as exc:
+            return _errno_of(exc)
+        return 0
+
+    def getdents(self, handle: int, count: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        return _host_getdents64(fd, count)
+
+    def mkdir(self, path: bytes, mode: int) -> int:
+        try:
+            os.mkdir(path, mode)
+        except OSError as exc:
+            return _errno_of(exc)
+        return 0
+
+    def rmdir(self, path: bytes) -> int:
+        try:
+            os.rmdir(path)
+        except OSError as exc:
+            return _errno_of(exc)
+        return 0
+
+    def rename(self, old: bytes, new: bytes) -> int:
+        try:
+            os.rename(old, new)
         except OSError as exc:
             return _errno_of(exc)
         return 0

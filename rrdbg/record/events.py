@@ -59,6 +59,10 @@ class Kind(enum.IntEnum):
     DEBUG_REGISTER = 18
     #: A debugger wrote guest memory while the live guest was stopped (not a Host call).
     DEBUG_MEMORY = 19
+    GETDENTS = 20
+    MKDIR = 21
+    RMDIR = 22
+    RENAME = 23
 
 
 #: Events that are not answers to the guest: a replay applies them itself at

@@ -135,6 +135,26 @@ class RecordingHost(Host):
         self._log(Kind.UNLINK, (path,), value)
         return value
 
+    def getdents(self, handle: int, count: int) -> bytes | int:
+        value = self.live.getdents(handle, count)
+        self._log(Kind.GETDENTS, (handle, count), value)
+        return value
+
+    def mkdir(self, path: bytes, mode: int) -> int:
+        value = self.live.mkdir(path, mode)
+        self._log(Kind.MKDIR, (path, mode), value)
+        return value
+
+    def rmdir(self, path: bytes) -> int:
+        value = self.live.rmdir(path)
+        self._log(Kind.RMDIR, (path,), value)
+        return value
+
+    def rename(self, old: bytes, new: bytes) -> int:
+        value = self.live.rename(old, new)
+        self._log(Kind.RENAME, (old, new), value)
+        return value
+
     def terminal_attrs(self, handle: int) -> bytes | int:
         value = self.live.terminal_attrs(handle)
         self._log(Kind.TERMINAL_ATTRS, (handle,), value)
@@ -270,6 +290,18 @@ class ReplayHost(Host):
 
     def unlink(self, path: bytes) -> int:
         return self._int(Kind.UNLINK, (path,))
+
+    def getdents(self, handle: int, count: int) -> bytes | int:
+        return self._bytes_or_int(Kind.GETDENTS, (handle, count))
+
+    def mkdir(self, path: bytes, mode: int) -> int:
+        return self._int(Kind.MKDIR, (path, mode))
+
+    def rmdir(self, path: bytes) -> int:
+        return self._int(Kind.RMDIR, (path,))
+
+    def rename(self, old: bytes, new: bytes) -> int:
+        return self._int(Kind.RENAME, (old, new))
 
     def terminal_attrs(self, handle: int) -> bytes | int:
         return self._bytes_or_int(Kind.TERMINAL_ATTRS, (handle,))

@@ -105,6 +105,18 @@ class TimelineHost(Host):
     def unlink(self, path: bytes) -> int:
         return self._pick().unlink(path)
 
+    def getdents(self, handle: int, count: int) -> bytes | int:
+        return self._pick().getdents(handle, count)
+
+    def mkdir(self, path: bytes, mode: int) -> int:
+        return self._pick().mkdir(path, mode)
+
+    def rmdir(self, path: bytes) -> int:
+        return self._pick().rmdir(path)
+
+    def rename(self, old: bytes, new: bytes) -> int:
+        return self._pick().rename(old, new)
+
     def terminal_attrs(self, handle: int) -> bytes | int:
         return self._pick().terminal_attrs(handle)
 

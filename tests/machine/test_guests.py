@@ -84,6 +84,17 @@ def test_files_same_as_native(tmp_path: Path) -> None:
     assert (emulated.returncode, emulated.stdout, emulated.stderr) == (0, native.stdout, b"")
 
 
+def test_directories_same_as_native(tmp_path: Path) -> None:
+    # readdir order, errors and the old getdents records, as natively.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    native = run([guest("dirs"), str(tmp_path / "a")], b"", tmp_path)
+    emulated = run([*rrdbg_cmd(), guest("dirs"), str(tmp_path / "b")], b"", tmp_path)
+    assert native.returncode == 0
+    assert b"  c/" in native.stdout  # the walk went two levels down
+    assert (emulated.returncode, emulated.stdout, emulated.stderr) == (0, native.stdout, b"")
+
+
 def test_stdin_from_file(tmp_path: Path) -> None:
     data = b"from a file\n"
     (tmp_path / "in.txt").write_bytes(data)

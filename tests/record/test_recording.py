@@ -433,3 +433,16 @@ def test_block_cache_speeds_replay_and_a_damaged_one_is_ignored(tmp_path: Path) 
     finally:
         os.close(sink)
     assert seeded_learning < cold_learning // 10
+
+
+def test_directory_work_replays_without_touching_the_host(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    rec = tmp_path / "d.rr"
+    first = rrdbg("record", "-o", str(rec), guest("dirs"), str(work))
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(work)  # the directory the program listed and changed is gone
+    replay = rrdbg("replay", str(rec))
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout == first.stdout
+    assert not work.exists()  # mkdir and friends were not done again

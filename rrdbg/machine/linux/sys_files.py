@@ -326,12 +326,131 @@ def _unlink(k: Linux, path: int, *_: int) -> int:
 
 @syscall(301)  # unlinkat
 def _unlinkat(k: Linux, dirfd: int, path: int, flags: int, *_: int) -> int:
-    if flags:
-        return -errno.ENOTSUP
+    if flags & ~_AT_REMOVEDIR:
+        return -errno.EINVAL
     resolved = k._resolve(dirfd, k._path(path))
     if isinstance(resolved, int):
         return resolved
+    if flags & _AT_REMOVEDIR:
+        return k.host.rmdir(resolved)
     return k.host.unlink(resolved)
+
+
+# -- directories --------------------------------------------------------------
+
+_AT_REMOVEDIR = 0x200
+_RENAME_NOREPLACE = 1
+
+
+@syscall(220)  # getdents64
+def _getdents64(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    data = k.host.getdents(handle, count)
+    if isinstance(data, int):
+        return data
+    data = _compat_offsets(data)
+    k.mem.write(buf, data)
+    return len(data)
+
+
+def _compat_offsets(data: bytes) -> bytes:
+    """Directory offsets as a 32-bit process gets them.  A 64-bit host hands
+    out 64-bit cookies (ext4: hash << 32 | minor hash), which the kernel
+    gives a 32-bit task as 31-bit values (hash >> 1); a 32-bit libc refuses
+    larger ones (readdir fails with EOVERFLOW).  Small offsets (tmpfs, ...)
+    are kept as they are."""
+    out = bytearray(data)
+    pos = 0
+    while pos + 19 <= len(out):
+        (off,) = struct.unpack_from("<q", out, pos + 8)
+        if not 0 <= off < 1 << 31:
+            struct.pack_into("<q", out, pos + 8, ((off >> 33) & 0x7FFFFFFF) or 1)
+        (reclen,) = struct.unpack_from("<H", out, pos + 16)
+        if reclen == 0:
+            break
+        pos += reclen
+    return bytes(out)
+
+
+@syscall(141)  # getdents: the old 32-bit records
+def _getdents(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
+    handle = k._handle(fd)
+    if handle is None:
+        return -errno.EBADF
+    data = k.host.getdents(handle, count)
+    if isinstance(data, int):
+        return data
+    out = _old_dirents(_compat_offsets(data))
+    if isinstance(out, int):
+        return out
+    k.mem.write(buf, out)
+    return len(out)
+
+
+def _old_dirents(data: bytes) -> bytes | int:
+    """``linux_dirent64`` records as i386 ``linux_dirent`` ones (u32 ino, u32
+    off, u16 reclen, name, NUL, padding, type in the last byte)."""
+    out = bytearray()
+    pos = 0
+    while pos + 19 <= len(data):
+        ino, off, reclen, kind = struct.unpack_from("<QqHB", data, pos)
+        if reclen == 0:
+            break
+        name = data[pos + 19 : pos + reclen].split(b"\0", 1)[0]
+        if ino > 0xFFFFFFFF:
+            return -errno.EOVERFLOW
+        size = (10 + len(name) + 2 + 3) & ~3
+        record = struct.pack("<IIH", ino, off & 0xFFFFFFFF, size) + name + b"\0"
+        out += record + bytes(size - len(record) - 1) + bytes([kind])
+        pos += reclen
+    return bytes(out)
+
+
+@syscall(39)  # mkdir
+def _mkdir(k: Linux, path: int, mode: int, *_: int) -> int:
+    return k.host.mkdir(k._path(path), mode & 0o7777)
+
+
+@syscall(296)  # mkdirat
+def _mkdirat(k: Linux, dirfd: int, path: int, mode: int, *_: int) -> int:
+    resolved = k._resolve(dirfd, k._path(path))
+    if isinstance(resolved, int):
+        return resolved
+    return k.host.mkdir(resolved, mode & 0o7777)
+
+
+@syscall(40)  # rmdir
+def _rmdir(k: Linux, path: int, *_: int) -> int:
+    return k.host.rmdir(k._path(path))
+
+
+@syscall(38)  # rename
+def _rename(k: Linux, old: int, new: int, *_: int) -> int:
+    return k.host.rename(k._path(old), k._path(new))
+
+
+@syscall(302)  # renameat
+def _renameat(k: Linux, olddir: int, old: int, newdir: int, new: int, *_: int) -> int:
+    return _renameat2(k, olddir, old, newdir, new, 0, 0)
+
+
+@syscall(353)  # renameat2
+def _renameat2(k: Linux, olddir: int, old: int, newdir: int, new: int, flags: int, *_: int) -> int:
+    if flags & ~_RENAME_NOREPLACE:
+        return -errno.EINVAL
+    source = k._resolve(olddir, k._path(old))
+    target = k._resolve(newdir, k._path(new))
+    if isinstance(source, int):
+        return source
+    if isinstance(target, int):
+        return target
+    if flags & _RENAME_NOREPLACE:
+        exists = k.host.stat(target, False)
+        if not isinstance(exists, int):
+            return -errno.EEXIST
+    return k.host.rename(source, target)
 
 
 @syscall(54)  # ioctl
