@@ -115,3 +115,28 @@ def test_kernel_pages_are_out_of_reach(machine: LinuxMachine, nr: int, args: lis
     assert region is not None
     assert region.perms == 1
     assert machine.memory.view(0xFFFFF000, 0x1000).tobytes() == gdt
+
+
+def test_prctl_umask_and_process_groups(machine: LinuxMachine) -> None:
+    k = machine.linux
+    buf = k.dispatch(192, [0, 0x1000, 3, 0x22, 0xFFFFFFFF, 0])
+    machine.memory.write(buf, b"a-very-long-thread-name\0")
+    assert k.dispatch(172, [15, buf, 0, 0, 0, 0]) == 0  # PR_SET_NAME keeps 15 bytes
+    assert k.dispatch(172, [16, buf + 64, 0, 0, 0, 0]) == 0  # PR_GET_NAME
+    assert machine.memory.read(buf + 64, 16) == b"a-very-long-thr\0"
+    assert k.dispatch(172, [4, 0, 0, 0, 0, 0]) == 0  # PR_SET_DUMPABLE 0
+    assert k.dispatch(172, [3, 0, 0, 0, 0, 0]) == 0
+    assert k.dispatch(172, [4, 7, 0, 0, 0, 0]) == -errno.EINVAL
+    assert k.dispatch(172, [9999, 0, 0, 0, 0, 0]) == -errno.EINVAL
+    old = k.dispatch(60, [0o077, 0, 0, 0, 0, 0])
+    assert k.dispatch(60, [old, 0, 0, 0, 0, 0]) == 0o077
+    pid = k.dispatch(20, [0] * 6)
+    assert k.dispatch(65, [0] * 6) == pid
+    assert k.dispatch(132, [0] * 6) == pid
+    assert k.dispatch(147, [pid, 0, 0, 0, 0, 0]) == pid
+    assert k.dispatch(132, [pid + 1, 0, 0, 0, 0, 0]) == -errno.ESRCH
+    # The new fields survive a snapshot of the kernel state.
+    from rrdbg.machine.linux import LinuxState
+
+    again = LinuxState.from_json(k.state.to_json())
+    assert (again.comm, again.dumpable, again.umask) == (b"a-very-long-thr", 0, old)

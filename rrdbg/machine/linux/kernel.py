@@ -101,6 +101,10 @@ class LinuxState:
     sigactions: dict[int, bytes] = field(default_factory=dict)
     sigmask: int = 0
     tls: dict[int, bytes] = field(default_factory=dict)  # GDT index -> user_desc
+    #: prctl's process name (PR_SET_NAME) and dumpable flag; the umask.
+    comm: bytes = b""
+    dumpable: int = 1
+    umask: int = 0o022
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (vmstate stores it; no pickle of untrusted files)."""
@@ -115,6 +119,9 @@ class LinuxState:
             "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
             "sigmask": self.sigmask,
             "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
+            "comm": self.comm.hex(),
+            "dumpable": self.dumpable,
+            "umask": self.umask,
         }
 
     @classmethod
@@ -131,6 +138,10 @@ class LinuxState:
             sigactions={int(s): bytes.fromhex(a) for s, a in data["sigactions"]},
             sigmask=int(data["sigmask"]),
             tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
+            # Snapshots from before these existed: the defaults.
+            comm=bytes.fromhex(data.get("comm", "")),
+            dumpable=int(data.get("dumpable", 1)),
+            umask=int(data.get("umask", 0o022)),
         )
 
 

@@ -8,6 +8,7 @@ Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
 from __future__ import annotations
 
 import errno
+import os
 import struct
 
 from rrdbg.machine.linux.kernel import (
@@ -134,3 +135,56 @@ def _rlimit(resource: int) -> tuple[int, int]:
     if resource == 7:  # RLIMIT_NOFILE
         return 1024, 4096
     return _RLIM_INFINITY64, _RLIM_INFINITY64
+
+
+# -- prctl and process groups -------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_PR_GET_PDEATHSIG = 2
+_PR_GET_DUMPABLE = 3
+_PR_SET_DUMPABLE = 4
+_PR_SET_NAME = 15
+_PR_GET_NAME = 16
+
+
+@syscall(172)  # prctl
+def _prctl(k: Linux, option: int, arg2: int, *_: int) -> int:
+    if option == _PR_SET_NAME:
+        k.state.comm = k.mem.read(arg2, 16).split(b"\0", 1)[0][:15]
+        return 0
+    if option == _PR_GET_NAME:
+        name = k.state.comm or os.path.basename(k.exe_path)[:15]
+        k.mem.write(arg2, name + bytes(16 - len(name)))
+        return 0
+    if option == _PR_GET_DUMPABLE:
+        return k.state.dumpable
+    if option == _PR_SET_DUMPABLE:
+        if arg2 not in (0, 1):
+            return -errno.EINVAL
+        k.state.dumpable = arg2
+        return 0
+    if option == _PR_SET_PDEATHSIG:
+        return 0 if 0 <= arg2 <= 64 else -errno.EINVAL
+    if option == _PR_GET_PDEATHSIG:
+        k.mem.write(arg2, bytes(4))
+        return 0
+    return -errno.EINVAL  # what Linux says of an option it does not know
+
+
+@syscall(60)  # umask
+def _umask(k: Linux, mask: int, *_: int) -> int:
+    old, k.state.umask = k.state.umask, mask & 0o777
+    return old
+
+
+@syscall(65)  # getpgrp
+def _getpgrp(k: Linux, *_: int) -> int:
+    return k.ids.pid
+
+
+@syscall(132)  # getpgid
+@syscall(147)  # getsid
+def _getpgid(k: Linux, pid: int, *_: int) -> int:
+    if pid not in (0, k.ids.pid):
+        return -errno.ESRCH
+    return k.ids.pid
