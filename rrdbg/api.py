@@ -101,10 +101,12 @@ def record_program(
     append: str = "",
     snapshot_interval: int | None = None,
     force: bool = False,
+    sysroot: str | os.PathLike[str] | None = None,
 ) -> RecordResult:
-    """Run ``program`` (a static i386 Linux executable, or with ``machine="pc"``
-    a Multiboot kernel) and record it into the directory ``output``, as
-    ``rrdbg record`` does.  The guest's output goes to this process's stdout."""
+    """Run ``program`` (an i386 Linux executable, static or dynamically
+    linked, or with ``machine="pc"`` a Multiboot kernel) and record it into
+    the directory ``output``, as ``rrdbg record`` does.  ``sysroot`` is
+    ``--sysroot``.  The guest's output goes to this process's stdout."""
     from rrdbg.record.recording import PcOptions, record_pc
     from rrdbg.record.recording import record as record_linux
 
@@ -133,6 +135,7 @@ def record_program(
         stdin=source,
         force=force,
         force_hint="pass force=True to replace it",
+        sysroot=None if sysroot is None else str(sysroot),
     )
     return RecordResult(Path(out), stats.result.exit.shell_status, stats.result.icount)
 

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = sub.add_parser(
         "run",
-        help="run a static i386 Linux program under emulation",
-        description="Run a static ELF32 i386 Linux program under emulation, "
+        help="run an i386 Linux program under emulation",
+        description="Run an ELF32 i386 Linux program under emulation, "
         "with its stdin/stdout/stderr and exit status passed through.",
     )
     run.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE")
@@ -177,7 +177,7 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
         "--machine",
         choices=("linux", "pc"),
         default="linux",
-        help="linux: a static i386 Linux program (default); pc: a Multiboot kernel on a "
+        help="linux: an i386 Linux program (default); pc: a Multiboot kernel on a "
         "bare-metal PC with COM1 on stdin/stdout and isa-debug-exit at port 0xf4",
     )
     parser.add_argument(
@@ -191,6 +191,13 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--append", metavar="CMDLINE", default="", help="--machine pc: the kernel command line"
     )
+    parser.add_argument(
+        "--sysroot",
+        metavar="DIR",
+        help="absolute paths the program reads (its dynamic loader and libraries "
+        "first) resolve under DIR when they exist there, like qemu-user's -L: "
+        "a Debian i386 tree extracted into DIR",
+    )
 
 
 def _check_machine_options(ns: argparse.Namespace) -> None:
@@ -199,6 +206,11 @@ def _check_machine_options(ns: argparse.Namespace) -> None:
             raise RrdbgError("--machine pc takes no guest arguments (use --append)")
     elif ns.append or ns.ram_mb is not None:
         raise RrdbgError("--append and -m are for --machine pc")
+    if ns.sysroot is not None:
+        if ns.machine == "pc":
+            raise RrdbgError("--sysroot is for Linux programs")
+        if not os.path.isdir(ns.sysroot):
+            raise RrdbgError(f"--sysroot {ns.sysroot}: no such directory")
 
 
 def _add_checkpoint_memory(parser: argparse.ArgumentParser) -> None:
@@ -248,7 +260,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         return _run_pc(ns)
 
     try:
-        host = LiveHost(stdin_path=ns.stdin)
+        host = LiveHost(stdin_path=ns.stdin, sysroot=ns.sysroot)
     except OSError as exc:
         raise RrdbgError(f"cannot open --stdin file {ns.stdin}: {exc.strerror}") from None
     try:
@@ -344,6 +356,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
         interval=ns.snapshot_interval,
         stdin=ns.stdin,
         force=ns.force,
+        sysroot=ns.sysroot,
     )
     index.remember(directory)
     _report_end(stats.result)
@@ -440,6 +453,8 @@ def _serve_replay(ns: argparse.Namespace) -> int:
 
 def _cmd_debug(ns: argparse.Namespace) -> int:
     from rrdbg.machine.host import LiveHost
+    from rrdbg.machine.machine import check_interpreter
+    from rrdbg.record.files import KeptFiles
     from rrdbg.record.recording import PcOptions, new_recording, write_block_cache
     from rrdbg.server.gdb import Address, serve
     from rrdbg.server.sessions import live_sessions
@@ -456,13 +471,15 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
     if stdin is not None and not os.path.isfile(stdin) and stdin != os.devnull:
         raise RrdbgError(f"cannot open --stdin file {stdin}: no such file")
     out = 2 if address.stdio else 1
-    rec = None
-    if ns.output is not None:
-        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force, pc=pc)
     try:
-        host = LiveHost(stdin_path=stdin, stdout_fd=out, stderr_fd=2)
+        host = LiveHost(stdin_path=stdin, stdout_fd=out, stderr_fd=2, sysroot=ns.sysroot)
     except OSError as exc:
         raise RrdbgError(f"cannot open --stdin file {stdin}: {exc.strerror}") from None
+    rec = None
+    if ns.output is not None:
+        if pc is None:
+            check_interpreter(ns.program, host)
+        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force, pc=pc)
     timeline = Timeline.live_run(
         ns.program,
         ns.args,
@@ -471,6 +488,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         stdout_fd=out,
         stderr_fd=2,
         pc=pc,
+        files=KeptFiles(rec.directory) if rec is not None else None,
     )
     timeline.budget = ns.checkpoint_memory << 20
     if rec is not None:
@@ -504,7 +522,8 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
 
 
 def _cmd_info(ns: argparse.Namespace) -> int:
-    from rrdbg.record.recording import FILES_NAME, describe
+    from rrdbg.record.files import FILES_NAME
+    from rrdbg.record.recording import describe
 
     d = describe(ns.directory)
     h = d.header
@@ -512,7 +531,8 @@ def _cmd_info(ns: argparse.Namespace) -> int:
     print(f"recording:   {ns.directory}")
     digest = h.program_sha256.hex()[:16]
     print(f"program:     {h.program_path} ({h.program_size} bytes, sha256 {digest}...)")
-    from rrdbg.record.recording import PcOptions, kept_file
+    from rrdbg.record.files import kept_file
+    from rrdbg.record.recording import PcOptions
 
     if kept_file(Path(ns.directory), h.program_sha256).exists():
         print(f"             kept in the recording as {FILES_NAME}/{h.program_sha256.hex()}")

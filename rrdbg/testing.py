@@ -195,6 +195,9 @@ class FakeTarget:
     def auxv(self) -> bytes | None:
         return None
 
+    def libraries(self, annex: str) -> bytes | None:
+        return None
+
     def exec_file(self) -> str | None:
         return None
 

@@ -80,10 +80,6 @@ def test_garbage_program_headers(tmp_path: Path) -> None:
     assert_one_line_error(rrdbg("run", bad), "badph")
 
 
-def test_dynamically_linked() -> None:
-    assert_one_line_error(rrdbg("run", guest("hello-dynamic")), "link with -static")
-
-
 def test_missing_stdin_file(tmp_path: Path) -> None:
     assert_one_line_error(
         rrdbg("run", "--stdin", str(tmp_path / "none"), guest("hello")), "--stdin"

@@ -116,7 +116,7 @@ else
     exit 1
 fi
 
-# A dynamically linked hello, so tests can check that rrdbg refuses it.
+# A dynamically linked hello (what `gcc -m32 hello.c` gives, but -no-pie).
 DYN_FLAGS=()
 for flag in "${COMMON_FLAGS[@]}"; do
     [ "$flag" = -static ] || DYN_FLAGS+=("$flag")
@@ -126,6 +126,23 @@ if "$CC" "${DYN_FLAGS[@]}" -frandom-seed=hello-dynamic "$GUEST_DIR/hello.c" \
     echo "  built $BIN_DIR/hello-dynamic"
 else
     echo "build_guests.sh: FAILED to build hello-dynamic" >&2
+    exit 1
+fi
+
+# A dynamically linked program with its own shared library, built as
+# `gcc -m32 -g prog.c` builds by default (PIE).  The program finds the library
+# through its RUNPATH /opt/rrdbg-test/lib: tests provide it with --sysroot
+# (or LD_LIBRARY_PATH natively).
+DYN_DIR="$GUEST_DIR/dynamic"
+if "$CC" -m32 -shared -fpic -g -O1 -Wall -Wextra "-ffile-prefix-map=$ROOT=." \
+        -Wl,--build-id=none -Wl,-soname,libguest.so -frandom-seed=libguest \
+        "$DYN_DIR/libguest.c" -o "$BIN_DIR/libguest.so" \
+    && "$CC" -m32 -g -O1 -Wall -Wextra "-ffile-prefix-map=$ROOT=." -Wl,--build-id=none \
+        -frandom-seed=dynamic "$DYN_DIR/dynamic.c" -o "$BIN_DIR/dynamic" \
+        -L"$BIN_DIR" -lguest -Wl,-rpath,/opt/rrdbg-test/lib -Wl,--disable-new-dtags; then
+    echo "  built $BIN_DIR/dynamic and $BIN_DIR/libguest.so"
+else
+    echo "build_guests.sh: FAILED to build the dynamic guest" >&2
     exit 1
 fi
 

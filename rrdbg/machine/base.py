@@ -89,3 +89,7 @@ class DebuggableMachine(Machine, Protocol):
 
     def auxv(self) -> bytes | None:
         """The auxiliary vector the program started with (None: a kernel)."""
+
+    def libraries(self, annex: str = "") -> bytes | None:
+        """The dynamic linker's library list (gdbserver's
+        ``qXfer:libraries-svr4``); None: no dynamic linker."""

@@ -123,6 +123,16 @@ class Host(ABC):
     @abstractmethod
     def rename(self, old: bytes, new: bytes) -> int: ...
     @abstractmethod
+    def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        """The bytes a file mapping of ``length`` bytes at ``offset`` shows
+        (fewer at the end of the file), without moving the file position."""
+
+    def file_content(self, handle: int) -> bytes | int:
+        """The whole file behind ``handle``: what a recording keeps of a
+        mapped file.  Only live hosts can answer."""
+        return -errno.ENOSYS
+
+    @abstractmethod
     def terminal_attrs(self, handle: int) -> bytes | int:
         """The i386 ``struct termios`` of a terminal handle, or -ENOTTY."""
 
@@ -183,6 +193,26 @@ def _host_getdents64(fd: int, count: int) -> bytes | int:
     return -errno.ENOSYS
 
 
+def _pread_all(fd: int, offset: int, length: int) -> bytes | int:
+    """``length`` bytes at ``offset`` (fewer at the end of the file)."""
+    parts = []
+    try:
+        while length > 0:
+            got = os.pread(fd, min(length, 1 << 24), offset)
+            if not got:
+                break
+            parts.append(got)
+            offset += len(got)
+            length -= len(got)
+    except OSError as exc:
+        # What mmap(2) says: a pipe or a directory cannot be mapped, a file
+        # open for writing only cannot be read.
+        if exc.errno in (errno.ESPIPE, errno.EISDIR):
+            return -errno.ENODEV
+        return -errno.EACCES if exc.errno == errno.EBADF else _errno_of(exc)
+    return b"".join(parts)
+
+
 class LiveHost(Host):
     """The real host: the process environment, its files and its console."""
 
@@ -193,7 +223,12 @@ class LiveHost(Host):
         environ: Mapping[str, str] | None = None,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
+        sysroot: str | None = None,
     ) -> None:
+        """``sysroot``: absolute paths the guest reads (open, stat, access,
+        readlink) resolve under this directory first, like qemu-user's
+        ``-L``: a Debian i386 tree supplies the loader and libraries."""
+        self._sysroot = os.fsencode(os.path.abspath(sysroot)) if sysroot else None
         env = os.environ if environ is None else environ
         self._env = [f"{k}={v}".encode() for k, v in env.items()]
         self._fds: dict[int, int] = {}
@@ -227,6 +262,12 @@ class LiveHost(Host):
     def _fd(self, handle: int) -> int | None:
         return self._fds.get(handle)
 
+    def _in_root(self, path: bytes) -> bytes:
+        if self._sysroot is None or not path.startswith(b"/"):
+            return path
+        inside = self._sysroot + path
+        return inside if os.path.lexists(inside) else path
+
     def read(self, handle: int, n: int) -> bytes | int:
         fd = self._fd(handle)
         if fd is None:
@@ -258,7 +299,7 @@ class LiveHost(Host):
             if flags & guest_bit:
                 host_flags |= host_bit
         try:
-            fd = os.open(path, host_flags | os.O_CLOEXEC, mode)
+            fd = os.open(self._in_root(path), host_flags | os.O_CLOEXEC, mode)
         except OSError as exc:
             return _errno_of(exc)
         handle = self._next
@@ -299,11 +340,12 @@ class LiveHost(Host):
 
     def stat(self, path: bytes, follow: bool) -> FileStat | int:
         try:
-            return _to_stat(os.stat(path, follow_symlinks=follow))
+            return _to_stat(os.stat(self._in_root(path), follow_symlinks=follow))
         except OSError as exc:
             return _errno_of(exc)
 
     def access(self, path: bytes, mode: int) -> int:
+        path = self._in_root(path)
         try:
             os.stat(path)
         except OSError as exc:
@@ -314,7 +356,7 @@ class LiveHost(Host):
         if path == b"/proc/self/exe":
             return -errno.ENOENT  # the guest is not a host process
         try:
-            return os.readlink(path)
+            return os.readlink(self._in_root(path))
         except OSError as exc:
             return _errno_of(exc)
 
@@ -354,6 +396,22 @@ class LiveHost(Host):
         except OSError as exc:
             return _errno_of(exc)
         return 0
+
+    def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        return _pread_all(fd, offset, length)
+
+    def file_content(self, handle: int) -> bytes | int:
+        fd = self._fd(handle)
+        if fd is None:
+            return -errno.EBADF
+        try:
+            size = os.fstat(fd).st_size
+        except OSError as exc:
+            return _errno_of(exc)
+        return _pread_all(fd, 0, size)
 
     def terminal_attrs(self, handle: int) -> bytes | int:
         fd = self._fd(handle)

@@ -1,13 +1,16 @@
-"""Static ELF32 i386 loader (pyelftools) and the Linux initial process stack.
+"""ELF32 i386 loader (pyelftools) and the Linux initial process stack.
 
 Role: check that a file is a program rrdbg can run, map its PT_LOAD segments
-and build the stack Linux gives a new i386 process: argc, argv, envp and the
-auxiliary vector (AT_PHDR, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_HWCAP,
-AT_UID..., AT_EXECFN).  This module is the one place where pyelftools'
-exceptions become ``LoaderError``.
+(and, for a dynamically linked program, those of its PT_INTERP loader, as
+Linux's ``load_elf_binary`` does) and build the stack Linux gives a new i386
+process: argc, argv, envp and the auxiliary vector (AT_PHDR, AT_PHNUM,
+AT_PAGESZ, AT_BASE, AT_ENTRY, AT_RANDOM, AT_HWCAP, AT_UID..., AT_EXECFN).
+This module is the one place where pyelftools' exceptions become
+``LoaderError``.
 
 Invariant: everything the new process observes from the host (arguments,
-environment, AT_RANDOM bytes, ids) arrives through the ``Host`` passed in.
+environment, AT_RANDOM bytes, ids, the dynamic loader's bytes) arrives
+through the ``Host`` passed in.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A validated static i386 executable, read fully into memory."""
+    """A validated i386 executable (or dynamic loader), read fully into memory."""
 
     path: str
     entry: int
@@ -67,6 +70,10 @@ class Program:
     segments: tuple[Segment, ...]
     is_pie: bool
     image: bytes
+    #: PT_INTERP: the dynamic loader the kernel starts instead (None: static).
+    interp: str | None = None
+    #: Where PT_DYNAMIC is once loaded (0: none); gdb's library list starts there.
+    dynamic_vaddr: int = 0
 
     @property
     def brk_start(self) -> int:
@@ -94,16 +101,28 @@ def _read_file(path: str) -> bytes:
 
 def read_program(path: str) -> Program:
     """Read and validate ``path``; raises LoaderError with a one-line reason."""
-    image = _read_file(path)
+    return parse_program(path, _read_file(path))
+
+
+def parse_program(path: str, image: bytes, load_base: int | None = None) -> Program:
+    """Validate an executable's bytes; ``load_base`` places a position-
+    independent one (default: where Linux puts a PIE program)."""
     if image[:4] != b"\x7fELF":
         raise LoaderError(f"{path}: not an ELF file")
     try:
-        return _parse(path, image)
+        return _parse(path, image, load_base)
     except (ELFError, struct.error, ValueError, KeyError, IndexError):
         raise LoaderError(f"{path}: malformed ELF file (truncated or corrupt headers)") from None
 
 
-def _parse(path: str, image: bytes) -> Program:
+def load_span(program: Program) -> tuple[int, int]:
+    """The page range [lo, hi) its segments cover."""
+    lo = min(page_down(s.vaddr) for s in program.segments)
+    hi = max(page_up(s.vaddr + s.memsz) for s in program.segments)
+    return lo, hi
+
+
+def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
     import io
 
     elf = ELFFile(io.BytesIO(image))
@@ -120,19 +139,25 @@ def _parse(path: str, image: bytes) -> Program:
     if etype not in ("ET_EXEC", "ET_DYN"):
         raise LoaderError(f"{path}: not an executable ({etype})")
     headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
-    if any(h.p_type == "PT_INTERP" for h in headers):
-        raise LoaderError(
-            f"{path}: dynamically linked; rrdbg needs a static program (link with -static)"
-        )
+    interp = None
+    for h in headers:
+        if h.p_type == "PT_INTERP":
+            raw = image[h.p_offset : h.p_offset + h.p_filesz].split(b"\0", 1)[0]
+            if not raw.startswith(b"/") or h.p_offset + h.p_filesz > len(image):
+                raise LoaderError(f"{path}: malformed PT_INTERP (the dynamic loader's path)")
+            interp = os.fsdecode(raw)
     if etype == "ET_DYN" and not any(h.p_type == "PT_LOAD" for h in headers):
         raise LoaderError(f"{path}: shared object without loadable segments")
     is_pie = etype == "ET_DYN"
-    base = PIE_BASE if is_pie else 0
+    base = (PIE_BASE if is_pie else 0) if load_base is None else load_base
     segments = []
     phdr_vaddr = None
+    dynamic = 0
     for h in headers:
         if h.p_type == "PT_PHDR":
             phdr_vaddr = base + h.p_vaddr
+        if h.p_type == "PT_DYNAMIC":
+            dynamic = base + h.p_vaddr
         if h.p_type != "PT_LOAD" or h.p_memsz == 0:
             continue
         if h.p_filesz > h.p_memsz or h.p_offset + h.p_filesz > len(image):
@@ -159,6 +184,8 @@ def _parse(path: str, image: bytes) -> Program:
         segments=tuple(segments),
         is_pie=is_pie,
         image=image,
+        interp=interp,
+        dynamic_vaddr=dynamic,
     )
 
 
@@ -181,7 +208,12 @@ def map_program(program: Program, memory: GuestMemory) -> None:
 
 
 def build_stack(
-    program: Program, memory: GuestMemory, host: Host, argv: list[bytes], hwcap: int
+    program: Program,
+    memory: GuestMemory,
+    host: Host,
+    argv: list[bytes],
+    hwcap: int,
+    interp_base: int = 0,
 ) -> int:
     """Map the stack and lay out argc/argv/envp/auxv; returns the initial ESP."""
     memory.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
@@ -211,7 +243,7 @@ def build_stack(
         (AT_PHDR, program.phoff_vaddr),
         (AT_PHENT, program.phentsize),
         (AT_PHNUM, program.phnum),
-        (AT_BASE, 0),
+        (AT_BASE, interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, program.entry),
         (AT_UID, ids.uid),

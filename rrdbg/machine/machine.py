@@ -19,14 +19,27 @@ from typing import Any, TextIO
 
 from unicorn import x86_const as x86
 
-from rrdbg.errors import EmulatorError, GuestMemoryError
+from rrdbg.errors import EmulatorError, GuestMemoryError, LoaderError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit
-from rrdbg.machine.loader import Symbols, build_stack, map_program, read_program
+from rrdbg.machine.linux.kernel import MMAP_TOP
+from rrdbg.machine.linux.solib import libraries_svr4
+from rrdbg.machine.loader import (
+    Program,
+    Symbols,
+    build_stack,
+    load_span,
+    map_program,
+    parse_program,
+    read_program,
+)
 from rrdbg.machine.memory import GuestMemory
+
+#: Where a dynamic loader is placed to measure it before it is placed for good.
+_PROBE_BASE = 0x10000
 
 #: AT_HWCAP is CPUID.1:EDX of the pinned QEMU64 model (tests/machine/test_cpu.py checks it).
 HWCAP = 0x078BFBFD
@@ -74,6 +87,21 @@ class RunResult:
     finished: bool = True
 
 
+def _no_interp(program: str, interp: str, error: int) -> LoaderError:
+    return LoaderError(
+        f"{program}: its dynamic loader {interp} cannot be opened: {os.strerror(-error)} "
+        "(Debian: apt-get install libc6-i386; or give --sysroot DIR)"
+    )
+
+
+def check_interpreter(program_path: str, host: Host) -> None:
+    """Raise the loader's error now if ``program_path`` needs a dynamic
+    loader ``host`` cannot open (before a recording directory is made)."""
+    interp = read_program(program_path).interp
+    if interp is not None and (error := host.access(os.fsencode(interp), os.R_OK)) < 0:
+        raise _no_interp(program_path, interp, error)
+
+
 class LinuxMachine:
     """One static i386 Linux program under emulation."""
 
@@ -115,19 +143,52 @@ class LinuxMachine:
         self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
         map_program(self.program, self.memory)
         self.linux.set_brk_start(self.program.brk_start)
+        #: The dynamic loader of a dynamically linked program, where it was put.
+        self.interp: Program | None = None
+        if self.program.interp is not None:
+            self.interp = self._load_interp(self.program.interp)
         args = [a.encode() if isinstance(a, str) else a for a in argv]
         #: The file the program was loaded from, and the path the guest knows
         #: it by (the same, unless replaying a recording's kept copy).
         self.program_path = program_path
         self.exe_path = exe_path or os.path.abspath(program_path)
         self.argv: list[bytes] = args
-        esp = build_stack(self.program, self.memory, host, args, HWCAP)
+        interp_base = 0 if self.interp is None else load_span(self.interp)[0]
+        esp = build_stack(self.program, self.memory, host, args, HWCAP, interp_base)
         self._auxv = _auxv_at(self.memory, esp)
-        self.cpu.enter_user_mode(self.program.entry, esp)
+        entry = self.program.entry if self.interp is None else self.interp.entry
+        self.cpu.enter_user_mode(entry, esp)
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.
         for _, reg in STATE_REGS[:8]:
             if reg not in (x86.UC_X86_REG_ESP, x86.UC_X86_REG_EIP):
                 self.engine.reg_write(reg, 0)
+
+    def _load_interp(self, path: str) -> Program:
+        """Map the dynamic loader below the mmap area's top, as Linux maps
+        an ET_DYN interpreter; its bytes come through the host (recorded,
+        and kept by a recording like every mapped file)."""
+        host = self.host
+        fail = f"{self.program.path}: its dynamic loader {path}"
+        handle = host.open(os.fsencode(path), 0, 0)
+        if handle < 0:
+            raise _no_interp(self.program.path, path, handle)
+        try:
+            st = host.fstat(handle)
+            image = host.map_file(handle, 0, st.size) if not isinstance(st, int) else st
+        finally:
+            host.close(handle)
+        if isinstance(image, int):
+            raise LoaderError(f"{fail} cannot be read: {os.strerror(-image)}")
+        probe = parse_program(path, image, load_base=_PROBE_BASE)
+        if not probe.is_pie or probe.interp is not None:
+            raise LoaderError(f"{fail} is not a shared object")
+        lo, hi = load_span(probe)
+        base = self.memory.find_free(hi - lo, MMAP_TOP, bottom=self.program.brk_start)
+        if base is None:
+            raise LoaderError(f"{fail} does not fit in the address space")
+        interp = parse_program(path, image, load_base=base - (lo - _PROBE_BASE))
+        map_program(interp, self.memory)
+        return interp
 
     # -- the syscall gate (runs inside Unicorn's interrupt hook) ----------
     def _syscall(self) -> bool:
@@ -228,6 +289,12 @@ class LinuxMachine:
 
     def auxv(self) -> bytes | None:
         return self._auxv
+
+    def libraries(self, annex: str = "") -> bytes | None:
+        """gdbserver's ``qXfer:libraries-svr4`` document; None for a static program."""
+        if self.program.interp is None:
+            return None
+        return libraries_svr4(self.memory.read, self.program.dynamic_vaddr, annex)
 
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:

@@ -1098,6 +1098,9 @@ class PcMachine:
     def auxv(self) -> bytes | None:
         return None
 
+    def libraries(self, annex: str = "") -> bytes | None:
+        return None
+
     # -- state (checkpoints, snapshots) -------------------------------------
     def save_state(self) -> dict[str, Any]:
         """Devices, virtual time and how the run ended, JSON-able."""

@@ -16,6 +16,7 @@ tag    value
 2      FileStat: 13 zigzag LEB128 ints in field order
 3      list of bytes: LEB128 count, then each as tag-1 bodies
 4      Ids: 6 zigzag LEB128 ints (pid, ppid, uid, euid, gid, egid)
+5      KeptFile: the 32-byte SHA-256 of a file kept in ``files/``
 =====  ==========================================================
 
 Invariant: ``decode_value(encode_value(v)) == v`` for every value a Host
@@ -31,7 +32,16 @@ import zlib
 from rrdbg.errors import LogFormatError
 from rrdbg.machine.host import FileStat, Ids
 
-Value = int | bytes | FileStat | list[bytes] | Ids
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeptFile:
+    """A mapped file's bytes stand in the recording's ``files/<sha256>``: a
+    MAP_FILE event's value is then the slice the call's arguments name."""
+
+    sha256: bytes
+
+
+Value = int | bytes | FileStat | list[bytes] | Ids | KeptFile
 
 
 class Kind(enum.IntEnum):
@@ -63,6 +73,7 @@ class Kind(enum.IntEnum):
     MKDIR = 21
     RMDIR = 22
     RENAME = 23
+    MAP_FILE = 24
 
 
 #: Events that are not answers to the guest: a replay applies them itself at
@@ -147,6 +158,11 @@ def encode_value(value: Value, out: bytearray) -> None:
         out.append(4)
         for name in _IDS_FIELDS:
             _svarint(getattr(value, name), out)
+    elif isinstance(value, KeptFile):
+        if len(value.sha256) != 32:
+            raise TypeError("a kept file is named by a 32-byte SHA-256")
+        out.append(5)
+        out += value.sha256
     else:
         raise TypeError(f"cannot encode {type(value).__name__}")
 
@@ -163,6 +179,8 @@ def decode_value(reader: _Reader) -> Value:
         return [reader.blob() for _ in range(reader.uvarint())]
     if tag == 4:
         return Ids(**{name: reader.svarint() for name in _IDS_FIELDS})
+    if tag == 5:
+        return KeptFile(reader.raw(32))
     raise LogFormatError(f"event payload: unknown value tag {tag}")
 
 

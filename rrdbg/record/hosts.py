@@ -18,7 +18,15 @@ from typing import Protocol
 
 from rrdbg.errors import ReplayDivergence
 from rrdbg.machine.host import FileStat, Host, Ids
-from rrdbg.record.events import Kind, Value, args_crc, decode_payload, encode_payload
+from rrdbg.record.events import (
+    KeptFile,
+    Kind,
+    Value,
+    args_crc,
+    decode_payload,
+    encode_payload,
+)
+from rrdbg.record.files import KeptFiles
 
 
 class EventSink(Protocol):
@@ -42,9 +50,15 @@ def _no_icount() -> int:
 class RecordingHost(Host):
     """A live host whose every answer is also written to the log."""
 
-    def __init__(self, live: Host, sink: EventSink) -> None:
+    def __init__(self, live: Host, sink: EventSink, files: KeptFiles | None = None) -> None:
         self.live = live
         self.sink = sink
+        #: Where mapped files are kept (None: their bytes go into the log).
+        self.files = files
+        #: The path each open handle was opened by, to name kept files.
+        self._paths: dict[int, bytes] = {}
+        #: Files already kept, by identity (device, inode, size, mtime).
+        self._kept: dict[tuple[int, int, int, int], bytes] = {}
         #: Where the guest is; set by the recorder once the machine exists
         #: (calls made while loading happen at icount 0).
         self.icount: Callable[[], int] = _no_icount
@@ -93,12 +107,41 @@ class RecordingHost(Host):
     def open(self, path: bytes, flags: int, mode: int) -> int:
         value = self.live.open(path, flags, mode)
         self._log(Kind.OPEN, (path, flags, mode), value)
+        if value >= 0:
+            self._paths[value] = path
         return value
 
     def close(self, handle: int) -> int:
         value = self.live.close(handle)
         self._log(Kind.CLOSE, (handle,), value)
+        self._paths.pop(handle, None)
         return value
+
+    def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        value = self.live.map_file(handle, offset, length)
+        logged: Value = value
+        if isinstance(value, bytes) and self.files is not None:
+            sha = self._keep(handle)
+            if sha is not None and self.files.load(sha)[offset : offset + length] == value:
+                logged = KeptFile(sha)
+        self._log(Kind.MAP_FILE, (handle, offset, length), logged)
+        return value
+
+    def _keep(self, handle: int) -> bytes | None:
+        """Keep the whole file behind ``handle``; its hash, or None if the
+        host cannot say (the mapped bytes then go into the log)."""
+        assert self.files is not None
+        st = self.live.fstat(handle)
+        if isinstance(st, int):
+            return None
+        key = (st.dev, st.ino, st.size, st.mtime_ns)
+        sha = self._kept.get(key)
+        if sha is None:
+            content = self.live.file_content(handle)
+            if isinstance(content, int):
+                return None
+            sha = self._kept[key] = self.files.keep(self._paths.get(handle, b""), content)
+        return sha
 
     def lseek(self, handle: int, offset: int, whence: int) -> int:
         value = self.live.lseek(handle, offset, whence)
@@ -177,9 +220,17 @@ class ReplayHost(Host):
     """Answers the guest from a recording; touches nothing on the real host."""
 
     def __init__(
-        self, source: EventSource, *, quiet: bool = False, stdout_fd: int = 1, stderr_fd: int = 2
+        self,
+        source: EventSource,
+        *,
+        quiet: bool = False,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
+        files: KeptFiles | None = None,
     ) -> None:
         self.source = source
+        #: The recording's kept files (mapped bytes that are not in the log).
+        self.files = files
         self.quiet = quiet
         self._console = {1: stdout_fd, 2: stderr_fd}
         self.icount: Callable[[], int] = _no_icount
@@ -302,6 +353,31 @@ class ReplayHost(Host):
 
     def rename(self, old: bytes, new: bytes) -> int:
         return self._int(Kind.RENAME, (old, new))
+
+    def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        event = self.source.peek()
+        if event is not None and event[1] == Kind.LSEEK and event[0] == self.icount():
+            return self._legacy_map_file(handle, offset, length)
+        value = self._next(Kind.MAP_FILE, (handle, offset, length))
+        if isinstance(value, KeptFile):
+            if self.files is None:
+                raise ReplayDivergence("the recording maps a kept file, but none are available")
+            return self.files.load(value.sha256)[offset : offset + length]
+        if not isinstance(value, bytes | int):
+            raise ReplayDivergence("recorded map_file result has the wrong type")
+        return value
+
+    def _legacy_map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        """Recordings made before MAP_FILE read a mapping with lseek, read, lseek."""
+        here = self.lseek(handle, 0, os.SEEK_CUR)
+        if here < 0:
+            return -13  # EACCES, as those versions answered
+        pos = self.lseek(handle, offset, os.SEEK_SET)
+        if pos < 0:
+            return pos
+        got = self.read(handle, length)
+        self.lseek(handle, here, os.SEEK_SET)
+        return got
 
     def terminal_attrs(self, handle: int) -> bytes | int:
         return self._bytes_or_int(Kind.TERMINAL_ATTRS, (handle,))

@@ -18,7 +18,6 @@ and names the program by the path the guest knew it by.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -35,7 +34,7 @@ from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_versio
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import read_kernel, read_program
-from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult
+from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult, check_interpreter
 from rrdbg.machine.pc import PcResult
 from rrdbg.machine.registers import write_register
 from rrdbg.record.events import (
@@ -45,6 +44,7 @@ from rrdbg.record.events import (
     decode_debug_memory,
     decode_debug_register,
 )
+from rrdbg.record.files import FILES_NAME, KeptFiles, _sha256, keep_file, kept_file
 from rrdbg.record.hosts import RecordingHost, ReplayHost
 from rrdbg.record.log import Cursor, LogHeader, LogReader, LogWriter
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
@@ -52,8 +52,6 @@ from rrdbg.snapshot.vmstate import SnapshotStore
 
 LOG_NAME = "log.rrlog"
 IMAGE_NAME = "snapshots.qcow2"
-#: The files the guest executed, by content: ``files/<sha256 hex>``.
-FILES_NAME = "files"
 #: A cache of the program's decoded blocks, so a replay need not decode them
 #: again: magic, the program's SHA-256, CRC-32 of the records, then
 #: (u32 address, u32 size, u32 instruction count) records.  Optional: a
@@ -99,50 +97,6 @@ class Description:
     log_bytes: int = 0
     image: str = ""
     image_bytes: int = 0
-
-
-def _sha256(path: str) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.digest()
-
-
-def kept_file(directory: Path, sha256: bytes) -> Path:
-    """Where a recording keeps the file with this content (it may not exist:
-    recordings made before rrdbg kept files)."""
-    return directory / FILES_NAME / sha256.hex()
-
-
-def keep_file(directory: Path, source: str, sha256: bytes, data: bytes | None = None) -> Path:
-    """Keep ``source`` (whose content hashes to ``sha256``) in the recording:
-    a hard link when the recording is on the same file system, else a copy.
-    Files with the same content are kept once.  ``data`` is the content as
-    the machine loaded it, written out instead if the file has changed since
-    (a program rebuilt during a live session that is then saved)."""
-    target = kept_file(directory, sha256)
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
-    try:
-        os.link(source, partial)
-    except OSError:
-        with contextlib.suppress(OSError):
-            shutil.copyfile(source, partial)
-    # Check what was kept (the source may have changed since it was read).
-    if not partial.exists() or _sha256(str(partial)) != sha256:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        if data is None:
-            raise RrdbgError(f"{source} changed while it was being recorded")
-        partial.write_bytes(data)
-        partial.chmod(0o755)
-    os.replace(partial, target)
-    return target
 
 
 def program_file(directory: Path, header: LogHeader) -> str:
@@ -345,16 +299,24 @@ def record(
     force: bool = False,
     environ: Mapping[str, str] | None = None,
     force_hint: str = "use --force to replace it",
+    sysroot: str | None = None,
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``.
 
     ``interval`` fixes the instructions between snapshots; by default it is
     at least DEFAULT_SNAPSHOT_INTERVAL and adapts to the snapshot cost.
+    ``sysroot``: where absolute paths resolve first (LiveHost).
     """
     if interval is not None and interval <= 0:
         raise RrdbgError("the snapshot interval must be a positive number of instructions")
     adaptive = interval is None
     base_interval = DEFAULT_SNAPSHOT_INTERVAL if interval is None else interval
+    live = LiveHost(stdin_path=stdin, environ=environ, sysroot=sysroot)
+    try:
+        check_interpreter(program, live)
+    except BaseException:
+        live.shutdown()
+        raise
     rec = new_recording(
         program,
         args,
@@ -367,11 +329,10 @@ def record(
     )
     out, header, qcow, image_file = rec.directory, rec.header, rec.qcow, rec.image_file
     argv = [program, *args]
-    live = LiveHost(stdin_path=stdin, environ=environ)
     snapshots: list[SnapshotInfo] = []
     snap_time = 0.0
     with qcow, rec.writer as writer:
-        host = RecordingHost(live, writer)
+        host = RecordingHost(live, writer, KeptFiles(out))
         host.flush = writer.flush
         try:
             machine = LinuxMachine(program, argv, host)
@@ -640,7 +601,13 @@ def open_recording(
     try:
         header = reader.header
         program = program_file(d, header)
-        host = ReplayHost(_Source(reader), quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        host = ReplayHost(
+            _Source(reader),
+            quiet=quiet,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+            files=KeptFiles(d),
+        )
         try:
             machine = LinuxMachine(program, list(header.argv), host, exe_path=header.program_path)
         except ReplayDivergence:

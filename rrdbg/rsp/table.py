@@ -76,6 +76,8 @@ class Capability(enum.Enum):
     #: ``qXfer:exec-file:read`` and ``vFile`` reads of the program's file, so
     #: that gdb started without a program finds the symbols.
     EXEC_FILE = "exec-file"
+    #: ``qXfer:libraries-svr4:read``: the dynamic linker's library list.
+    LIBRARIES = "libraries-svr4"
 
 
 #: Every capability: what ``parse_request`` assumes unless told otherwise.
@@ -171,6 +173,8 @@ class PacketTable:
             features.insert(at, b"qXfer:exec-file:read+")
         if Capability.AUXV in capabilities:
             features.insert(at, b"qXfer:auxv:read+")
+        if Capability.LIBRARIES in capabilities:
+            features.insert(at, b"qXfer:libraries-svr4:read+")
         return b";".join(features)
 
     def answers_with_stop_reply(self, request: object) -> bool:

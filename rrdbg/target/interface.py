@@ -106,6 +106,11 @@ class Target(Protocol):
         """The process's auxiliary vector as the kernel gave it (``qXfer:auxv``;
         lldb needs AT_ENTRY), or None for a target without one."""
 
+    def libraries(self, annex: str) -> bytes | None:
+        """The ``qXfer:libraries-svr4`` document (``annex``: gdb's
+        ``start=...;prev=...``), or None for a program without a dynamic
+        linker."""
+
     def exec_file(self) -> str | None:
         """The path of the program's file (``qXfer:exec-file``), or None."""
 

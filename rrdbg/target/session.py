@@ -160,6 +160,8 @@ class Session:
             missing.add(Capability.AUXV)
         if target.exec_file() is None:
             missing.add(Capability.EXEC_FILE)
+        if target.libraries("") is None:
+            missing.add(Capability.LIBRARIES)
         self.capabilities = capabilities - missing
         #: Files gdb opened with vFile:open: descriptor -> contents.
         self._files: dict[int, bytes] = {}
@@ -217,6 +219,11 @@ class Session:
                     document = THREADS_XML.replace(b'id="1"', b'id="%s"' % self._thread_id())
                 elif (obj, annex) == ("auxv", "") and (auxv := t.auxv()) is not None:
                     document = auxv
+                elif obj == "libraries-svr4" and Capability.LIBRARIES in self.capabilities:
+                    libraries = t.libraries(annex)
+                    if libraries is None:
+                        return [ErrorReply(EINVAL)]
+                    document = libraries
                 elif obj == "exec-file" and (path := t.exec_file()) is not None:
                     # The annex is a process id; there is only ours.
                     document = os.fsencode(path)

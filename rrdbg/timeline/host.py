@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rrdbg.machine.host import FileStat, Host, Ids
+from rrdbg.record.files import KeptFiles
 from rrdbg.record.hosts import RecordingHost, ReplayHost
 from rrdbg.timeline.history import History
 
@@ -28,10 +29,15 @@ class TimelineHost(Host):
         quiet: bool = False,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
+        files: KeptFiles | None = None,
     ) -> None:
         self.history = history
-        self.replaying = ReplayHost(history, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
-        self.recording = RecordingHost(live, history) if live is not None else None
+        #: The files the guest mapped (a recording's, or this live session's).
+        self.files = KeptFiles() if files is None else files
+        self.replaying = ReplayHost(
+            history, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd, files=self.files
+        )
+        self.recording = RecordingHost(live, history, self.files) if live is not None else None
         self.live = live
         self.quiet = quiet
         #: Console output up to this icount has been shown already.
@@ -116,6 +122,9 @@ class TimelineHost(Host):
 
     def rename(self, old: bytes, new: bytes) -> int:
         return self._pick().rename(old, new)
+
+    def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
+        return self._pick().map_file(handle, offset, length)
 
     def terminal_attrs(self, handle: int) -> bytes | int:
         return self._pick().terminal_attrs(handle)

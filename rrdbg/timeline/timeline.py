@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import os
 import re
 import sys
 import time
@@ -60,6 +61,7 @@ from rrdbg.record.events import (
     encode_debug_memory,
     encode_debug_register,
 )
+from rrdbg.record.files import KeptFiles
 from rrdbg.record.log import Cursor, LogWriter
 from rrdbg.record.recording import (
     BLOCKS_NAME,
@@ -195,7 +197,14 @@ class Timeline:
             end_event = reader.end_event
             readable = reader.position  # the end of what can be read
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
-        host = TimelineHost(history, None, quiet=quiet, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        host = TimelineHost(
+            history,
+            None,
+            quiet=quiet,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+            files=KeptFiles(Path(directory)),
+        )
         name = header.argv[0].decode("utf-8", "surrogateescape") if header.argv else None
         program = program_file(Path(directory), header)
         try:
@@ -276,11 +285,15 @@ class Timeline:
         stdout_fd: int = 1,
         stderr_fd: int = 2,
         pc: PcOptions | None = None,
+        files: KeptFiles | None = None,
     ) -> Timeline:
         """A live session of ``program`` (a kernel with ``pc``): runs on
-        ``live_host`` and records."""
+        ``live_host`` and records (mapped files kept in ``files``: the
+        recording's, or in memory)."""
         history = History(writer)
-        host = TimelineHost(history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        host = TimelineHost(
+            history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd, files=files
+        )
         if writer is not None:
             host.set_flush(writer.flush)
         machine = _machine(program, [program, *args], host, pc)
@@ -318,12 +331,22 @@ class Timeline:
         return self.machine.exe_path
 
     def target_file(self, path: str) -> bytes | None:
-        # Only the program itself, as it was loaded: no other host file.
+        # The program as it was loaded and the files the guest mapped (the
+        # dynamic loader, the libraries) as the recording keeps them: no
+        # other host file.
         m = self.machine
-        return m.program_image if path == m.exe_path else None
+        if path == m.exe_path:
+            return m.program_image
+        try:
+            return self.host.files.by_path(os.fsencode(path))
+        except RrdbgError:
+            return None  # a damaged or missing copy: gdb goes on without it
 
     def auxv(self) -> bytes | None:
         return self.machine.auxv()
+
+    def libraries(self, annex: str) -> bytes | None:
+        return self.machine.libraries(annex)
 
     def read_memory(self, address: int, length: int) -> bytes:
         try:
@@ -1233,6 +1256,7 @@ class Timeline:
         end = self._end_record()
         writer.close(end.icount, end.encode())
         write_block_cache(rec.directory / BLOCKS_NAME, rec.header.program_sha256, m)
+        self.host.files.save_to(rec.directory)
         rec.qcow.close()
         if end.finished:
             state = "complete (the program ended)"

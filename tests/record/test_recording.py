@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rrdbg.errors import RrdbgError
+from rrdbg.record.files import FILES_NAME
 from rrdbg.record.recording import (
-    FILES_NAME,
     IMAGE_NAME,
     LOG_NAME,
     IncompleteReplay,
@@ -350,9 +350,13 @@ def test_record_bad_input_creates_nothing(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert missing.stderr.decode().count("\n") == 1
     assert not out.exists()
-    dynamic = rrdbg("record", "-o", str(out), guest("hello-dynamic"))
+    no_loader = tmp_path / "no-loader"
+    no_loader.write_bytes(
+        Path(guest("hello-dynamic")).read_bytes().replace(b"ld-linux.so.2\0", b"ld-linux.so.0\0")
+    )
+    dynamic = rrdbg("record", "-o", str(out), str(no_loader))
     assert dynamic.returncode == 2
-    assert b"link with -static" in dynamic.stderr
+    assert b"dynamic loader /lib/ld-linux.so.0 cannot be opened" in dynamic.stderr
     assert not out.exists()
     (tmp_path / "notqcow").write_bytes(b"\0" * 4096)
     bad_image = rrdbg(

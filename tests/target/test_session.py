@@ -133,13 +133,20 @@ def test_simple_replies(packet: bytes, reply: bytes) -> None:
 
 def test_qsupported_is_the_table_answer_and_records_the_client_features() -> None:
     session, _ = make()
-    # FakeTarget has no auxiliary vector and no program file: not advertised.
-    caps = ALL - {Capability.REVERSE, Capability.AUXV, Capability.EXEC_FILE}
+    # FakeTarget has no auxiliary vector, no program file and no dynamic
+    # linker: none of them is advertised.
+    caps = ALL - {
+        Capability.REVERSE,
+        Capability.AUXV,
+        Capability.EXEC_FILE,
+        Capability.LIBRARIES,
+    }
     assert one(session, GDB_FEATURES) == supported_features(caps, PACKET_SIZE)
     assert session.client_features >= {"swbreak+", "hwbreak+", "multiprocess+"}
     reverse, _ = make(capabilities=ALL, packet_size=0x8000)
     text = one(reverse, b"qSupported")
-    assert text == supported_features(ALL - {Capability.AUXV, Capability.EXEC_FILE}, 0x8000)
+    missing = {Capability.AUXV, Capability.EXEC_FILE, Capability.LIBRARIES}
+    assert text == supported_features(ALL - missing, 0x8000)
     assert b"auxv" not in text
     assert b"PacketSize=8000" in text
     assert b"ReverseContinue+" in text

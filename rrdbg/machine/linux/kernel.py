@@ -85,6 +85,8 @@ class OpenFile:
     handle: int
     flags: int
     refs: int = 1
+    #: The path it was opened by (names file mappings, as /proc/PID/maps does).
+    path: bytes = b""
 
 
 @dataclass(slots=True)
@@ -115,7 +117,7 @@ class LinuxState:
             "tid_address": self.tid_address,
             "fds": [[fd, h] for fd, h in sorted(self.fds.items())],
             "fd_flags": [[fd, f] for fd, f in sorted(self.fd_flags.items())],
-            "files": [[h, f.flags, f.refs] for h, f in sorted(self.files.items())],
+            "files": [[h, f.flags, f.refs, f.path.hex()] for h, f in sorted(self.files.items())],
             "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
             "sigmask": self.sigmask,
             "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
@@ -134,7 +136,12 @@ class LinuxState:
             tid_address=int(data["tid_address"]),
             fds={int(fd): int(h) for fd, h in data["fds"]},
             fd_flags={int(fd): int(f) for fd, f in data["fd_flags"]},
-            files={int(h): OpenFile(int(h), int(fl), int(r)) for h, fl, r in data["files"]},
+            files={
+                int(f[0]): OpenFile(
+                    int(f[0]), int(f[1]), int(f[2]), bytes.fromhex(f[3]) if len(f) > 3 else b""
+                )
+                for f in data["files"]
+            },
             sigactions={int(s): bytes.fromhex(a) for s, a in data["sigactions"]},
             sigmask=int(data["sigmask"]),
             tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
@@ -239,6 +246,13 @@ class Linux:
 
     def _handle(self, fd: int) -> int | None:
         return self.state.fds.get(_signed(fd))
+
+    def file_path(self, fd: int) -> str:
+        """The path an fd's file was opened by, for naming its mappings."""
+        handle = self._handle(fd)
+        f = None if handle is None else self.state.files.get(handle)
+        path = f.path if f is not None and f.path else b"[file]"
+        return path.decode("utf-8", "surrogateescape")
 
     def _new_fd(self, handle: int, minimum: int = 0) -> int:
         fd = minimum

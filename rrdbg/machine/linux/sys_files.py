@@ -102,7 +102,7 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
     handle = k.host.open(path, flags, mode)
     if handle < 0:
         return handle
-    k.state.files[handle] = OpenFile(handle, flags)
+    k.state.files[handle] = OpenFile(handle, flags, path=path)
     fd = k._new_fd(handle)
     if flags & 0o2000000:  # O_CLOEXEC
         k.state.fd_flags[fd] = 1

@@ -8,7 +8,6 @@ Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
 from __future__ import annotations
 
 import errno
-import os
 import struct
 
 from rrdbg.machine.linux.kernel import (
@@ -53,6 +52,7 @@ def _mmap(k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offs
         return -errno.EINVAL
     prot &= PROT_READ | PROT_WRITE | PROT_EXEC
     data = b""
+    name = "[anon]"
     anonymous = bool(flags & _MAP_ANONYMOUS)
     if not anonymous:
         handle = k._handle(fd)
@@ -60,17 +60,13 @@ def _mmap(k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offs
             return -errno.EBADF
         # A file mapping is a private copy of the file's bytes: writes to a
         # MAP_SHARED mapping do not reach the file.
-        here = k.host.lseek(handle, 0, os.SEEK_CUR)
-        if here < 0:
-            return -errno.EACCES
-        pos = k.host.lseek(handle, offset, os.SEEK_SET)
-        if pos < 0:
-            return pos
-        got = k.host.read(handle, length)
-        k.host.lseek(handle, here, os.SEEK_SET)
+        if offset >= 1 << 44:
+            return -errno.EOVERFLOW
+        got = k.host.map_file(handle, offset, length)
         if isinstance(got, int):
             return got
         data = got
+        name = k.file_path(fd)
     if flags & (_MAP_FIXED | _MAP_FIXED_NOREPLACE):
         if addr + size > USER_TOP:
             return -errno.ENOMEM
@@ -86,7 +82,7 @@ def _mmap(k: Linux, addr: int, length: int, prot: int, flags: int, fd: int, offs
         if found is None:
             return -errno.ENOMEM
         start = found
-    k.mem.map(start, size, prot, "[anon]" if anonymous else "[file]")
+    k.mem.map(start, size, prot, name)
     if data:
         k.mem.poke(start, data)
     return start
