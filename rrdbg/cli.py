@@ -401,8 +401,14 @@ def _check_listen(address: Address) -> None:
 
 
 def _run_server(main: Callable[[], Awaitable[None]], address: Address) -> None:
+    import warnings
+
     import trio
 
+    # Ctrl-C landing inside trio's socket accept leaves a coroutine that was
+    # never awaited; Python would print a warning about it on exit, which
+    # is noise after "rrdbg: interrupted".
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
     try:
         trio.run(main)
     except OSError as exc:  # the address was taken between the check and now

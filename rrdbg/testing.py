@@ -195,6 +195,12 @@ class FakeTarget:
     def auxv(self) -> bytes | None:
         return None
 
+    def set_pass_signals(self, signals: frozenset[int]) -> None:
+        self.passed = signals
+
+    def deliver_on_resume(self, signal: int | None) -> None:
+        self.resume_signal = signal
+
     def libraries(self, annex: str) -> bytes | None:
         return None
 

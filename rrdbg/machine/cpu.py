@@ -140,6 +140,9 @@ class StopReason(enum.Enum):
     #: (PC) A hook stopped the CPU exactly at an instruction that may change
     #: which interrupts can be taken; the machine decides what comes next.
     GATE = "gate"
+    #: (Linux) A signal is about to be delivered (``signal``); not yet.  The
+    #: next run delivers it.  Only when the machine was asked to report it.
+    SIGNAL = "signal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,7 @@ class Stop:
     reason: StopReason
     icount: int
     fault: Fault | None = None
+    signal: int | None = None
 
 
 def _descriptor(base: int, limit: int, access: int, flags: int) -> bytes:

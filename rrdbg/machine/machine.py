@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -26,6 +27,26 @@ from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit
 from rrdbg.machine.linux.kernel import MMAP_TOP
+from rrdbg.machine.linux.signals import (
+    DEFAULT_IGNORE,
+    DEFAULT_STOP,
+    SA_NODEFER,
+    SA_ONSTACK,
+    SA_RESETHAND,
+    SI_KERNEL,
+    SIG_DFL,
+    SIG_IGN,
+    SIGBUS,
+    SIGFPE,
+    SIGILL,
+    SIGSEGV,
+    SIGTRAP,
+    SS_AUTODISARM,
+    SigAction,
+    bit,
+    build_frame,
+    siginfo,
+)
 from rrdbg.machine.linux.solib import libraries_svr4
 from rrdbg.machine.loader import (
     Program,
@@ -138,6 +159,13 @@ class LinuxMachine:
             warn=warn,
         )
         self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
+        self.linux.cpu = self.regs = CpuRegisters(self.engine)
+        #: Which signals stop a run before their delivery (a debugger's
+        #: choice; None: none do).  The stop is a SIGNAL stop; the next run
+        #: delivers the signal.
+        self.stop_for_signal: Callable[[int], bool] | None = None
+        #: (icount, signal) of the SIGNAL stop made last, not to stop twice.
+        self._reported: tuple[int, int] | None = None
         self.cpu.on_syscall = self._syscall
         # Virtual TSC: one tick per retired instruction (no host time leaks).
         self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
@@ -199,7 +227,9 @@ class LinuxMachine:
             self.exit = done.status
             return True
         self.engine.reg_write(x86.UC_X86_REG_EAX, result & 0xFFFFFFFF)
-        return False
+        # A signal may have become deliverable, or a sigreturn changed the
+        # registers: stop here and let run() see to it.
+        return self.linux.need_signal_check
 
     # -- running -------------------------------------------------------
     @property
@@ -211,15 +241,132 @@ class LinuxMachine:
         return self.exit is not None
 
     def run(self, limit: int = ic.NO_LIMIT, *, exact: bool = True) -> Stop:
-        """Run until exit, fault, exit address or ``limit`` instructions (see Cpu.run)."""
+        """Run until exit, fault, exit address or ``limit`` instructions (see Cpu.run).
+
+        Signals are taken here, between runs of the CPU: timers fire at the
+        icount their deadline falls on, a pending signal is delivered before
+        the next instruction (which counts one instruction: the state before
+        delivery and the handler's entry are distinct icounts), and a fault
+        with a handler becomes a signal delivered at the faulting instruction.
+        A signal is never delivered at ``limit``: the state there is the one
+        before delivery."""
         if self.exit is not None:
             raise EmulatorError("the program has already exited")
-        stop = self.cpu.run(limit, exact=exact)
-        if stop.reason is StopReason.FAULT:
-            assert stop.fault is not None
-            self.fault = stop.fault
-            self.exit = ExitStatus(signal=stop.fault.signal)
-        return stop
+        k = self.linux
+        while True:
+            k.expire_timers()
+            if self.icount < limit and k.deliverable():
+                ended = self._deliver_signals(limit)
+                if ended is not None:
+                    return ended
+            run_to = limit
+            due = k.next_timer_icount()
+            if due is not None and self.icount < due < limit:
+                run_to = due
+            stop = self.cpu.run(run_to, exact=exact or run_to != limit)
+            k.expire_timers()
+            self._after_syscall()
+            if stop.reason is StopReason.FAULT:
+                assert stop.fault is not None
+                if self._fault_to_handler(stop.fault):
+                    continue
+                self.fault = stop.fault
+                self.exit = ExitStatus(signal=stop.fault.signal)
+                return stop
+            if stop.reason is StopReason.SYSCALL and self.exit is None:
+                continue
+            if stop.reason is StopReason.LIMIT and run_to != limit:
+                continue  # a timer's deadline
+            return stop
+
+    def _after_syscall(self) -> None:
+        k = self.linux
+        k.need_signal_check = False
+        restored, k.sigreturn = k.sigreturn, None
+        if restored is not None:
+            self.regs.set_regs(restored.regs)
+            if restored.fxsave is not None:
+                self.regs.fpu_restore(restored.fxsave)
+            else:
+                self.regs.fpu_reset()
+
+    def _deliver_signals(self, limit: int) -> Stop | None:
+        """Deliver what is pending and unblocked, one frame per signal (the
+        last delivered runs first, as on Linux); a Stop if the process died."""
+        k = self.linux
+        st = k.state.signals
+        while self.icount < limit:
+            taken = st.take(k.state.sigmask)
+            if taken is None:
+                return None
+            sig, queued = taken
+            action = k.action(sig)
+            # A fault's entry carries the trap details for the sigcontext.
+            info, trap = queued[:128], struct.unpack("<3I", queued[128:140] or bytes(12))
+            if action.handler == SIG_IGN or (
+                action.handler == SIG_DFL and (sig in DEFAULT_IGNORE or sig in DEFAULT_STOP)
+            ):
+                continue
+            report = self.stop_for_signal
+            if report is not None and self._reported != (self.icount, sig) and report(sig):
+                # Stop before delivery, as gdbserver does; it stays pending.
+                st.queue.insert(0, (sig, queued))
+                self._reported = (self.icount, sig)
+                return Stop(StopReason.SIGNAL, self.icount, signal=sig)
+            if action.handler == SIG_DFL:
+                self.exit = ExitStatus(signal=sig)
+                return Stop(StopReason.END, self.icount)
+            saved = st.saved_mask if st.saved_mask is not None else k.state.sigmask
+            st.saved_mask = None
+            esp = self.regs.get_regs()["esp"]
+            try:
+                entry = build_frame(
+                    self.memory,
+                    self.regs,
+                    sig,
+                    info,
+                    action,
+                    saved,
+                    st,
+                    trapno=trap[0],
+                    err=trap[1],
+                    cr2=trap[2],
+                )
+            except GuestMemoryError:
+                # No room for the frame (a stack overflow into its guard):
+                # Linux's force_sigsegv.
+                self.exit = ExitStatus(signal=SIGSEGV)
+                return Stop(StopReason.END, self.icount)
+            self.regs.set_regs(entry.regs)
+            self.regs.fpu_reset()
+            mask = k.state.sigmask | action.mask
+            if not action.flags & SA_NODEFER:
+                mask |= bit(sig)
+            k.set_mask(mask)
+            if action.flags & SA_RESETHAND:
+                k.set_action(sig, SigAction())
+            sp, flags, _size = st.altstack
+            if action.flags & SA_ONSTACK and flags & SS_AUTODISARM and not st.on_altstack(esp):
+                st.altstack = (0, 2, 0)
+            del sp
+            # Delivery is the kernel entering the handler: one instruction.
+            self.cpu.set_icount(self.icount + 1)
+        return None
+
+    def _fault_to_handler(self, fault: Fault) -> bool:
+        """A fault the program handles: queue its signal (with siginfo and
+        the trap details for the frame) to be delivered at once.  A fault
+        whose signal is blocked or not handled kills the process, as
+        Linux's force_sig does."""
+        k = self.linux
+        sig = fault.signal
+        action = k.action(sig)
+        if action.handler in (SIG_DFL, SIG_IGN) or k.state.sigmask & bit(sig):
+            return False
+        trapno, err, cr2, code, addr = _fault_details(fault, self.memory)
+        trap = struct.pack("<3I", trapno, err, cr2)
+        k.state.signals.queue.insert(0, (sig, siginfo(sig, code, addr) + trap))
+        return True
 
     def run_to_end(self) -> RunResult:
         """Run until the process ends.
@@ -248,6 +395,7 @@ class LinuxMachine:
         self.linux.state = linux
         self.exit = None
         self.fault = None
+        self._reported = None
 
     def save_state(self) -> dict[str, Any]:
         return self.linux.state.to_json()
@@ -325,6 +473,105 @@ class LinuxMachine:
         st = self.linux.state
         h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.sigmask))
         return h.hexdigest()
+
+
+def _fault_details(fault: Fault, memory: GuestMemory) -> tuple[int, int, int, int, int]:
+    """(trapno, err, cr2, si_code, si_addr) of a fault, as Linux's trap
+    handlers fill the sigcontext and siginfo (linux-abi.md 2.6)."""
+    sig = fault.signal
+    if sig == SIGSEGV and fault.address is not None:
+        mapped = memory.region_at(fault.address) is not None
+        write = "write" in fault.what
+        err = 4 | (2 if write else 0) | (1 if mapped else 0)
+        code = 2 if mapped else 1  # SEGV_ACCERR, SEGV_MAPERR
+        return 14, err, fault.address, code, fault.address
+    if sig == SIGSEGV:
+        return 13, 0, 0, SI_KERNEL, 0  # #GP
+    if sig == SIGFPE:
+        return 0, 0, 0, 1, fault.eip  # #DE, FPE_INTDIV
+    if sig == SIGILL:
+        return 6, 0, 0, 2, fault.eip  # #UD, ILL_ILLOPN
+    if sig == SIGTRAP:
+        return 3, 0, 0, SI_KERNEL, 0  # int3
+    if sig == SIGBUS:
+        return 11, 0, 0, 0, 0
+    return 0, 0, 0, SI_KERNEL, 0
+
+
+class CpuRegisters:
+    """The registers signal delivery saves and restores, through the engine."""
+
+    _GENERAL = STATE_REGS[:10]  # eax..edi, esp, ebp, eip, eflags
+    _SEGMENTS = STATE_REGS[10:]
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_regs(self) -> dict[str, int]:
+        return {name: self.engine.reg_read(reg) & 0xFFFFFFFF for name, reg in STATE_REGS}
+
+    def set_regs(self, regs: dict[str, int]) -> None:
+        for name, reg in self._GENERAL:
+            self.engine.reg_write(reg, regs[name] & 0xFFFFFFFF)
+        for name, reg in self._SEGMENTS:
+            # Only what changed: reloading cs/ss means a descriptor check.
+            if name in regs and self.engine.reg_read(reg) != regs[name]:
+                self.engine.reg_write(reg, regs[name])
+
+    def fpu_save(self) -> bytes:
+        """The FXSAVE image: control/status/abridged tags, MXCSR, ST0-7, XMM0-7."""
+        e = self.engine
+        fsw = e.reg_read(x86.UC_X86_REG_FPSW)
+        tags = e.reg_read(x86.UC_X86_REG_FPTAG)
+        abridged = sum(1 << i for i in range(8) if (tags >> (2 * i)) & 3 != 3)
+        top = (fsw >> 11) & 7
+        head = struct.pack(
+            "<HHBxHIIII",
+            e.reg_read(x86.UC_X86_REG_FPCW),
+            fsw,
+            abridged,
+            0,
+            0,
+            0,
+            e.reg_read(x86.UC_X86_REG_MXCSR),
+            0xFFFF,
+        )
+        st = b""
+        for i in range(8):
+            mantissa, exponent = e.reg_read_any(x86.UC_X86_REG_FP0 + ((top + i) & 7))
+            st += struct.pack("<QH6x", mantissa, exponent)
+        xmm = b"".join(
+            (e.reg_read_any(x86.UC_X86_REG_XMM0 + i)).to_bytes(16, "little") for i in range(8)
+        )
+        return (head + st + xmm).ljust(512, b"\0")
+
+    def fpu_restore(self, image: bytes) -> None:
+        e = self.engine
+        fcw, fsw, abridged = struct.unpack_from("<HHB", image)
+        (mxcsr,) = struct.unpack_from("<I", image, 24)
+        top = (fsw >> 11) & 7
+        e.reg_write(x86.UC_X86_REG_FPCW, fcw)
+        e.reg_write(x86.UC_X86_REG_FPSW, fsw)
+        e.reg_write(
+            x86.UC_X86_REG_FPTAG,
+            sum((0 if abridged & (1 << i) else 3) << (2 * i) for i in range(8)),
+        )
+        for i in range(8):
+            mantissa, exponent = struct.unpack_from("<QH", image, 32 + 16 * i)
+            e.reg_write_any(x86.UC_X86_REG_FP0 + ((top + i) & 7), (mantissa, exponent))
+        e.reg_write(x86.UC_X86_REG_MXCSR, mxcsr & 0xFFFF)
+        for i in range(8):
+            e.reg_write_any(
+                x86.UC_X86_REG_XMM0 + i,
+                int.from_bytes(image[160 + 16 * i : 176 + 16 * i], "little"),
+            )
+
+    def fpu_reset(self) -> None:
+        e = self.engine
+        e.reg_write(x86.UC_X86_REG_FPCW, 0x037F)
+        e.reg_write(x86.UC_X86_REG_FPSW, 0)
+        e.reg_write(x86.UC_X86_REG_FPTAG, 0xFFFF)
+        e.reg_write(x86.UC_X86_REG_MXCSR, 0x1F80)
 
 
 def _auxv_at(memory: GuestMemory, esp: int) -> bytes:

@@ -74,11 +74,14 @@ class Kind(enum.IntEnum):
     RMDIR = 22
     RENAME = 23
     MAP_FILE = 24
+    #: A debugger's say over a signal in a live session (not a Host call):
+    #: the pending signal it discarded and the one it sent instead (0: none).
+    DEBUG_SIGNAL = 25
 
 
 #: Events that are not answers to the guest: a replay applies them itself at
 #: their icount, before the guest runs on.
-DEBUG_KINDS = frozenset({Kind.DEBUG_REGISTER, Kind.DEBUG_MEMORY})
+DEBUG_KINDS = frozenset({Kind.DEBUG_REGISTER, Kind.DEBUG_MEMORY, Kind.DEBUG_SIGNAL})
 
 
 _STAT_FIELDS = [f.name for f in dataclasses.fields(FileStat)]
@@ -294,3 +297,19 @@ def decode_debug_memory(payload: bytes) -> tuple[int, bytes]:
     if reader.pos != len(payload):
         raise LogFormatError("debug-memory event: trailing bytes")
     return address, data
+
+
+def encode_debug_signal(discarded: int, sent: int) -> bytes:
+    """DEBUG_SIGNAL payload: LEB128 signal discarded, LEB128 signal sent (0: none)."""
+    out = bytearray()
+    _uvarint(discarded, out)
+    _uvarint(sent, out)
+    return bytes(out)
+
+
+def decode_debug_signal(payload: bytes) -> tuple[int, int]:
+    reader = _Reader(payload)
+    discarded, sent = reader.uvarint(), reader.uvarint()
+    if reader.pos != len(payload) or discarded > 64 or sent > 64:
+        raise LogFormatError("debug-signal event: bad signal numbers or trailing bytes")
+    return discarded, sent

@@ -33,6 +33,7 @@ from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
+from rrdbg.machine.linux.signals import SI_USER, siginfo
 from rrdbg.machine.loader import read_kernel, read_program
 from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult, check_interpreter
 from rrdbg.machine.pc import PcResult
@@ -43,6 +44,7 @@ from rrdbg.record.events import (
     Kind,
     decode_debug_memory,
     decode_debug_register,
+    decode_debug_signal,
 )
 from rrdbg.record.files import FILES_NAME, KeptFiles, _sha256, keep_file, kept_file
 from rrdbg.record.hosts import RecordingHost, ReplayHost
@@ -544,10 +546,20 @@ class Replay:
 
 
 def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
-    """Make a recorded debugger change (a register or memory write) again."""
+    """Make a recorded debugger change (a register or memory write, a signal
+    discarded or sent) again."""
     if kind == Kind.DEBUG_REGISTER:
         name, value = decode_debug_register(payload)
         write_register(machine.engine, name, value)
+    elif kind == Kind.DEBUG_SIGNAL:
+        discarded, sent = decode_debug_signal(payload)
+        if not isinstance(machine, LinuxMachine):
+            raise RrdbgError("a signal event in a recording of a kernel")
+        linux = machine.linux
+        if discarded:
+            linux.state.signals.discard(discarded)
+        if sent:
+            linux.send(sent, siginfo(sent, SI_USER, linux.ids.pid, linux.ids.uid))
     else:
         address, data = decode_debug_memory(payload)
         machine.memory.poke(address, data)

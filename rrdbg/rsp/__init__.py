@@ -54,6 +54,7 @@ from rrdbg.rsp.requests import Kill as Kill
 from rrdbg.rsp.requests import MalformedPacket as MalformedPacket
 from rrdbg.rsp.requests import MonitorCommand as MonitorCommand
 from rrdbg.rsp.requests import MustReplyEmpty as MustReplyEmpty
+from rrdbg.rsp.requests import PassSignals as PassSignals
 from rrdbg.rsp.requests import PointKind as PointKind
 from rrdbg.rsp.requests import QueryAttached as QueryAttached
 from rrdbg.rsp.requests import QueryCurrentThread as QueryCurrentThread

@@ -31,6 +31,7 @@ from rrdbg.rsp.requests import (
     FileSetFs,
     InsertPoint,
     MonitorCommand,
+    PassSignals,
     PointKind,
     QueryAttached,
     QueryCurrentThread,
@@ -260,6 +261,14 @@ def thread_alive(argument: bytes) -> Request:
 
 def monitor_command(argument: bytes) -> Request:
     return MonitorCommand(hex_decode(_after(argument, b",", "qRcmd")))
+
+
+def pass_signals(argument: bytes) -> Request:
+    """``QPassSignals:[SIG[;SIG]...]``: hex gdb signal numbers."""
+    rest = _after(argument, b":", "QPassSignals")
+    if not rest:
+        return PassSignals(frozenset())
+    return PassSignals(frozenset(parse_hex(s, "signal") for s in rest.split(b";")))
 
 
 def query_symbol(argument: bytes) -> Request:

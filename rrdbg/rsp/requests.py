@@ -321,6 +321,14 @@ class UnknownPacket:
 
 
 @dataclass(frozen=True, slots=True)
+class PassSignals:
+    """``QPassSignals:sig;sig...``: signals (gdb numbers) to deliver without
+    stopping; each packet replaces the previous set."""
+
+    signals: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class MalformedPacket:
     """A known packet whose arguments are bad, or an unusable frame: answer ``Exx``.
 
@@ -335,6 +343,7 @@ Request: TypeAlias = (
     QuerySupported
     | MustReplyEmpty
     | StartNoAckMode
+    | PassSignals
     | ReadXfer
     | QueryHaltReason
     | ReadRegisters

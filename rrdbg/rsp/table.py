@@ -32,6 +32,7 @@ from rrdbg.rsp.requests import (
     MalformedPacket,
     MonitorCommand,
     MustReplyEmpty,
+    PassSignals,
     PointKind,
     QueryAttached,
     QueryCurrentThread,
@@ -237,6 +238,15 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         Match.EXACT,
         feature=b"QStartNoAckMode+",
         notes="acks stop once the OK is queued",
+    ),
+    PacketSpec(
+        b"QPassSignals",
+        p.pass_signals,
+        PassSignals,
+        "QPassSignals:SIG[;SIG]...",
+        Match.NAME,
+        feature=b"QPassSignals+",
+        notes="signals (gdb numbers) delivered without a stop",
     ),
     PacketSpec(
         b"qXfer",

@@ -140,6 +140,14 @@ class Target(Protocol):
 
         ``report`` receives progress lines during long searches (reverse-continue)."""
 
+    def set_pass_signals(self, signals: frozenset[int]) -> None:
+        """Signals (Linux numbers) to deliver without stopping (QPassSignals)."""
+
+    def deliver_on_resume(self, signal: int | None) -> None:
+        """The signal (Linux number) gdb asks to deliver when it next resumes
+        forward (``C``/``S``), or None (``c``/``s``: the signal the target
+        stopped for, if any, is not delivered)."""
+
     def step_is_bounded(self) -> bool:
         """True if a single step from here is certain to be quick: it cannot wait
         on the host (a live system call reading the console, say)."""

@@ -44,6 +44,7 @@ from rrdbg.rsp import (
     MonitorCommand,
     MustReplyEmpty,
     Ok,
+    PassSignals,
     PointKind,
     QueryAttached,
     QueryCurrentThread,
@@ -87,6 +88,7 @@ from rrdbg.rsp import Direction as RspDirection
 from rrdbg.rsp import (
     WatchKind as RspWatchKind,
 )
+from rrdbg.rsp.signals import from_gdb, to_gdb
 from rrdbg.target import i386
 from rrdbg.target.interface import (
     Direction,
@@ -279,7 +281,13 @@ class Session:
                 return [Ok()]
             case VContQuery():
                 return [RawReply(b"vCont;c;C;s;S")]
-            case Resume(action=action, direction=direction, address=address):
+            case PassSignals(signals=signals):
+                linux = (from_gdb(s) for s in signals)
+                t.set_pass_signals(frozenset(s for s in linux if s is not None))
+                return [Ok()]
+            case Resume(action=action, direction=direction, address=address, signal=signal):
+                if direction is RspDirection.FORWARD:
+                    t.deliver_on_resume(None if signal is None else from_gdb(signal))
                 if address is not None:
                     if address > 0xFFFFFFFF:
                         raise TargetError(f"resume address {address:#x} is not 32-bit", EINVAL)
@@ -296,6 +304,8 @@ class Session:
                         # a breakpoint it has lifted (a user's stepi is
                         # "vCont;s:1;c").
                         over = step and len(actions) == 1 and act.thread is not None
+                        sig = act.signal
+                        t.deliver_on_resume(None if sig is None else from_gdb(sig))
                         return self._resume(step, Direction.FORWARD, step_over=over)
                 return [ErrorReply(EINVAL)]
             case MonitorCommand(command=command):
@@ -427,6 +437,8 @@ class Session:
         return reply
 
     def _plain_stop_reply(self, stop: StopEvent) -> Reply:
+        # The protocol speaks gdb's signal numbers, the target Linux's.
+        stop = dataclasses.replace(stop, signal=to_gdb(stop.signal))
         match stop.kind:
             case StopKind.EXITED:
                 if stop.exit_code is not None:

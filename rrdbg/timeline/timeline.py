@@ -60,6 +60,7 @@ from rrdbg.record.events import (
     Kind,
     encode_debug_memory,
     encode_debug_register,
+    encode_debug_signal,
 )
 from rrdbg.record.files import KeptFiles
 from rrdbg.record.log import Cursor, LogWriter
@@ -152,6 +153,12 @@ class Timeline:
         #: (a debugger write in the past); undone before the next resume.
         self.dirty = False
         self._last_stop = StopEvent(StopKind.STEP, 0)
+        #: A live program's end, noted when it happened (see _run_slice).
+        self._final_end: EndRecord | None = None
+        #: Signals gdb lets through without a stop (QPassSignals; Linux numbers).
+        self.pass_signals: frozenset[int] = frozenset()
+        #: The signal gdb asked to deliver on the coming resume (None: none).
+        self._resume_signal: int | None = None
         self._watch_hit: tuple[WatchKind, int, int] | None = None
         self._closed = False
         self._read_registers = registers_reader(machine.engine)
@@ -583,6 +590,33 @@ class Timeline:
         return not self.machine.waits_on_host()
 
     # -- Target: running -------------------------------------------------------
+    def set_pass_signals(self, signals: frozenset[int]) -> None:
+        self.pass_signals = signals
+
+    def deliver_on_resume(self, signal: int | None) -> None:
+        self._resume_signal = signal
+
+    def _settle_signal(self) -> None:
+        """Before going forward: what gdb said of the signal the program
+        stopped for (``C sig``, or ``c``: discard it), or a signal it asks
+        to send.  A live session makes the change and records it (a debug
+        event, as for register writes); a replay follows its recording."""
+        wanted, self._resume_signal = self._resume_signal, None
+        m = self.machine
+        if not isinstance(m, LinuxMachine):
+            return
+        last = self._last_stop
+        stopped_for = (
+            last.signal
+            if last.kind is StopKind.SIGNAL and last.icount == m.icount and m.exit is None
+            else None
+        )
+        if wanted == stopped_for or not self._at_live_frontier():
+            return
+        payload = encode_debug_signal(stopped_for or 0, wanted or 0)
+        apply_debug_write(m, Kind.DEBUG_SIGNAL, payload)
+        self._after_write(Kind.DEBUG_SIGNAL, payload)
+
     def resume(
         self,
         *,
@@ -592,6 +626,10 @@ class Timeline:
         report: Report = no_report,
     ) -> StopEvent:
         self.report = report
+        if direction is Direction.FORWARD:
+            self._settle_signal()
+        else:
+            self._resume_signal = None
         start = self.machine.icount
         try:
             if direction is Direction.BACKWARD:
@@ -737,8 +775,16 @@ class Timeline:
             cp = self._nearest_checkpoint(m.icount)
             if m.icount - cp.icount > WATCH_CHECKPOINT_DISTANCE:
                 self.take_checkpoint()
-        with self._armed():
-            stop = self._run_to(target, interrupted, step_over=m.cpu.eip in self.breakpoints)
+        if isinstance(m, LinuxMachine):
+            # Stop before delivering a signal gdb wants to see (gdbserver's way).
+            passed = self.pass_signals
+            m.stop_for_signal = lambda sig: sig not in passed
+        try:
+            with self._armed():
+                stop = self._run_to(target, interrupted, step_over=m.cpu.eip in self.breakpoints)
+        finally:
+            if isinstance(m, LinuxMachine):
+                m.stop_for_signal = None
         if self._watch_hit is not None:
             kind, address, count = self._watch_hit
             self._watch_hit = None
@@ -808,6 +854,12 @@ class Timeline:
             stop = m.run(limit, exact=limit in (target, pending[0] if pending else -1))
         else:
             stop = None
+        if m.exit is not None and self.live and self._final_end is None and self.host.at_frontier:
+            # How the program ended, noted when it does: a fault or a fatal
+            # signal ends it without retiring an instruction, so going back to
+            # that icount later shows the state before, not the end.
+            code, signal = m.end_status()
+            self._final_end = EndRecord(code, signal, m.icount, m.digest())
         self.frontier = max(self.frontier, m.icount)
         self._apply_debug_writes()
         self._maybe_periodic_checkpoint()
@@ -816,6 +868,9 @@ class Timeline:
         if stop.reason is StopReason.FAULT:
             assert stop.fault is not None
             return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.fault.signal)
+        if stop.reason is StopReason.SIGNAL:
+            assert stop.signal is not None
+            return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.signal)
         if stop.reason in (StopReason.SYSCALL, StopReason.END):
             status = m.exit
             if status is None:
@@ -1269,6 +1324,8 @@ class Timeline:
         or (still running) the state at the furthest point it reached, where
         a recording of it stops."""
         m = self.machine
+        if self._final_end is not None:
+            return self._final_end
         if m.exit is not None and self.host.at_frontier:
             code, signal = m.end_status()
             return EndRecord(code, signal, m.icount, m.digest())

@@ -45,6 +45,7 @@ CASES: list[tuple[str, list[str], bytes]] = [
     ("fault_segv", [], b""),
     ("fault_ill", [], b""),
     ("fault_fpe", [], b""),
+    ("signals", [], b""),
 ]
 
 

@@ -40,6 +40,7 @@ from rrdbg.rsp import (
     MonitorCommand,
     MustReplyEmpty,
     Ok,
+    PassSignals,
     PointKind,
     QueryAttached,
     QueryCurrentThread,
@@ -186,6 +187,7 @@ class ToyTarget:
                 | WriteRegisters()
                 | WriteRegister()
                 | Interrupt()
+                | PassSignals()
             ):
                 return [Empty()]
             case _:

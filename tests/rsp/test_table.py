@@ -34,15 +34,15 @@ from .test_requests import GOOD, MALFORMED, UNKNOWN
 
 def test_supported_features_without_reverse() -> None:
     assert supported_features(frozenset({Capability.WATCHPOINTS}), 0x4000) == (
-        b"PacketSize=4000;multiprocess+;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;"
-        b"swbreak+;hwbreak+;vContSupported+"
+        b"PacketSize=4000;multiprocess+;QStartNoAckMode+;QPassSignals+;qXfer:features:read+;"
+        b"qXfer:threads:read+;swbreak+;hwbreak+;vContSupported+"
     )
     assert supported_features(frozenset(), 0x1000).startswith(b"PacketSize=1000;")
 
 
 def test_supported_features_with_reverse() -> None:
     assert supported_features(ALL, 0x20000) == (
-        b"PacketSize=20000;multiprocess+;QStartNoAckMode+;qXfer:features:read+;"
+        b"PacketSize=20000;multiprocess+;QStartNoAckMode+;QPassSignals+;qXfer:features:read+;"
         b"qXfer:threads:read+;qXfer:libraries-svr4:read+;"
         b"qXfer:auxv:read+;qXfer:exec-file:read+;swbreak+;hwbreak+;vContSupported+;"
         b"ReverseStep+;ReverseContinue+"

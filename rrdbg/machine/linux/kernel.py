@@ -27,6 +27,24 @@ from typing import Any, TextIO
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat, Host, Ids
+from rrdbg.machine.linux.signals import (
+    DEFAULT_IGNORE,
+    DEFAULT_STOP,
+    SI_KERNEL,
+    SI_TIMER,
+    SI_TKILL,
+    SI_USER,
+    SIG_DFL,
+    SIG_IGN,
+    UNBLOCKABLE,
+    CpuAccess,
+    Restored,
+    SigAction,
+    SignalState,
+    Timer,
+    bit,
+    siginfo,
+)
 from rrdbg.machine.memory import GuestMemory
 from rrdbg.machine.syscall_names import SYSCALL_NAMES
 
@@ -57,10 +75,6 @@ _TIOCGPGRP = 0x540F
 _FIONBIO = 0x5421
 
 _SIGPIPE = 13
-_SIG_DFL = 0
-_SIG_IGN = 1
-#: Signals whose default action is to do nothing.
-_DEFAULT_IGNORED = {17, 23, 28}  # SIGCHLD, SIGURG, SIGWINCH
 
 _UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
 
@@ -107,6 +121,8 @@ class LinuxState:
     comm: bytes = b""
     dumpable: int = 1
     umask: int = 0o022
+    #: Pending signals, the alternate stack, timers (signals.py).
+    signals: SignalState = field(default_factory=SignalState)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (vmstate stores it; no pickle of untrusted files)."""
@@ -121,6 +137,7 @@ class LinuxState:
             "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
             "sigmask": self.sigmask,
             "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
+            "signals": self.signals.to_json(),
             "comm": self.comm.hex(),
             "dumpable": self.dumpable,
             "umask": self.umask,
@@ -146,6 +163,7 @@ class LinuxState:
             sigmask=int(data["sigmask"]),
             tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
             # Snapshots from before these existed: the defaults.
+            signals=SignalState.from_json(data.get("signals")),
             comm=bytes.fromhex(data.get("comm", "")),
             dumpable=int(data.get("dumpable", 1)),
             umask=int(data.get("umask", 0o022)),
@@ -197,6 +215,14 @@ class Linux:
         self.ids = ids
         self.epoch_ns = epoch_ns
         self.state = LinuxState()
+        #: Set when a signal may have become deliverable or a sigreturn
+        #: changed the registers: the machine stops after this syscall and
+        #: handles it before the program goes on.
+        self.need_signal_check = False
+        #: Registers a sigreturn brings back (the machine applies them).
+        self.sigreturn: Restored | None = None
+        #: The CPU, for the syscalls that read registers (the machine sets it).
+        self.cpu: CpuAccess | None = None
         self._warn = warn if warn is not None else sys.stderr
         self._reported: set[int] = set()
         for fd in (0, 1, 2):
@@ -320,20 +346,137 @@ class Linux:
     def _write_result(self, addr: int, data: bytes) -> None:
         self.mem.write(addr, data)
 
-    def kill_self(self, sig: int) -> int:
-        """Deliver ``sig`` to the process (no user handlers run yet)."""
+    # -- signals (signals.py holds the state and the frames) ------------
+    def action(self, sig: int) -> SigAction:
+        raw = self.state.sigactions.get(sig)
+        return SigAction.decode(raw) if raw else SigAction()
+
+    def set_action(self, sig: int, action: SigAction) -> None:
+        self.state.sigactions[sig] = action.encode()
+
+    def ignored(self, sig: int) -> bool:
+        """Would ``sig`` be discarded on arrival (ignored, explicitly or by default)?"""
+        handler = self.action(sig).handler
+        if handler == SIG_IGN:
+            return True
+        return handler == SIG_DFL and (sig in DEFAULT_IGNORE or sig in DEFAULT_STOP)
+
+    def send(self, sig: int, info: bytes) -> None:
+        """Generate ``sig`` for the process: queued unless it would be
+        ignored and is not blocked (a blocked one waits: its disposition
+        may change before it is unblocked).  The machine delivers it on the
+        way back to user mode (``need_signal_check``)."""
+        if self.ignored(sig) and not self.state.sigmask & bit(sig):
+            return
+        self.state.signals.enqueue(sig, info)
+        self.need_signal_check = True
+
+    def kill_self(self, sig: int, code: int = SI_USER) -> int:
+        """kill/tkill/tgkill of the process itself (signal 0 only checks)."""
         if sig == 0:
             return 0
         if not 1 <= sig <= 64:
             return -errno.EINVAL
-        action = self.state.sigactions.get(sig)
-        handler = struct.unpack_from("<I", action)[0] if action else _SIG_DFL
-        blocked = bool(self.state.sigmask & (1 << (sig - 1))) and sig not in (9, 19)
-        if handler == _SIG_IGN or (handler == _SIG_DFL and sig in _DEFAULT_IGNORED):
-            return 0
-        if blocked:
-            return 0  # stays pending forever: nothing delivers it later
-        raise ProcessExit(ExitStatus(signal=sig))
+        self.send(sig, siginfo(sig, code, self.ids.pid, self.ids.uid))
+        return 0
+
+    def tkill_self(self, sig: int) -> int:
+        return self.kill_self(sig, SI_TKILL)
+
+    def deliverable(self) -> bool:
+        return bool(self.state.signals.pending_mask() & ~self.state.sigmask)
+
+    def set_mask(self, mask: int) -> None:
+        self.state.sigmask = mask & ~UNBLOCKABLE & ((1 << 64) - 1)
+        if self.deliverable():
+            self.need_signal_check = True
+
+    # -- timers on virtual time -----------------------------------------------
+    def timer_now(self, timer: Timer) -> int:
+        """A timer's clock now: virtual ns (real) or instructions run (cpu)."""
+        return self.virtual_ns() if timer.clock == "real" else self._icount() * NS_PER_INSN
+
+    def next_timer_icount(self) -> int | None:
+        """The icount at which the next armed timer expires, if it can while
+        the process runs (real timers also expire during sleeps)."""
+        best = None
+        sleep = self.state.sleep_ns
+        for t in self.state.signals.timers.values():
+            if not t.deadline:
+                continue
+            at = (t.deadline - sleep if t.clock == "real" else t.deadline) // NS_PER_INSN
+            best = at if best is None else min(best, at)
+        return best
+
+    def expire_timers(self) -> None:
+        """Fire every timer whose deadline has passed (called at each stop)."""
+        for number, t in sorted(self.state.signals.timers.items()):
+            now = self.timer_now(t)
+            if not t.deadline or t.deadline > now:
+                continue
+            fired = 1
+            if t.interval:
+                late = (now - t.deadline) // t.interval
+                fired += late
+                t.deadline += (late + 1) * t.interval
+            else:
+                t.deadline = 0
+            if t.notify == 1:  # SIGEV_NONE
+                continue
+            if number < 0:  # setitimer's: SIGALRM, SIGVTALRM, SIGPROF
+                self.send(t.signo, siginfo(t.signo, SI_KERNEL))
+            elif t.queued and any(s == t.signo for s, _ in self.state.signals.queue):
+                t.overrun += fired
+            else:
+                t.overrun = fired - 1
+                t.queued = True
+                info = siginfo(t.signo, SI_TIMER, number, t.overrun, t.value)
+                self.send(t.signo, info)
+
+    def sleep(self, ns: int) -> int:
+        """Let ``ns`` of virtual time pass, as a sleeping process does; real
+        timers fire on the way.  Returns the time left when a signal that
+        interrupts (one a handler takes, or one that kills) cut it short,
+        else 0."""
+        end = self.virtual_ns() + ns
+        while True:
+            due = [
+                t.deadline
+                for t in self.state.signals.timers.values()
+                if t.deadline and t.clock == "real" and t.deadline <= end
+            ]
+            if not due:
+                self.state.sleep_ns += end - self.virtual_ns()
+                return 0
+            self.state.sleep_ns += max(min(due) - self.virtual_ns(), 0)
+            self.expire_timers()
+            if self.interrupting():
+                return end - self.virtual_ns()
+
+    def interrupting(self) -> bool:
+        """Is a signal pending that would end a wait: deliverable and not
+        ignored (a handler runs or the process dies)?"""
+        mask = self.state.sigmask
+        return any(not bit(s) & mask and not self.ignored(s) for s, _ in self.state.signals.queue)
+
+    def wait_for_signal(self) -> None:
+        """pause/sigsuspend: sleep until an interrupting signal arrives.
+        With nothing armed that could send one, the process would sleep
+        forever: it is ended (SIGKILL) with one line saying so."""
+        while not self.interrupting():
+            real = [
+                t.deadline
+                for t in self.state.signals.timers.values()
+                if t.deadline and t.clock == "real"
+            ]
+            if not real:
+                # (A CPU-time timer cannot fire while the process sleeps.)
+                self._warn.write(
+                    "rrdbg: the program waits for a signal that nothing can send "
+                    "(no timer is armed); ending it\n"
+                )
+                raise ProcessExit(ExitStatus(signal=9))
+            self.sleep(max(min(real) - self.virtual_ns(), 0))
 
 
 def _signed(x: int) -> int:

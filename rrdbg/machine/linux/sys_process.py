@@ -78,14 +78,14 @@ def _kill(k: Linux, pid: int, sig: int, *_: int) -> int:
 def _tkill(k: Linux, tid: int, sig: int, *_: int) -> int:
     if tid != k.ids.pid:
         return -errno.ESRCH
-    return k.kill_self(sig)
+    return k.tkill_self(sig)
 
 
 @syscall(270)  # tgkill
 def _tgkill(k: Linux, tgid: int, tid: int, sig: int, *_: int) -> int:
     if tgid != k.ids.pid or tid != k.ids.pid:
         return -errno.ESRCH
-    return k.kill_self(sig)
+    return k.tkill_self(sig)
 
 
 @syscall(122)  # uname

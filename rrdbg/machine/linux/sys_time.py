@@ -60,11 +60,15 @@ def _clock_getres(k: Linux, clock: int, res: int, *_: int) -> int:
     return 0
 
 
-def _sleep(k: Linux, ns: int) -> int:
-    if ns < 0:
-        return -errno.EINVAL
-    k.state.sleep_ns += ns
-    return 0
+def _sleep(k: Linux, ns: int, rem: int, rem_format: str | None) -> int:
+    """Sleep ``ns``; a signal a handler takes cuts it short: -EINTR and the
+    time left in ``rem`` (relative sleeps only: ``rem_format``)."""
+    left = k.sleep(ns)
+    if not left:
+        return 0
+    if rem and rem_format is not None:
+        k.mem.write(rem, struct.pack(rem_format, left // 10**9, left % 10**9))
+    return -errno.EINTR
 
 
 @syscall(162)  # nanosleep
@@ -72,31 +76,33 @@ def _nanosleep(k: Linux, req: int, rem: int, *_: int) -> int:
     sec, nsec = struct.unpack("<iI", k.mem.read(req, 8))
     if nsec >= 10**9 or sec < 0:
         return -errno.EINVAL
-    return _sleep(k, sec * 10**9 + nsec)
+    return _sleep(k, sec * 10**9 + nsec, rem, "<iI")
 
 
-def _clock_nanosleep(k: Linux, clock: int, flags: int, sec: int, nsec: int) -> int:
+def _clock_nanosleep(
+    k: Linux, clock: int, flags: int, sec: int, nsec: int, rem: int, fmt: str
+) -> int:
     now = k._clock_ns(clock)
     if now is None or clock in (2, 3):
         return -errno.EINVAL
     if nsec >= 10**9 or sec < 0:
         return -errno.EINVAL
     target = sec * 10**9 + nsec
-    if flags & 1:  # TIMER_ABSTIME
-        return _sleep(k, max(target - now, 0))
-    return _sleep(k, target)
+    if flags & 1:  # TIMER_ABSTIME: never writes rem
+        return _sleep(k, max(target - now, 0), 0, None)
+    return _sleep(k, target, rem, fmt)
 
 
 @syscall(267)  # clock_nanosleep
 def _clock_nanosleep32(k: Linux, clock: int, flags: int, req: int, rem: int, *_: int) -> int:
     sec, nsec = struct.unpack("<iI", k.mem.read(req, 8))
-    return _clock_nanosleep(k, clock, flags, sec, nsec)
+    return _clock_nanosleep(k, clock, flags, sec, nsec, rem, "<iI")
 
 
 @syscall(407)  # clock_nanosleep_time64
 def _clock_nanosleep64(k: Linux, clock: int, flags: int, req: int, rem: int, *_: int) -> int:
     sec, nsec = struct.unpack("<qq", k.mem.read(req, 16))
-    return _clock_nanosleep(k, clock, flags, sec, nsec)
+    return _clock_nanosleep(k, clock, flags, sec, nsec, rem, "<qq")
 
 
 @syscall(355)  # getrandom
