@@ -447,6 +447,13 @@ class Cpu:
         self.engine.patch_context(_old_exception_offset(), _NO_EXCEPTION)
         return True
 
+    def forget_exception(self) -> None:
+        """After a fault the program's handler takes: QEMU still remembers
+        the exception as in progress (Unicorn stopped before delivering it),
+        and the next one would become a double fault.  Forget it, as a
+        completed delivery would."""
+        self.engine.patch_context(_old_exception_offset(), _NO_EXCEPTION)
+
     # -- counting ------------------------------------------------------
     @property
     def eip(self) -> int:

@@ -127,6 +127,18 @@ class Host(ABC):
         """The bytes a file mapping of ``length`` bytes at ``offset`` shows
         (fewer at the end of the file), without moving the file position."""
 
+    @abstractmethod
+    def pipe(self) -> bytes | int:
+        """A new pipe: its read and write handles (two little-endian u32),
+        or -errno.  Both ends are non-blocking on the host: one process
+        cannot wait on a pipe only it can fill (the kernel decides)."""
+
+    @abstractmethod
+    def fs_call(self, op: str, args: tuple[int | bytes, ...]) -> int | bytes:
+        """One of the file-system operations in ``FS_OPS`` (metadata, links,
+        the working directory, positioned I/O, sync, locks, poll): an int
+        (0, a count, or -errno) or bytes, as each documents."""
+
     def file_content(self, handle: int) -> bytes | int:
         """The whole file behind ``handle``: what a recording keeps of a
         mapped file.  Only live hosts can answer."""
@@ -191,6 +203,41 @@ def _host_getdents64(fd: int, count: int) -> bytes | int:
             return -ctypes.get_errno()
         return buf.raw[:n]
     return -errno.ENOSYS
+
+
+#: The operations of ``Host.fs_call``: name -> (arguments, result).
+FS_OPS = {
+    "realdir": ("path", "the canonical absolute path of a directory (chdir), or -errno"),
+    "chmod": ("path, mode, follow", "int"),
+    "fchmod": ("handle, mode", "int"),
+    "chown": ("path, uid, gid, follow (uid/gid -1: unchanged)", "int"),
+    "fchown": ("handle, uid, gid", "int"),
+    "utimens": ("path, atime_ns, mtime_ns, follow (-1 now, -2 unchanged)", "int"),
+    "futimens": ("handle, atime_ns, mtime_ns", "int"),
+    "truncate": ("path, length", "int"),
+    "ftruncate": ("handle, length", "int"),
+    "fsync": ("handle", "int"),
+    "fdatasync": ("handle", "int"),
+    "link": ("old, new, follow", "int"),
+    "symlink": ("target, path", "int"),
+    "pread": ("handle, count, offset", "bytes, or -errno"),
+    "pwrite": ("handle, data, offset", "int: bytes written"),
+    "statfs": (
+        "path",
+        "12 u64: type, bsize, blocks, bfree, bavail, files, ffree, fsid0, fsid1, "
+        "namelen, frsize, flags",
+    ),
+    "fstatfs": ("handle", "as statfs"),
+    "flock": ("handle, operation", "int"),
+    "fallocate": ("handle, mode, offset, length", "int"),
+    "poll": ("(handle i32, events i16) records, timeout_ms", "revents i16 per record, or -errno"),
+    "getxattr": ("path or handle, name, follow", "the value, or -errno"),
+    "listxattr": ("path or handle, follow", "the names, each NUL-terminated, or -errno"),
+    "setxattr": ("path or handle, name, value, flags, follow", "int"),
+    "removexattr": ("path or handle, name, follow", "int"),
+}
+
+_UTIME_NOW, _UTIME_OMIT = -1, -2
 
 
 def _pread_all(fd: int, offset: int, length: int) -> bytes | int:
@@ -413,6 +460,169 @@ class LiveHost(Host):
             return _errno_of(exc)
         return _pread_all(fd, 0, size)
 
+    def pipe(self) -> bytes | int:
+        try:
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            return _errno_of(exc)
+        handles = []
+        for fd in (read_fd, write_fd):
+            handle = self._next
+            self._next += 1
+            self._fds[handle] = fd
+            self._own.add(fd)
+            handles.append(handle)
+        return struct.pack("<II", *handles)
+
+    def fs_call(self, op: str, args: tuple[int | bytes, ...]) -> int | bytes:
+        method = getattr(self, "_fs_" + op, None)
+        if op not in FS_OPS or method is None:
+            return -errno.ENOSYS
+        try:
+            result: int | bytes = method(*args)
+        except OSError as exc:
+            return _errno_of(exc)
+        except (TypeError, ValueError, OverflowError):
+            return -errno.EINVAL
+        return result
+
+    def _need(self, handle: int) -> int:
+        fd = self._fd(handle)
+        if fd is None:
+            raise OSError(errno.EBADF, "bad handle")
+        return fd
+
+    def _fs_realdir(self, path: bytes) -> bytes:
+        fd = os.open(self._in_root(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return os.fsencode(os.readlink(f"/proc/self/fd/{fd}"))
+        finally:
+            os.close(fd)
+
+    def _fs_chmod(self, path: bytes, mode: int, follow: int) -> int:
+        os.chmod(path, mode, follow_symlinks=bool(follow))
+        return 0
+
+    def _fs_fchmod(self, handle: int, mode: int) -> int:
+        os.fchmod(self._need(handle), mode)
+        return 0
+
+    def _fs_chown(self, path: bytes, uid: int, gid: int, follow: int) -> int:
+        os.chown(path, uid, gid, follow_symlinks=bool(follow))
+        return 0
+
+    def _fs_fchown(self, handle: int, uid: int, gid: int) -> int:
+        os.fchown(self._need(handle), uid, gid)
+        return 0
+
+    def _times(self, target: int | bytes, atime: int, mtime: int, follow: bool) -> tuple[int, int]:
+        if _UTIME_OMIT in (atime, mtime):
+            st = os.stat(target, follow_symlinks=follow)
+            atime = st.st_atime_ns if atime == _UTIME_OMIT else atime
+            mtime = st.st_mtime_ns if mtime == _UTIME_OMIT else mtime
+        now = time.time_ns()
+        return (now if atime == _UTIME_NOW else atime, now if mtime == _UTIME_NOW else mtime)
+
+    def _fs_utimens(self, path: bytes, atime: int, mtime: int, follow: int) -> int:
+        os.utime(
+            path, ns=self._times(path, atime, mtime, bool(follow)), follow_symlinks=bool(follow)
+        )
+        return 0
+
+    def _fs_futimens(self, handle: int, atime: int, mtime: int) -> int:
+        fd = self._need(handle)
+        os.utime(fd, ns=self._times(fd, atime, mtime, True))
+        return 0
+
+    def _fs_truncate(self, path: bytes, length: int) -> int:
+        os.truncate(path, length)
+        return 0
+
+    def _fs_ftruncate(self, handle: int, length: int) -> int:
+        os.ftruncate(self._need(handle), length)
+        return 0
+
+    def _fs_fsync(self, handle: int) -> int:
+        fd = self._need(handle)
+        if handle > 2:  # the console is not synced
+            os.fsync(fd)
+        return 0
+
+    def _fs_fdatasync(self, handle: int) -> int:
+        fd = self._need(handle)
+        if handle > 2:
+            os.fdatasync(fd)
+        return 0
+
+    def _fs_link(self, old: bytes, new: bytes, follow: int) -> int:
+        os.link(old, new, follow_symlinks=bool(follow))
+        return 0
+
+    def _fs_symlink(self, target: bytes, path: bytes) -> int:
+        os.symlink(target, path)
+        return 0
+
+    def _fs_pread(self, handle: int, count: int, offset: int) -> bytes:
+        return os.pread(self._need(handle), count, offset)
+
+    def _fs_pwrite(self, handle: int, data: bytes, offset: int) -> int:
+        return os.pwrite(self._need(handle), data, offset)
+
+    def _fs_statfs(self, path: bytes) -> bytes | int:
+        return _statfs(self._in_root(path))
+
+    def _fs_fstatfs(self, handle: int) -> bytes | int:
+        return _statfs(self._need(handle))
+
+    def _fs_flock(self, handle: int, operation: int) -> int:
+        import fcntl
+
+        fcntl.flock(self._need(handle), operation)
+        return 0
+
+    def _fs_fallocate(self, handle: int, mode: int, offset: int, length: int) -> int:
+        if mode:
+            return -errno.EOPNOTSUPP
+        os.posix_fallocate(self._need(handle), offset, length)
+        return 0
+
+    def _fs_poll(self, records: bytes, timeout_ms: int) -> bytes | int:
+        import select
+
+        poller = select.poll()
+        entries = [struct.unpack_from("<ih", records, i) for i in range(0, len(records), 6)]
+        for handle, events in entries:
+            fd = self._fd(handle)
+            if fd is not None:
+                poller.register(fd, events & 0xFFFF)
+        ready = dict(poller.poll(None if timeout_ms < 0 else timeout_ms))
+        out = b""
+        for handle, _events in entries:
+            fd = self._fd(handle)
+            revents = 0x20 if fd is None else ready.get(fd, 0)  # POLLNVAL
+            out += struct.pack("<h", revents if revents < 0x8000 else revents - 0x10000)
+        return out
+
+    def _xattr_target(self, target: int | bytes) -> int | bytes:
+        return self._need(target) if isinstance(target, int) else self._in_root(target)
+
+    def _fs_getxattr(self, target: int | bytes, name: bytes, follow: int) -> bytes:
+        return os.getxattr(self._xattr_target(target), name, follow_symlinks=bool(follow))
+
+    def _fs_listxattr(self, target: int | bytes, follow: int) -> bytes:
+        names = os.listxattr(self._xattr_target(target), follow_symlinks=bool(follow))
+        return b"".join(os.fsencode(n) + b"\0" for n in names)
+
+    def _fs_setxattr(
+        self, target: int | bytes, name: bytes, value: bytes, flags: int, follow: int
+    ) -> int:
+        os.setxattr(self._xattr_target(target), name, value, flags, follow_symlinks=bool(follow))
+        return 0
+
+    def _fs_removexattr(self, target: int | bytes, name: bytes, follow: int) -> int:
+        os.removexattr(self._xattr_target(target), name, follow_symlinks=bool(follow))
+        return 0
+
     def terminal_attrs(self, handle: int) -> bytes | int:
         fd = self._fd(handle)
         if fd is None:
@@ -487,3 +697,32 @@ class SeededHost(LiveHost):
 
     def realtime_epoch_ns(self) -> int:
         return self._epoch
+
+
+def _statfs(target: int | bytes) -> bytes | int:
+    """statfs(2)/fstatfs(2) through libc: Python's statvfs has no f_type."""
+    import ctypes
+
+    buf = ctypes.create_string_buffer(120)  # x86-64 struct statfs
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = libc.fstatfs if isinstance(target, int) else libc.statfs
+    if call(target, buf) != 0:
+        return -ctypes.get_errno()
+    (f_type, bsize, blocks, bfree, bavail, files, ffree, fsid0, fsid1, namelen, frsize, flags) = (
+        struct.unpack_from("<qqQQQQQiiqqq", buf.raw)
+    )
+    return struct.pack(
+        "<12Q",
+        f_type & 0xFFFFFFFF,
+        bsize,
+        blocks,
+        bfree,
+        bavail,
+        files,
+        ffree,
+        fsid0 & 0xFFFFFFFF,
+        fsid1 & 0xFFFFFFFF,
+        namelen,
+        frsize,
+        flags,
+    )

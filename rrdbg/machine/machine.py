@@ -366,6 +366,7 @@ class LinuxMachine:
         trapno, err, cr2, code, addr = _fault_details(fault, self.memory)
         trap = struct.pack("<3I", trapno, err, cr2)
         k.state.signals.queue.insert(0, (sig, siginfo(sig, code, addr) + trap))
+        self.cpu.forget_exception()
         return True
 
     def run_to_end(self) -> RunResult:

@@ -77,6 +77,9 @@ class Kind(enum.IntEnum):
     #: A debugger's say over a signal in a live session (not a Host call):
     #: the pending signal it discarded and the one it sent instead (0: none).
     DEBUG_SIGNAL = 25
+    #: ``fs_call(op, args)``: one of host.FS_OPS (the op's name is an argument).
+    FS_CALL = 26
+    PIPE = 27
 
 
 #: Events that are not answers to the guest: a replay applies them itself at

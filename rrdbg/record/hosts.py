@@ -117,6 +117,16 @@ class RecordingHost(Host):
         self._paths.pop(handle, None)
         return value
 
+    def pipe(self) -> bytes | int:
+        value = self.live.pipe()
+        self._log(Kind.PIPE, (), value)
+        return value
+
+    def fs_call(self, op: str, args: tuple[int | bytes, ...]) -> int | bytes:
+        value = self.live.fs_call(op, args)
+        self._log(Kind.FS_CALL, (op.encode(), *args), value)
+        return value
+
     def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
         value = self.live.map_file(handle, offset, length)
         logged: Value = value
@@ -353,6 +363,12 @@ class ReplayHost(Host):
 
     def rename(self, old: bytes, new: bytes) -> int:
         return self._int(Kind.RENAME, (old, new))
+
+    def pipe(self) -> bytes | int:
+        return self._bytes_or_int(Kind.PIPE, ())
+
+    def fs_call(self, op: str, args: tuple[int | bytes, ...]) -> int | bytes:
+        return self._bytes_or_int(Kind.FS_CALL, (op.encode(), *args))
 
     def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
         event = self.source.peek()

@@ -126,6 +126,12 @@ class TimelineHost(Host):
     def map_file(self, handle: int, offset: int, length: int) -> bytes | int:
         return self._pick().map_file(handle, offset, length)
 
+    def fs_call(self, op: str, args: tuple[int | bytes, ...]) -> int | bytes:
+        return self._pick().fs_call(op, args)
+
+    def pipe(self) -> bytes | int:
+        return self._pick().pipe()
+
     def terminal_attrs(self, handle: int) -> bytes | int:
         return self._pick().terminal_attrs(handle)
 

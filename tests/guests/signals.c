@@ -152,9 +152,13 @@ int main(void)
     printf("segv on text: code=%d addr_is_main=%d\n", last_code, last_addr == (void *)main);
     siginfo_of(SIGFPE, fault_handler, 0);
     volatile int zero = 0;
-    if (sigsetjmp(env, 1) == 0)
-        zero = 10 / zero;
-    printf("fpe: sig=%d code=%d\n", last_sig, last_code);
+    volatile int fpes = 0;
+    for (volatile int i = 0; i < 3; i++) /* again and again: each one a clean #DE */
+        if (sigsetjmp(env, 1) == 0)
+            zero = 10 / zero;
+        else
+            fpes++;
+    printf("fpe: sig=%d code=%d times=%d\n", last_sig, last_code, fpes);
     siginfo_of(SIGILL, fault_handler, 0);
     if (sigsetjmp(env, 1) == 0)
         __asm__ volatile("ud2");

@@ -96,6 +96,25 @@ def test_directories_same_as_native(tmp_path: Path) -> None:
     assert (emulated.returncode, emulated.stdout, emulated.stderr) == (0, native.stdout, b"")
 
 
+def test_file_system_calls_same_as_native(tmp_path: Path) -> None:
+    # cwd, *at on directory fds, links, modes, times, sizes, pread/pwritev,
+    # sendfile, locks, poll/select, statfs, accounting: output and the tree
+    # left behind as natively.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    native = run([guest("fsops"), str(tmp_path / "a")], b"", tmp_path)
+    emulated = run([*rrdbg_cmd(), guest("fsops"), str(tmp_path / "b")], b"", tmp_path)
+    assert native.returncode == 0 and b"readlink a.txt" in native.stdout
+    assert (emulated.returncode, emulated.stdout, emulated.stderr) == (0, native.stdout, b"")
+
+    def tree(root: Path) -> list[tuple[str, int, bool]]:
+        return sorted(
+            (str(p.relative_to(root)), p.lstat().st_size, p.is_symlink()) for p in root.rglob("*")
+        )
+
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+
+
 def test_stdin_from_file(tmp_path: Path) -> None:
     data = b"from a file\n"
     (tmp_path / "in.txt").write_bytes(data)

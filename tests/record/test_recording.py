@@ -439,11 +439,12 @@ def test_block_cache_speeds_replay_and_a_damaged_one_is_ignored(tmp_path: Path) 
     assert seeded_learning < cold_learning // 10
 
 
-def test_directory_work_replays_without_touching_the_host(tmp_path: Path) -> None:
+@pytest.mark.parametrize("program", ["dirs", "fsops"])
+def test_directory_work_replays_without_touching_the_host(tmp_path: Path, program: str) -> None:
     work = tmp_path / "work"
     work.mkdir()
     rec = tmp_path / "d.rr"
-    first = rrdbg("record", "-o", str(rec), guest("dirs"), str(work))
+    first = rrdbg("record", "-o", str(rec), guest(program), str(work))
     assert first.returncode == 0, first.stderr
     shutil.rmtree(work)  # the directory the program listed and changed is gone
     replay = rrdbg("replay", str(rec))

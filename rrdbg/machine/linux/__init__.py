@@ -10,15 +10,32 @@ Layout (after gVisor's sentry and Qiling's posix syscalls):
 - ``kernel.py``: the kernel objects (``Linux``: the process's memory map,
   brk, fd table, signal state, TLS, virtual clocks; ``LinuxState``, its
   serialisable part) and the syscall table with its ``@syscall`` decorator;
-- ``sys_*.py``: the handlers, one module per area (process and identity,
-  files, memory, threads and signals, time), each registering itself.
+- ``signals.py``: signal state, frames and sigreturn; ``solib.py``: the
+  dynamic linker's library list for gdb;
+- ``sys_*.py``: the handlers, one module per area, each registering itself:
+  ``sys_files`` (fds, read/write, open, stat, directories, ioctl),
+  ``sys_io`` (positioned and bulk I/O, sync, locks, poll/select),
+  ``sys_meta`` (modes, owners, times, sizes, links, cwd, statfs),
+  ``sys_memory``, ``sys_process`` (exit, ids, kill, limits, prctl),
+  ``sys_signals`` (dispositions, masks, waits, sigreturn, timers),
+  ``sys_time`` (clocks, sleeps, getrandom), ``sys_misc`` (sysinfo,
+  rusage, credentials, scheduling, children, sockets).
 """
 
 from __future__ import annotations
 
-from rrdbg.machine.linux import sys_files, sys_memory, sys_process, sys_signals, sys_time
+from rrdbg.machine.linux import (
+    sys_files,
+    sys_io,
+    sys_memory,
+    sys_meta,
+    sys_misc,
+    sys_process,
+    sys_signals,
+    sys_time,
+)
 from rrdbg.machine.linux.kernel import ExitStatus, Linux, LinuxState, OpenFile, ProcessExit
 
 __all__ = ["ExitStatus", "Linux", "LinuxState", "OpenFile", "ProcessExit"]
 # The handler modules register themselves on import.
-_AREAS = (sys_files, sys_memory, sys_process, sys_signals, sys_time)
+_AREAS = (sys_files, sys_io, sys_memory, sys_meta, sys_misc, sys_process, sys_signals, sys_time)

@@ -121,6 +121,9 @@ class LinuxState:
     comm: bytes = b""
     dumpable: int = 1
     umask: int = 0o022
+    #: The working directory after a chdir, canonical and absolute; empty:
+    #: the host's own (rrdbg's), which relative paths then use as they are.
+    cwd: bytes = b""
     #: Pending signals, the alternate stack, timers (signals.py).
     signals: SignalState = field(default_factory=SignalState)
 
@@ -138,6 +141,7 @@ class LinuxState:
             "sigmask": self.sigmask,
             "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
             "signals": self.signals.to_json(),
+            "cwd": self.cwd.hex(),
             "comm": self.comm.hex(),
             "dumpable": self.dumpable,
             "umask": self.umask,
@@ -164,6 +168,7 @@ class LinuxState:
             tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
             # Snapshots from before these existed: the defaults.
             signals=SignalState.from_json(data.get("signals")),
+            cwd=bytes.fromhex(data.get("cwd", "")),
             comm=bytes.fromhex(data.get("comm", "")),
             dumpable=int(data.get("dumpable", 1)),
             umask=int(data.get("umask", 0o022)),
@@ -225,6 +230,7 @@ class Linux:
         self.cpu: CpuAccess | None = None
         self._warn = warn if warn is not None else sys.stderr
         self._reported: set[int] = set()
+        self._warned: set[str] = set()
         for fd in (0, 1, 2):
             self.state.fds[fd] = fd
             self.state.files[fd] = OpenFile(fd, (os.O_RDONLY if fd == 0 else os.O_WRONLY))
@@ -249,6 +255,13 @@ class Linux:
             return -errno.EFAULT
 
     # -- helpers -------------------------------------------------------
+    def warn_once(self, key: str, text: str) -> None:
+        """One ``rrdbg:`` line on stderr, once per kind of event."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self._warn.write(f"rrdbg: {text}\n")
+            self._warn.flush()
+
     def virtual_ns(self) -> int:
         return self._icount() * NS_PER_INSN + self.state.sleep_ns
 
@@ -265,10 +278,39 @@ class Linux:
         return self.mem.read_cstring(addr, 4096)
 
     def _resolve(self, dirfd: int, path: bytes) -> bytes | int:
-        """A path for the host, relative paths only against the cwd."""
-        if path.startswith(b"/") or _signed(dirfd) == _AT_FDCWD:
+        """The path for the host: relative ones joined to the directory
+        ``dirfd`` was opened as, or to the working directory (AT_FDCWD).
+        Never normalised: the host walks ``..`` and symlinks as Linux does."""
+        if path.startswith(b"/"):
             return path
-        return -errno.ENOTSUP
+        dirfd = _signed(dirfd & 0xFFFFFFFF)
+        if dirfd == _AT_FDCWD:
+            base = self.state.cwd
+        else:
+            handle = self._handle(dirfd)
+            if handle is None:
+                return -errno.EBADF
+            f = self.state.files.get(handle)
+            if f is None or not f.path:
+                return -errno.ENOTDIR  # the console, or a file opened before paths were kept
+            base = f.path
+        if not base:
+            return path
+        return base.rstrip(b"/") + b"/" + path
+
+    def _at(self, addr: int, dirfd: int = _AT_FDCWD) -> bytes | int:
+        """The guest path at ``addr``, resolved as ``_resolve`` does."""
+        return self._resolve(dirfd, self._path(addr))
+
+    def set_cwd(self, canonical: bytes) -> None:
+        """chdir: make paths of files opened relative to the host's working
+        directory absolute first (they were relative to it)."""
+        if not self.state.cwd:
+            base = self.host.getcwd()
+            for f in self.state.files.values():
+                if f.path and not f.path.startswith(b"/"):
+                    f.path = base.rstrip(b"/") + b"/" + f.path
+        self.state.cwd = canonical
 
     def _handle(self, fd: int) -> int | None:
         return self.state.fds.get(_signed(fd))
@@ -278,6 +320,8 @@ class Linux:
         handle = self._handle(fd)
         f = None if handle is None else self.state.files.get(handle)
         path = f.path if f is not None and f.path else b"[file]"
+        if not path.startswith(b"/") and path != b"[file]":
+            path = self.state.cwd.rstrip(b"/") + b"/" + path if self.state.cwd else path
         return path.decode("utf-8", "surrogateescape")
 
     def _new_fd(self, handle: int, minimum: int = 0) -> int:

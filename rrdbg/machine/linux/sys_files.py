@@ -24,8 +24,10 @@ from rrdbg.machine.linux.kernel import (
     _TCSETSW,
     _TIOCGPGRP,
     _TIOCGWINSZ,
+    ExitStatus,
     Linux,
     OpenFile,
+    ProcessExit,
     _signed,
     _u32,
     syscall,
@@ -43,9 +45,54 @@ def _read(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
         return -errno.EFAULT
     data = k.host.read(handle, count)
     if isinstance(data, int):
-        return data
+        return _would_block(k, handle, data)
     k.mem.write(buf, data)
     return len(data)
+
+
+def _would_block(k: Linux, handle: int, result: int) -> int:
+    """A pipe the process made is non-blocking on the host: -EAGAIN on a
+    blocking fd means the process waits on itself, forever on Linux.  It is
+    ended with one line instead of hanging."""
+    f = k.state.files.get(handle)
+    if result != -errno.EAGAIN or f is None or not f.path.startswith(b"pipe:"):
+        return result
+    if f.flags & 0o4000:  # O_NONBLOCK: the program asked for EAGAIN
+        return result
+    k.warn_once(
+        "pipe",
+        "the program waits on a pipe only it could fill or empty (it would wait forever); "
+        "ending it",
+    )
+    raise ProcessExit(ExitStatus(signal=9))
+
+
+@syscall(42)  # pipe
+def _pipe(k: Linux, fds: int, *_: int) -> int:
+    return _pipe2(k, fds, 0, 0, 0, 0, 0)
+
+
+@syscall(331)  # pipe2
+def _pipe2(k: Linux, fds: int, flags: int, *_: int) -> int:
+    if flags & ~(0o2000000 | 0o4000 | 0o40000):  # O_CLOEXEC, O_NONBLOCK, O_DIRECT
+        return -errno.EINVAL
+    if not k.mem.is_mapped(fds, 8, PROT_WRITE):
+        return -errno.EFAULT
+    made = k.host.pipe()
+    if isinstance(made, int):
+        return made
+    ends = struct.unpack("<II", made)
+    guest = []
+    for handle, mode in zip(ends, (0, 1), strict=True):
+        k.state.files[handle] = OpenFile(
+            handle, mode | (flags & 0o4000), path=b"pipe:[%d]" % ends[0]
+        )
+        fd = k._new_fd(handle)
+        if flags & 0o2000000:
+            k.state.fd_flags[fd] = 1
+        guest.append(fd)
+    k.mem.write(fds, struct.pack("<ii", *guest))
+    return 0
 
 
 @syscall(4)  # write
@@ -53,7 +100,7 @@ def _write(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
-    return _written(k, k.host.write(handle, k.mem.read(buf, count)))
+    return _would_block(k, handle, _written(k, k.host.write(handle, k.mem.read(buf, count))))
 
 
 def _written(k: Linux, result: int) -> int:
@@ -69,13 +116,25 @@ def _readv(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     for base, length in _iovecs(k, iov, iovcnt):
         if length == 0:
             continue
-        got = _read(k, fd, base, length, 0, 0, 0)
+        got = _read(k, fd, base, length, 0, 0, 0) if total == 0 else _read_more(k, fd, base, length)
         if got < 0:
             return got if total == 0 else total
         total += got
         if got < length:
             break
     return total
+
+
+def _read_more(k: Linux, fd: int, buf: int, count: int) -> int:
+    """A later iovec's read: after some data, "nothing yet" ends the call."""
+    handle = k._handle(fd)
+    if handle is None or not k.mem.is_mapped(buf, count, PROT_WRITE):
+        return -errno.EFAULT
+    data = k.host.read(handle, count)
+    if isinstance(data, int):
+        return data
+    k.mem.write(buf, data)
+    return len(data)
 
 
 @syscall(146)  # writev
@@ -86,7 +145,7 @@ def _writev(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     data = b"".join(k.mem.read(base, length) for base, length in _iovecs(k, iov, iovcnt))
     if not data:
         return 0
-    return _written(k, k.host.write(handle, data))
+    return _would_block(k, handle, _written(k, k.host.write(handle, data)))
 
 
 def _iovecs(k: Linux, iov: int, iovcnt: int) -> list[tuple[int, int]]:
@@ -96,9 +155,21 @@ def _iovecs(k: Linux, iov: int, iovcnt: int) -> list[tuple[int, int]]:
     return [struct.unpack_from("<II", raw, 8 * i) for i in range(iovcnt)]
 
 
+def _creation_mode(k: Linux, mode: int) -> int:
+    """The mode a new file or directory asks the host for.  The umask is
+    applied here once the program has changed it; until then the host's own
+    (rrdbg's, normally the same 022) applies, as recordings always had it."""
+    mode &= 0o7777
+    if k.state.umask != 0o022:
+        mode &= ~k.state.umask
+    return mode
+
+
 def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
     if isinstance(path, int):
         return path
+    if flags & 0o100:  # O_CREAT
+        mode = _creation_mode(k, mode)
     handle = k.host.open(path, flags, mode)
     if handle < 0:
         return handle
@@ -111,7 +182,7 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
 
 @syscall(5)  # open
 def _sys_open(k: Linux, path: int, flags: int, mode: int, *_: int) -> int:
-    return _open(k, k._path(path), flags, mode)
+    return _open(k, k._at(path), flags, mode)
 
 
 @syscall(295)  # openat
@@ -177,8 +248,20 @@ def _fcntl(k: Linux, fd: int, cmd: int, arg: int, *_: int) -> int:
         return 0
     if cmd == 3:  # F_GETFL
         return k.state.files[handle].flags
-    if cmd == 4:  # F_SETFL
+    if cmd == 4:  # F_SETFL: O_APPEND, O_NONBLOCK, ... are remembered
+        f = k.state.files[handle]
+        changeable = 0o2000 | 0o4000 | 0o20000 | 0o40000 | 0o1000000
+        f.flags = (f.flags & ~changeable) | (arg & changeable)
         return 0
+    if cmd in (5, 12, 36):  # F_GETLK, F_GETLK64, F_OFD_GETLK
+        # One process: no lock of another process can be in the way.
+        k.mem.write(arg, struct.pack("<h", 2))  # l_type = F_UNLCK
+        return 0
+    if cmd in (6, 7, 13, 14, 37, 38):  # F_SETLK(W)(64), F_OFD_SETLK(W)
+        (l_type,) = struct.unpack("<h", k.mem.read(arg, 2))
+        return 0 if l_type in (0, 1, 2) else -errno.EINVAL
+    if cmd == 1032:  # F_GETPIPE_SZ
+        return 65536
     return -errno.EINVAL
 
 
@@ -275,7 +358,8 @@ def _statx(k: Linux, dirfd: int, path: int, flags: int, mask: int, buf: int, *_:
 
 @syscall(33)  # access
 def _access(k: Linux, path: int, mode: int, *_: int) -> int:
-    return k.host.access(k._path(path), mode)
+    resolved = k._at(path)
+    return resolved if isinstance(resolved, int) else k.host.access(resolved, mode)
 
 
 @syscall(307)  # faccessat
@@ -302,7 +386,7 @@ def _readlink_common(k: Linux, path: bytes | int, buf: int, size: int) -> int:
 
 @syscall(85)  # readlink
 def _readlink(k: Linux, path: int, buf: int, size: int, *_: int) -> int:
-    return _readlink_common(k, k._path(path), buf, size)
+    return _readlink_common(k, k._at(path), buf, size)
 
 
 @syscall(305)  # readlinkat
@@ -312,7 +396,7 @@ def _readlinkat(k: Linux, dirfd: int, path: int, buf: int, size: int, *_: int) -
 
 @syscall(183)  # getcwd
 def _getcwd(k: Linux, buf: int, size: int, *_: int) -> int:
-    cwd = k.host.getcwd() + b"\0"
+    cwd = (k.state.cwd or k.host.getcwd()) + b"\0"
     if len(cwd) > size:
         return -errno.ERANGE
     k._write_result(buf, cwd)
@@ -321,7 +405,8 @@ def _getcwd(k: Linux, buf: int, size: int, *_: int) -> int:
 
 @syscall(10)  # unlink
 def _unlink(k: Linux, path: int, *_: int) -> int:
-    return k.host.unlink(k._path(path))
+    resolved = k._at(path)
+    return resolved if isinstance(resolved, int) else k.host.unlink(resolved)
 
 
 @syscall(301)  # unlinkat
@@ -410,7 +495,10 @@ def _old_dirents(data: bytes) -> bytes | int:
 
 @syscall(39)  # mkdir
 def _mkdir(k: Linux, path: int, mode: int, *_: int) -> int:
-    return k.host.mkdir(k._path(path), mode & 0o7777)
+    resolved = k._at(path)
+    return (
+        resolved if isinstance(resolved, int) else k.host.mkdir(resolved, _creation_mode(k, mode))
+    )
 
 
 @syscall(296)  # mkdirat
@@ -418,17 +506,23 @@ def _mkdirat(k: Linux, dirfd: int, path: int, mode: int, *_: int) -> int:
     resolved = k._resolve(dirfd, k._path(path))
     if isinstance(resolved, int):
         return resolved
-    return k.host.mkdir(resolved, mode & 0o7777)
+    return k.host.mkdir(resolved, _creation_mode(k, mode))
 
 
 @syscall(40)  # rmdir
 def _rmdir(k: Linux, path: int, *_: int) -> int:
-    return k.host.rmdir(k._path(path))
+    resolved = k._at(path)
+    return resolved if isinstance(resolved, int) else k.host.rmdir(resolved)
 
 
 @syscall(38)  # rename
 def _rename(k: Linux, old: int, new: int, *_: int) -> int:
-    return k.host.rename(k._path(old), k._path(new))
+    source, target = k._at(old), k._at(new)
+    if isinstance(source, int):
+        return source
+    if isinstance(target, int):
+        return target
+    return k.host.rename(source, target)
 
 
 @syscall(302)  # renameat

@@ -166,3 +166,14 @@ def _madvise(k: Linux, addr: int, length: int, advice: int, *_: int) -> int:
             return -errno.ENOMEM
         k.mem.poke(lo, bytes(hi - lo))
     return 0
+
+
+@syscall(218)  # mincore: every mapped page is resident (nothing is swapped)
+def _mincore(k: Linux, addr: int, length: int, vec: int, *_: int) -> int:
+    if addr & (PAGE - 1):
+        return -errno.EINVAL
+    pages = page_up(length) // PAGE
+    if addr + pages * PAGE > USER_TOP or not k.mem.is_mapped(addr, pages * PAGE):
+        return -errno.ENOMEM
+    k.mem.write(vec, b"\x01" * pages)
+    return 0

@@ -188,3 +188,42 @@ def _getpgid(k: Linux, pid: int, *_: int) -> int:
     if pid not in (0, k.ids.pid):
         return -errno.ESRCH
     return k.ids.pid
+
+
+# -- processes: not yet ---------------------------------------------------------
+
+
+def _no_processes(k: Linux, what: str) -> int:
+    """fork, clone and execve are the next step; until then a program that
+    needs them ends here, with one line saying so and status 128 + SIGKILL,
+    never carrying on as if the call had failed harmlessly."""
+    k.warn_once(
+        "processes", f"the program calls {what}: processes and threads are not supported yet"
+    )
+    raise ProcessExit(ExitStatus(signal=9))
+
+
+@syscall(2)  # fork
+def _fork(k: Linux, *_: int) -> int:
+    return _no_processes(k, "fork")
+
+
+@syscall(190)  # vfork
+def _vfork(k: Linux, *_: int) -> int:
+    return _no_processes(k, "vfork")
+
+
+@syscall(120)  # clone
+def _clone(k: Linux, flags: int, *_: int) -> int:
+    return _no_processes(k, "clone (a thread)" if flags & 0x10000 else "clone")
+
+
+@syscall(435)  # clone3: glibc falls back to clone on ENOSYS
+def _clone3(k: Linux, *_: int) -> int:
+    return -errno.ENOSYS
+
+
+@syscall(11)  # execve
+@syscall(358)  # execveat
+def _execve(k: Linux, *_: int) -> int:
+    return _no_processes(k, "execve")

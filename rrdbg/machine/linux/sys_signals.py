@@ -242,6 +242,31 @@ def _sigaltstack(k: Linux, ss: int, old: int, *_: int) -> int:
     return 0
 
 
+@syscall(178)  # rt_sigqueueinfo
+def _rt_sigqueueinfo(k: Linux, pid: int, sig: int, uinfo: int, *_: int) -> int:
+    if pid != k.ids.pid:
+        return -errno.ESRCH
+    return _queue_info(k, sig, uinfo)
+
+
+@syscall(335)  # rt_tgsigqueueinfo
+def _rt_tgsigqueueinfo(k: Linux, tgid: int, tid: int, sig: int, uinfo: int, *_: int) -> int:
+    if tgid != k.ids.pid or tid != k.ids.pid:
+        return -errno.ESRCH
+    return _queue_info(k, sig, uinfo)
+
+
+def _queue_info(k: Linux, sig: int, uinfo: int) -> int:
+    """sigqueue: the caller's own siginfo (SI_QUEUE and its value), with the
+    signal number the call names."""
+    if not _valid(sig):
+        return -errno.EINVAL
+    info = bytearray(k.mem.read(uinfo, 128))
+    struct.pack_into("<i", info, 0, sig)
+    k.send(sig, bytes(info))
+    return 0
+
+
 # -- waiting for signals -------------------------------------------------------
 
 
