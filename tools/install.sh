@@ -4,7 +4,7 @@
 # and gdb, the debugger rrdbg serves).
 #   tools/install.sh          rrdbg itself
 #   tools/install.sh --dev    plus the test and lint tools, gcc-multilib, qemu-utils,
-#                             qemu-system-x86, lldb
+#                             qemu-system-x86, lldb, dejagnu
 #                             (tools/test.sh uses this)
 # Re-running it reuses .venv.
 set -euo pipefail
@@ -33,6 +33,8 @@ if [ -n "$extras" ]; then
     command -v qemu-system-i386 >/dev/null 2>&1 || need_lean+=(qemu-system-x86)
     # The CodeLLDB configuration in docs/ide.md is checked with lldb itself.
     command -v lldb >/dev/null 2>&1 || need_lean+=(lldb)
+    # gdb's own testsuite runs against rrdbg under DejaGnu (tools/gdb_testsuite.py).
+    command -v runtest >/dev/null 2>&1 || need_lean+=(dejagnu)
 fi
 all=("${need[@]}" "${need_lean[@]}")
 if [ "${#all[@]}" -gt 0 ]; then

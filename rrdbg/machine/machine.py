@@ -290,6 +290,11 @@ class LinuxMachine:
             else:
                 self.regs.fpu_reset()
 
+    def note_signal_stop(self, icount: int, signal: int) -> None:
+        """A debugger has shown the delivery of ``signal`` at ``icount`` as a
+        stop (going back to it): the next run delivers it."""
+        self._reported = (icount, signal)
+
     def _deliver_signals(self, limit: int) -> Stop | None:
         """Deliver what is pending and unblocked, one frame per signal (the
         last delivered runs first, as on Linux); a Stop if the process died."""

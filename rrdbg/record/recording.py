@@ -560,6 +560,8 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
             linux.state.signals.discard(discarded)
         if sent:
             linux.send(sent, siginfo(sent, SI_USER, linux.ids.pid, linux.ids.uid))
+            # gdb asked for it to be delivered: no stop to report it first.
+            machine.note_signal_stop(machine.icount, sent)
     else:
         address, data = decode_debug_memory(payload)
         machine.memory.poke(address, data)

@@ -34,6 +34,8 @@ def replay_sessions(make_timeline: Callable[[], Timeline]) -> SessionFactory:
 
         def finish(_goodbye: bool) -> None:
             timeline.close()
+            if session.goodbye == "exit":
+                stop_server()
 
         return session, finish
 

@@ -174,7 +174,8 @@ class Session:
         self.client_features: frozenset[str] = frozenset()
         #: Set once the client has said goodbye (k, D, vKill): close after replying.
         self.finished = False
-        #: How it said goodbye: "kill" or "detach".
+        #: How it said goodbye: "kill", "detach" or "exit" (``monitor exit``:
+        #: the server ends too).
         self.goodbye: str | None = None
 
     # -- dispatch ------------------------------------------------------------
@@ -308,6 +309,12 @@ class Session:
                         t.deliver_on_resume(None if sig is None else from_gdb(sig))
                         return self._resume(step, Direction.FORWARD, step_over=over)
                 return [ErrorReply(EINVAL)]
+            case MonitorCommand(command=command) if command.split() == [b"exit"]:
+                # gdbserver's "monitor exit": this client is done and the
+                # server ends (a live program is killed, as by "kill").
+                self.finished = True
+                self.goodbye = "exit"
+                return [Ok()]
             case MonitorCommand(command=command):
                 return self._monitor(command)
             case Kill() | VKill():

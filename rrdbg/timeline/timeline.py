@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -48,7 +49,7 @@ from rrdbg.errors import (
 )
 from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
-from rrdbg.machine.cpu import StopReason
+from rrdbg.machine.cpu import StopReason, signal_name
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Lines, Symbols
 from rrdbg.machine.machine import LinuxMachine
@@ -730,6 +731,10 @@ class Timeline:
             self.seek(0)
             return StopEvent(StopKind.HISTORY_BEGIN, 0)
         self.seek(best.icount)
+        if best.kind is StopKind.SIGNAL and isinstance(m, LinuxMachine):
+            # Stopped before the delivery, as a forward run stops: the next
+            # forward run delivers it instead of stopping again.
+            m.note_signal_stop(best.icount, best.signal)
         return best
 
     def _watched_access_at(self, icount: int) -> StopEvent | None:
@@ -759,6 +764,7 @@ class Timeline:
     def _forward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
         m = self.machine
         note = self._undo_past_writes()
+        started_at = m.icount
         if m.exit is not None:
             return self._finished_stop(note)
         end = self.history_end
@@ -809,6 +815,14 @@ class Timeline:
             if last != m.icount:
                 self.seek(last)
             stop = StopEvent(StopKind.HISTORY_END, m.icount)
+        elif stop.kind is StopKind.EXITED and self._final_end is not None:
+            # A live run that reaches its end stops first at the last state
+            # (as rr does, and record full before exit_group), so gdb keeps
+            # the process and can go back; a resume from there ends it.
+            last = _last_state(self._final_end)
+            if started_at != last:
+                self.seek(last)
+                stop = StopEvent(StopKind.HISTORY_END, m.icount, note=_end_note(self._final_end))
         return _with_note(stop, note)
 
     def _finished_stop(self, note: str) -> StopEvent:
@@ -926,9 +940,23 @@ class Timeline:
                 handles.append(cpu.watch_memory(write=write, begin=lo, end=hi, callback=on_access))
         if handles:
             cpu.retranslate()
+        m = self.machine
+        if isinstance(m, LinuxMachine):
+            # Deliveries gdb stops for going forward are stops going back
+            # too, as with record full: noted, never stopped at.
+            passed = self.pass_signals
+
+            def on_signal(sig: int) -> bool:
+                if sig not in passed:
+                    consider(StopEvent(StopKind.SIGNAL, m.icount, signal=sig))
+                return False
+
+            m.stop_for_signal = on_signal
         try:
             yield
         finally:
+            if isinstance(m, LinuxMachine):
+                m.stop_for_signal = None
             for h in handles:
                 cpu.unwatch(h)
             if handles:
@@ -1459,6 +1487,7 @@ rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
   last-write ADDR|SYMBOL [LEN]  icount and pc of the last write to that memory before now
                               (a symbol covers its whole size unless LEN is given)
   save DIR                    (live sessions) write the recording so far to DIR
+  exit                        end the server, as gdbserver's (a live program is killed)
 """
 
 
@@ -1497,9 +1526,23 @@ def _number(text: str, what: str) -> int:
     return value
 
 
+def _last_state(end: EndRecord) -> int:
+    """The icount of the last state worth showing of a finished run: just
+    before an exit call, or at the fatal fault or signal (which does not
+    retire an instruction)."""
+    return end.icount - 1 if end.exit_code is not None else end.icount
+
+
+def _end_note(end: EndRecord) -> str:
+    if end.exit_code is not None:
+        how = f"the next instruction exits with status {end.exit_code}"
+    else:
+        how = f"{signal_name(end.exit_signal or 0)} ends it here"
+    return f"rrdbg: the end of the program: {how}; reverse commands go back, continuing lets it end"
+
+
 def _with_note(stop: StopEvent, note: str) -> StopEvent:
     if not note:
         return stop
-    return StopEvent(
-        stop.kind, stop.icount, stop.signal, stop.exit_code, stop.watch, stop.hardware, note
-    )
+    both = f"{note}\n{stop.note}" if stop.note else note
+    return dataclasses.replace(stop, note=both)

@@ -101,13 +101,15 @@ def test_live_session_writes_memory_and_registers_and_exits(tmp_path: Path) -> N
                 "print $eax = 1234",
                 "print $eax",
                 "delete",
-                "continue",
+                "continue",  # to the last state before the exit
+                "continue",  # past it: the program ends
             ],
             port=srv.port,
         )
         status, stdout, stderr = srv.stop()
     assert "$1 = 100" in out
     assert "$3 = 1234" in out
+    assert "the end of the program: the next instruction exits with status 7;" in out
     assert "[Inferior 1 (process 1) exited with code 07]" in out
     assert stdout == b"total=55 counter=114\n"
     assert status == 7
@@ -394,3 +396,17 @@ def test_hostile_monitor_save_leaves_the_live_server_running(tmp_path: Path) -> 
     assert "Current icount: 1" in out
     assert b"Traceback" not in err
     assert not (tmp_path / "no").exists()
+
+
+def test_monitor_exit_ends_the_server_as_gdbserver_does(recording: str, tmp_path: Path) -> None:
+    """gdbserver's ``monitor exit``: a replay server without --once ends
+    (status 0); a live one ends too, its program killed."""
+    with rrdbg_server(["replay", "--gdb", LOCAL, recording]) as srv:
+        out = gdb_batch(DEBUGME, ["monitor exit"], port=srv.port)
+        assert srv.proc.wait(timeout=30) == 0, out
+    with rrdbg_server(["debug", "--gdb", LOCAL, "-o", str(tmp_path / "live.rr"), DEBUGME]) as srv:
+        out = gdb_batch(DEBUGME, ["break square", "continue", "monitor exit"], port=srv.port)
+        _status, _stdout, stderr = srv.stop()
+    assert "Breakpoint 1, square" in out
+    assert b"recording saved" in stderr, stderr
+    assert "unknown or malformed monitor command" not in out

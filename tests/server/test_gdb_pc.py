@@ -187,7 +187,8 @@ def test_live_pc_session_records_what_it_debugs(tmp_path: Path) -> None:
                 "reverse-stepi",
                 "monitor when",
                 "delete",
-                "continue",
+                "continue",  # to the last state before the exit
+                "continue",  # past it: the program ends
             ],
             port=srv.port,
         )
@@ -195,6 +196,7 @@ def test_live_pc_session_records_what_it_debugs(tmp_path: Path) -> None:
     assert "Breakpoint 1, com1_irq (f=" in out
     hit, back_to_hit, before = _when(out)
     assert back_to_hit == hit and before == hit - 1
+    assert "the end of the program: the next instruction exits with status 1;" in out
     assert "[Inferior 1 (process 1) exited with code 01]" in out
     assert status == 1
     assert b"HELLO WORLD." in stdout

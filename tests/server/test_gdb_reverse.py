@@ -691,7 +691,8 @@ def test_live_reverse_continue_then_run_to_the_exit() -> None:
                 "info symbol $pc",
                 *["continue"] * 4,  # bump(2) again, then 3, 4, 5
                 "delete",
-                "continue",
+                "continue",  # to the last state before the exit
+                "continue",  # past it: the program ends
             ],
             port=srv.port,
         )
@@ -702,6 +703,7 @@ def test_live_reverse_continue_then_run_to_the_exit() -> None:
     at2, back = _when(out)
     assert back == at2 - 1
     assert "bump + 1 in section .text" in out
+    assert "the end of the program: the next instruction exits with status 7;" in out
     assert "[Inferior 1 (process 1) exited with code 07]" in out
     assert stdout == OUTPUT
     assert status == 7
@@ -720,7 +722,8 @@ def test_live_reverse_over_the_output_does_not_repeat_it() -> None:
                 "delete",
                 "reverse-continue",
                 "monitor when",
-                "continue",
+                "continue",  # to the last state before the exit
+                "continue",  # past it: the program ends
             ],
             port=srv.port,
         )
@@ -732,6 +735,7 @@ def test_live_reverse_over_the_output_does_not_repeat_it() -> None:
     assert _tagged(out, "by") == [5]
     assert f"{NO_HISTORY}\n{_entry_point(DEBUGME):#010x} in _start ()" in out
     assert _when(out) == [0]
+    assert "the end of the program: the next instruction exits with status 7;" in out
     assert "[Inferior 1 (process 1) exited with code 07]" in out
     assert stdout == OUTPUT
     assert status == 7

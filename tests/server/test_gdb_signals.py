@@ -152,6 +152,8 @@ def test_a_live_session_records_what_gdb_did_with_a_signal(tmp_path: Path) -> No
             "-ex",
             "handle all nostop noprint pass",
             "-ex",
+            "continue",  # to the last state: SIGTERM is about to end it
+            "-ex",
             "continue",
             SIGNALS,
         ],
@@ -174,3 +176,75 @@ def test_a_live_session_records_what_gdb_did_with_a_signal(tmp_path: Path) -> No
     )
     assert replay.returncode == 143, replay.stderr
     assert replay.stdout.startswith("handler: 2 hits\n"), replay.stdout
+
+
+def _live(tmp_path: Path, out: Path, commands: list[str]) -> str:
+    import subprocess
+    import sys
+
+    from tests.server.gdbrun import GDB
+
+    assert GDB is not None
+    server = f"{sys.executable} -m rrdbg debug -o {out} --gdb stdio {SIGNALS}"
+    argv = [GDB, "-nx", "-batch", "-ex", f"target remote | {server}"]
+    for command in commands:
+        argv += ["-ex", command]
+    proc = subprocess.run(
+        [*argv, SIGNALS], capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
+    )
+    return proc.stdout + proc.stderr
+
+
+def _replay(out: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, proc.stdout
+
+
+def test_continuing_with_another_signal_is_recorded(tmp_path: Path) -> None:
+    """``signal SIG`` (vCont;C): sending one the program never got, at a
+    breakpoint, and replacing the one it stopped for; both are part of the
+    recording, so the replay takes the same path."""
+    sent = tmp_path / "sent.rr"
+    text = _live(
+        tmp_path,
+        sent,
+        [
+            "break signals.c:99",  # kill(getpid(), SIGUSR1), the handler installed
+            "continue",
+            "signal SIGUSR1",  # one more than the program sends itself
+            "handle all nostop noprint pass",
+            "continue",
+            "continue",
+        ],
+    )
+    # Delivered at once (gdb sent it: no "Program received signal" for it).
+    assert "Program received signal SIGUSR1" not in text, text
+    assert "handler: 4 hits" in text, text
+    status, stdout = _replay(sent)
+    assert status == 128 + 15, stdout
+    assert stdout.startswith("handler: 4 hits\n"), stdout
+
+    replaced = tmp_path / "replaced.rr"
+    text = _live(
+        tmp_path,
+        replaced,
+        [
+            "continue",  # stops before the first SIGUSR1 is delivered
+            "signal SIGUSR2",  # instead of it: no handler yet, so it is fatal
+        ],
+    )
+    assert "Program received signal SIGUSR1" in text, text
+    # It ends the program where it stood (as natively: no instruction ran).
+    assert "Program terminated with signal SIGUSR2" in text, text
+    status, stdout = _replay(replaced)
+    assert status == 128 + 12, stdout
+    assert stdout == "", stdout

@@ -53,6 +53,15 @@ def cont(t: Timeline) -> StopEvent:
     return t.resume(step=False, direction=FORWARD, interrupted=_never)
 
 
+def past_the_end(t: Timeline, stop: StopEvent) -> StopEvent:
+    """A live run stops first at its last state (gdb keeps the process and
+    can go back); the next resume lets the program end."""
+    assert stop.kind is StopKind.HISTORY_END, stop
+    assert "the end of the program" in stop.note
+    assert t.machine.exit is None
+    return cont(t)
+
+
 def step(t: Timeline) -> StopEvent:
     return t.resume(step=True, direction=FORWARD, interrupted=_never)
 
@@ -70,6 +79,16 @@ def test_breakpoint_step_and_exit(sink: int) -> None:
         hits.append(stop.icount)
     assert len(hits) == 5
     assert hits == sorted(hits)
+    # The last state before the exit: reverse commands still work there.
+    assert stop.kind is StopKind.HISTORY_END
+    assert "the next instruction exits with status 7" in stop.note
+    last = stop.icount
+    assert t.read_memory(t.machine.cpu.eip, 2) == b"\xcd\x80"  # int $0x80: exit_group
+    assert t.resume(step=True, direction=Direction.BACKWARD, interrupted=_never).icount == last - 1
+    # Forward again from before the end: the same stop, not the exit.
+    again = cont(t)
+    assert (again.kind, again.icount) == (StopKind.HISTORY_END, last)
+    stop = cont(t)
     assert stop.kind is StopKind.EXITED
     assert stop.exit_code == 7
 
@@ -175,7 +194,7 @@ def test_live_debugger_writes_are_recorded_and_replayed(tmp_path: Path, sink: in
     # counter is 1 now; make it 100: the program's output changes accordingly.
     t.write_memory(SYMS["counter"], (100).to_bytes(4, "little"))
     t.breakpoints.clear()
-    stop = cont(t)
+    stop = past_the_end(t, cont(t))
     assert stop.kind is StopKind.EXITED
     t.close()
     out = tmp_path / "out"
@@ -248,6 +267,7 @@ def test_live_reverse_then_forward_goes_live_again(sink: int) -> None:
     t.breakpoints.clear()
     stop = cont(t)
     assert "undone" in stop.note
+    stop = past_the_end(t, stop)
     assert stop.kind is StopKind.EXITED
     assert stop.exit_code == 7
     os.close(out_w)
@@ -268,7 +288,7 @@ def test_live_recording_keeps_its_checkpoints_as_snapshots(tmp_path: Path, sink:
     t.take_checkpoint()  # as reverse steps and long runs do
     at = t.icount
     t.breakpoints.clear()
-    assert cont(t).kind is StopKind.EXITED
+    assert past_the_end(t, cont(t)).kind is StopKind.EXITED
     t.close()
     rec.qcow.close()
     with Qcow2Image.open(str(directory / "snapshots.qcow2"), writable=False) as image:

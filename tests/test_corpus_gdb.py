@@ -1,0 +1,140 @@
+"""gdb sessions on two programs of the corpus (tools/corpus.py), as a user
+debugs a program nobody here wrote: Debian's stripped, statically linked
+busybox and dynamically linked coreutils ``sort`` with its libc, each
+recorded and then taken backwards to a watchpoint with gdb 13.
+
+Needs the corpus's Debian packages (fetched and cached by tools/corpus.py
+the first time); skipped with the corpus's "Debian package mirror
+unreachable" reason where they cannot be had.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from rrdbg.api import Recording
+from tests.server.gdbrun import gdb_batch, needs_gdb, rrdbg_server
+
+pytestmark = [needs_gdb, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = b"pear\napple\nfig\nbanana\n"
+
+
+def _corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("corpus", ROOT / "tools" / "corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["corpus"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sysroot() -> Path:
+    corpus = _corpus()
+    cache = corpus.Cache(corpus.default_cache())
+    try:
+        corpus.fetch(cache, refresh=False)
+    except corpus.Unreachable as exc:
+        pytest.skip(f"{corpus.UNREACHABLE_PREFIX}{exc}")
+    return Path(cache.sysroot)
+
+
+def _record(tmp_path: Path, name: str, argv: list[str], sysroot: Path | None = None) -> Path:
+    (tmp_path / "names.txt").write_bytes(NAMES)
+    out = tmp_path / name
+    extra = ["--sysroot", str(sysroot)] if sysroot is not None else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "record", *extra, "-o", str(out), *argv],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"apple\nbanana\nfig\npear\n"
+    return out
+
+
+def _session(recording: Path, program: Path, commands: list[str]) -> str:
+    with rrdbg_server(["replay", "--gdb", "127.0.0.1:0", str(recording)]) as server:
+        return gdb_batch(str(program), commands, port=server.port)
+
+
+def test_stripped_static_busybox_back_to_the_last_write_of_a_global(
+    sysroot: Path, tmp_path: Path
+) -> None:
+    """No symbols at all: a word of .data/.bss that the run changed, watched
+    from the end of the program, is found written backwards; rrdbg's own
+    last-write search (a different mechanism) agrees on the instruction."""
+    busybox = sysroot / "bin" / "busybox"
+    with busybox.open("rb") as f:
+        elf = ELFFile(f)
+        assert elf.get_section_by_name(".symtab") is None  # stripped
+        data, bss = elf.get_section_by_name(".data"), elf.get_section_by_name(".bss")
+        assert data is not None and bss is not None
+        lo, hi = data["sh_addr"], bss["sh_addr"] + bss["sh_size"]
+    recording = _record(tmp_path, "bb.rr", [str(busybox), "sort", "names.txt"])
+    with Recording(recording) as r:
+        before = r.read_memory(lo, hi - lo)
+        r.seek(r.end)
+        after = r.read_memory(lo, hi - lo)
+        changed = next(
+            lo + i for i in range(0, hi - lo, 4) if before[i : i + 4] != after[i : i + 4]
+        )
+        write = r.last_write(changed)
+        assert write is not None
+        final = r.read_int(changed, signed=True)
+    text = _session(
+        recording,
+        busybox,
+        [
+            "continue",
+            f"watch *(int*){changed:#x}",
+            "reverse-continue",
+            "monitor when",
+            "x/i $pc",
+        ],
+    )
+    assert "No more reverse-execution history." in text, text
+    assert re.search(rf"Old value = {final}\nNew value = -?\d+\n", text), text
+    assert f"Current icount: {write.icount}" in text, text
+    assert f"=> {write.pc:#x}:" in text, text
+
+
+def test_dynamic_sort_from_a_libc_breakpoint_back_to_who_filled_the_buffer(
+    sysroot: Path, tmp_path: Path
+) -> None:
+    """A breakpoint on libc's write, the buffer it is given watched, and
+    reverse-continue to the libc code that put the first byte there."""
+    sort = sysroot / "usr" / "bin" / "sort"
+    recording = _record(tmp_path, "sort.rr", [str(sort), "names.txt"], sysroot)
+    # The libraries come from the recording (vFile), not from the sysroot.
+    text = _session(
+        recording,
+        sort,
+        [
+            "break write",
+            "continue",
+            "info sharedlibrary",
+            "print (char *)(*(char **)($esp + 8))",
+            "watch -l *(char *)(*(char **)($esp + 8))",
+            "reverse-continue",
+            "bt",
+        ],
+    )
+    assert re.search(r"Breakpoint 1, 0x[0-9a-f]+ in write \(\) from .*libc\.so\.6", text), text
+    assert re.search(r"0x[0-9a-f]+ +0x[0-9a-f]+ +Yes \(\*\) +\S*libc\.so\.6", text), text
+    assert '"apple\\nbanana\\nfig\\npear\\n"' in text, text
+    assert "Old value = 97 'a'" in text, text
+    # Stopped in libc's stdio, called from sort's own code through fwrite.
+    frames = re.findall(r"^#\d+ +0x[0-9a-f]+ in (\S+) \(\)", text, re.MULTILINE)
+    assert frames and "fwrite" in " ".join(frames), text
