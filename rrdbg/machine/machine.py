@@ -33,6 +33,7 @@ from rrdbg.machine.linux.signals import (
     SA_NODEFER,
     SA_ONSTACK,
     SA_RESETHAND,
+    SA_RESTART,
     SI_KERNEL,
     SIG_DFL,
     SIG_IGN,
@@ -259,6 +260,11 @@ class LinuxMachine:
                 ended = self._deliver_signals(limit)
                 if ended is not None:
                     return ended
+            if k.state.signals.restart and self.icount < limit:
+                # Cut short, and no handler ran (the signal was discarded):
+                # the syscall is made again, as Linux does.
+                self._restart_syscall(k.state.signals.restart)
+                k.state.signals.restart = 0
             run_to = limit
             due = k.next_timer_icount()
             if due is not None and self.icount < due < limit:
@@ -289,6 +295,19 @@ class LinuxMachine:
                 self.regs.fpu_restore(restored.fxsave)
             else:
                 self.regs.fpu_reset()
+
+    def _restart_syscall(self, nr: int) -> None:
+        """Back to the ``int $0x80`` just made, with its number in EAX again
+        (Linux's restart: ip -= 2, ax = orig_ax); other entries fail with
+        EINTR instead."""
+        eip = self.cpu.eip
+        try:
+            made_by = self.memory.read(eip - 2, 2, 0)
+        except GuestMemoryError:
+            return
+        if made_by == b"\xcd\x80":
+            self.cpu.eip = eip - 2
+            self.engine.reg_write(x86.UC_X86_REG_EAX, nr)
 
     def note_signal_stop(self, icount: int, signal: int) -> None:
         """A debugger has shown the delivery of ``signal`` at ``icount`` as a
@@ -321,6 +340,13 @@ class LinuxMachine:
             if action.handler == SIG_DFL:
                 self.exit = ExitStatus(signal=sig)
                 return Stop(StopReason.END, self.icount)
+            if st.restart:
+                # The syscall this signal cut short: made again when the
+                # handler returns (SA_RESTART), else it fails with EINTR
+                # (already in EAX); the frame saves which.
+                if action.flags & SA_RESTART:
+                    self._restart_syscall(st.restart)
+                st.restart = 0
             saved = st.saved_mask if st.saved_mask is not None else k.state.sigmask
             st.saved_mask = None
             esp = self.regs.get_regs()["esp"]

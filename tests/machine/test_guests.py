@@ -46,6 +46,7 @@ CASES: list[tuple[str, list[str], bytes]] = [
     ("fault_ill", [], b""),
     ("fault_fpe", [], b""),
     ("signals", [], b""),
+    ("sigread", [], b""),
 ]
 
 
@@ -113,6 +114,39 @@ def test_file_system_calls_same_as_native(tmp_path: Path) -> None:
         )
 
     assert tree(tmp_path / "a") == tree(tmp_path / "b")
+
+
+def _with_silent_stdin(cmd: list[str], cwd: Path) -> tuple[int, bytes]:
+    """Run with stdin a pipe that stays open and empty (nothing is typed)."""
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd
+    )
+    try:
+        status = proc.wait(timeout=60)  # (a few lines of output fit in the pipe)
+        assert proc.stdout is not None
+        return status, proc.stdout.read()
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_timer_cuts_a_read_of_silent_stdin_short(tmp_path: Path) -> None:
+    # The read waits on the host as natively; the timer's signal ends it with
+    # EINTR at the same virtual time, and the recording replays it.
+    program = guest("sigread")
+    native = _with_silent_stdin([program, "stdin"], tmp_path)
+    assert native[0] == 0 and native[1].startswith(b"read: -1 Interrupted system call ticks=1\n")
+    assert _with_silent_stdin([*rrdbg_cmd(), program, "stdin"], tmp_path) == native
+    rec = tmp_path / "sigread.rr"
+    recorded = _with_silent_stdin(
+        [sys.executable, "-m", "rrdbg", "record", "-o", str(rec), program, "stdin"], tmp_path
+    )
+    assert recorded == native
+    replayed = run([sys.executable, "-m", "rrdbg", "replay", str(rec)], b"", tmp_path)
+    assert (replayed.returncode, replayed.stdout) == native
 
 
 def test_stdin_from_file(tmp_path: Path) -> None:

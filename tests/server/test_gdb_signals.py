@@ -3,6 +3,7 @@ the ``signals`` guest (handlers for raised signals, faults, timers)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,38 @@ def test_continuing_with_another_signal_is_recorded(tmp_path: Path) -> None:
     status, stdout = _replay(replaced)
     assert status == 128 + 12, stdout
     assert stdout == "", stdout
+
+
+def test_a_restarted_read_goes_back_through_its_handlers(tmp_path: Path) -> None:
+    """sigread's third read is cut by timer ticks and restarted (SA_RESTART):
+    the handler's caller is the read's ``int $0x80`` again; stepping back
+    from the handler shows the read's EINTR before the restart rewound it;
+    reverse-continue visits the earlier ticks."""
+    program = guest("sigread")
+    directory = tmp_path / "sigread.rr"
+    record_quietly(program, [], directory)
+    with rrdbg_server(["replay", "--gdb", "127.0.0.1:0", str(directory)]) as server:
+        text = gdb_batch(
+            program,
+            [
+                "break tick_then_feed",
+                "continue",
+                "continue",
+                "print ticks",
+                "bt",
+                "reverse-stepi",
+                "print $eax",
+                "x/2xb $pc - 2",
+                "reverse-continue",
+                "print ticks",
+                "continue",
+                "continue",
+                "print ticks",
+            ],
+            port=server.port,
+        )
+    assert "$1 = 1" in text, text  # the second tick (ticks counts from 0)
+    assert "#1  <signal handler called>" in text and " in read ()" in text, text
+    assert "$2 = -4" in text, text  # -EINTR, until the delivery restarts it
+    assert re.search(r":\s+0xcd\s+0x80", text), text  # just after the int $0x80
+    assert "$3 = 0" in text and "$4 = 2" in text, text

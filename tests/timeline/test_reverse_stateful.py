@@ -47,6 +47,8 @@ K_BUSY = guest("k_busy")
 BUSY = symbols(K_BUSY)
 SIGNALS = guest("signals")
 SIG = symbols(SIGNALS)
+SIGREAD = guest("sigread")
+SR = symbols(SIGREAD)
 F, B = Direction.FORWARD, Direction.BACKWARD
 
 
@@ -94,8 +96,15 @@ class _World:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
 
 
-@pytest.fixture(scope="module", params=["debugme", "debugme-segv", "k_busy", "signals"])
+@pytest.fixture(scope="module", params=["debugme", "debugme-segv", "k_busy", "signals", "sigread"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
+    if request.param == "sigread":
+        # Reads cut short by timer signals: EINTR, and restarted after the
+        # handler (the restart pending in the state between the syscall and
+        # the delivery).
+        directory = tmp_path_factory.mktemp("stateful") / "sigread.rr"
+        record_quietly(SIGREAD, [], directory)
+        return _World(directory, (SR["tick"], SR["tick_then_feed"], SR["main"]), SR["ticks"])
     if request.param == "signals":
         # Handlers for self-sent signals, faults left with siglongjmp and
         # timer signals at exact icounts; it ends killed by SIGTERM.

@@ -75,6 +75,11 @@ _TIOCGPGRP = 0x540F
 _FIONBIO = 0x5421
 
 _SIGPIPE = 13
+O_NONBLOCK = 0o4000
+_POLLIN = 1
+#: A syscall cut short by a signal, to be restarted or to fail with EINTR
+#: when the signal is delivered (never seen by the program).
+ERESTARTSYS = 512
 
 _UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
 
@@ -250,9 +255,14 @@ class Linux:
                 self._warn.flush()
             return -errno.ENOSYS
         try:
-            return handler(self, *args[:6])
+            result = handler(self, *args[:6])
         except GuestMemoryError:
             return -errno.EFAULT
+        if result == -ERESTARTSYS:
+            # EINTR unless the signal's delivery restarts it (machine.py).
+            self.state.signals.restart = nr
+            return -errno.EINTR
+        return result
 
     # -- helpers -------------------------------------------------------
     def warn_once(self, key: str, text: str) -> None:
@@ -496,6 +506,34 @@ class Linux:
             self.expire_timers()
             if self.interrupting():
                 return end - self.virtual_ns()
+
+    def wait_to_read(self, handle: int) -> bool:
+        """Before a read that may block while a real-time timer is armed:
+        wait for ``handle`` to have data as the blocked process would, the
+        virtual time passing and the timers firing.  False when a signal
+        that interrupts came first (the read is then cut short).  With no
+        such timer (left) the read itself blocks, as before."""
+        f = self.state.files.get(handle)
+        if f is not None and f.flags & O_NONBLOCK:
+            return True
+        own_pipe = f is not None and f.path.startswith(b"pipe:")
+        query = struct.pack("<ih", handle, _POLLIN)
+        while True:
+            real = [
+                t.deadline
+                for t in self.state.signals.timers.values()
+                if t.deadline and t.clock == "real"
+            ]
+            if not real:
+                return True
+            wait = max(min(real) - self.virtual_ns(), 0)
+            # Nothing but the process fills its own pipes: no real waiting.
+            ms = 0 if own_pipe else (wait + 999_999) // 10**6
+            ready = self.host.fs_call("poll", (query, ms))
+            if isinstance(ready, int) or struct.unpack_from("<h", ready, 0)[0]:
+                return True  # data, end of file or an error: the read says which
+            if self.sleep(wait) or self.interrupting():
+                return False
 
     def interrupting(self) -> bool:
         """Is a signal pending that would end a wait: deliverable and not

@@ -180,14 +180,21 @@ class SignalState:
     #: The mask to restore after the handler of a sigsuspend/pselect (else None).
     saved_mask: int | None = None
     timers: dict[int, Timer] = field(default_factory=dict)
+    #: The syscall a signal just interrupted (Linux's -ERESTARTSYS), 0 if
+    #: none: it returns EINTR if a handler without SA_RESTART runs, and is
+    #: made again when one with SA_RESTART runs or no handler does.
+    restart: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "queue": [[s, i.hex()] for s, i in self.queue],
             "altstack": list(self.altstack),
             "saved_mask": self.saved_mask,
             "timers": [[n, t.to_json()] for n, t in sorted(self.timers.items())],
         }
+        if self.restart:
+            data["restart"] = self.restart
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SignalState:
@@ -200,6 +207,7 @@ class SignalState:
             altstack=(int(sp), int(flags), int(size)),
             saved_mask=None if saved is None else int(saved),
             timers={int(n): Timer.from_json(t) for n, t in data["timers"]},
+            restart=int(data.get("restart", 0)),
         )
 
     def pending_mask(self) -> int:

@@ -24,6 +24,7 @@ from rrdbg.machine.linux.kernel import (
     _TCSETSW,
     _TIOCGPGRP,
     _TIOCGWINSZ,
+    ERESTARTSYS,
     ExitStatus,
     Linux,
     OpenFile,
@@ -43,6 +44,8 @@ def _read(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     count = min(count, 1 << 24)
     if not k.mem.is_mapped(buf, count, PROT_WRITE):
         return -errno.EFAULT
+    if not k.wait_to_read(handle):
+        return -ERESTARTSYS
     data = k.host.read(handle, count)
     if isinstance(data, int):
         return _would_block(k, handle, data)
