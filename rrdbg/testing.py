@@ -195,6 +195,9 @@ class FakeTarget:
     def auxv(self) -> bytes | None:
         return None
 
+    def siginfo(self) -> bytes | None:
+        return None
+
     def set_pass_signals(self, signals: frozenset[int]) -> None:
         self.passed = signals
 

@@ -56,9 +56,10 @@ KNOWN: dict[tuple[str, str], str] = {
         "(the board says gdb,use_precord 0)"
     ),
     ("gdb.reverse/sigall-reverse.exp", "continue to signal exit"): (
-        "both stop at the last state before exit_group, but record full's stop prints "
-        "linux-nat's '[process N] #1 stopped.' (what the check matches) and a remote "
-        "target's prints 'No more reverse-execution history.'"
+        "the check passes only if gdb's own recorder asks its question 'The next "
+        "instruction is syscall exit_group ... Do you want to stop the program?' "
+        "(gdb_test fails it when the question is not seen); rrdbg stops at the same "
+        "state, before exit_group, with 'No more reverse-execution history.'"
     ),
 }
 

@@ -90,6 +90,10 @@ class DebuggableMachine(Machine, Protocol):
     def auxv(self) -> bytes | None:
         """The auxiliary vector the program started with (None: a kernel)."""
 
+    def signal_info(self, signal: int) -> bytes | None:
+        """The 128-byte siginfo of ``signal`` about to be delivered (pending)
+        or of the fault that ended the program; None if there is none."""
+
     def libraries(self, annex: str = "") -> bytes | None:
         """The dynamic linker's library list (gdbserver's
         ``qXfer:libraries-svr4``); None: no dynamic linker."""

@@ -260,11 +260,11 @@ class LinuxMachine:
                 ended = self._deliver_signals(limit)
                 if ended is not None:
                     return ended
-            if k.state.signals.restart and self.icount < limit:
+            if k.state.task.signals.restart and self.icount < limit:
                 # Cut short, and no handler ran (the signal was discarded):
                 # the syscall is made again, as Linux does.
-                self._restart_syscall(k.state.signals.restart)
-                k.state.signals.restart = 0
+                self._restart_syscall(k.state.task.signals.restart)
+                k.state.task.signals.restart = 0
             run_to = limit
             due = k.next_timer_icount()
             if due is not None and self.icount < due < limit:
@@ -318,9 +318,9 @@ class LinuxMachine:
         """Deliver what is pending and unblocked, one frame per signal (the
         last delivered runs first, as on Linux); a Stop if the process died."""
         k = self.linux
-        st = k.state.signals
+        st = k.state.task.signals
         while self.icount < limit:
-            taken = st.take(k.state.sigmask)
+            taken = st.take(k.state.task.sigmask)
             if taken is None:
                 return None
             sig, queued = taken
@@ -347,7 +347,7 @@ class LinuxMachine:
                 if action.flags & SA_RESTART:
                     self._restart_syscall(st.restart)
                 st.restart = 0
-            saved = st.saved_mask if st.saved_mask is not None else k.state.sigmask
+            saved = st.saved_mask if st.saved_mask is not None else k.state.task.sigmask
             st.saved_mask = None
             esp = self.regs.get_regs()["esp"]
             try:
@@ -370,7 +370,7 @@ class LinuxMachine:
                 return Stop(StopReason.END, self.icount)
             self.regs.set_regs(entry.regs)
             self.regs.fpu_reset()
-            mask = k.state.sigmask | action.mask
+            mask = k.state.task.sigmask | action.mask
             if not action.flags & SA_NODEFER:
                 mask |= bit(sig)
             k.set_mask(mask)
@@ -392,11 +392,11 @@ class LinuxMachine:
         k = self.linux
         sig = fault.signal
         action = k.action(sig)
-        if action.handler in (SIG_DFL, SIG_IGN) or k.state.sigmask & bit(sig):
+        if action.handler in (SIG_DFL, SIG_IGN) or k.state.task.sigmask & bit(sig):
             return False
         trapno, err, cr2, code, addr = _fault_details(fault, self.memory)
         trap = struct.pack("<3I", trapno, err, cr2)
-        k.state.signals.queue.insert(0, (sig, siginfo(sig, code, addr) + trap))
+        k.state.task.signals.queue.insert(0, (sig, siginfo(sig, code, addr) + trap))
         self.cpu.forget_exception()
         return True
 
@@ -470,6 +470,15 @@ class LinuxMachine:
     def auxv(self) -> bytes | None:
         return self._auxv
 
+    def signal_info(self, signal: int) -> bytes | None:
+        if self.fault is not None and self.fault.signal == signal:
+            _trapno, _err, _cr2, code, addr = _fault_details(self.fault, self.memory)
+            return siginfo(signal, code, addr)
+        for sig, info in self.linux.state.task.signals.queue:
+            if sig == signal:
+                return info[:128]
+        return None
+
     def libraries(self, annex: str = "") -> bytes | None:
         """gdbserver's ``qXfer:libraries-svr4`` document; None for a static program."""
         if self.program.interp is None:
@@ -503,7 +512,7 @@ class LinuxMachine:
                     h.update(b"\1")
                     h.update(block)
         st = self.linux.state
-        h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.sigmask))
+        h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.task.sigmask))
         return h.hexdigest()
 
 

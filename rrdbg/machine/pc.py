@@ -1098,6 +1098,9 @@ class PcMachine:
     def auxv(self) -> bytes | None:
         return None
 
+    def signal_info(self, signal: int) -> bytes | None:
+        return None
+
     def libraries(self, annex: str = "") -> bytes | None:
         return None
 

@@ -557,7 +557,7 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
             raise RrdbgError("a signal event in a recording of a kernel")
         linux = machine.linux
         if discarded:
-            linux.state.signals.discard(discarded)
+            linux.state.task.signals.discard(discarded)
         if sent:
             linux.send(sent, siginfo(sent, SI_USER, linux.ids.pid, linux.ids.uid))
             # gdb asked for it to be delivered: no stop to report it first.

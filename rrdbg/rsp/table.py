@@ -79,6 +79,8 @@ class Capability(enum.Enum):
     EXEC_FILE = "exec-file"
     #: ``qXfer:libraries-svr4:read``: the dynamic linker's library list.
     LIBRARIES = "libraries-svr4"
+    #: ``qXfer:siginfo:read``: the siginfo of the signal stopped for.
+    SIGINFO = "siginfo"
 
 
 #: Every capability: what ``parse_request`` assumes unless told otherwise.
@@ -176,6 +178,8 @@ class PacketTable:
             features.insert(at, b"qXfer:auxv:read+")
         if Capability.LIBRARIES in capabilities:
             features.insert(at, b"qXfer:libraries-svr4:read+")
+        if Capability.SIGINFO in capabilities:
+            features.insert(at, b"qXfer:siginfo:read+")
         return b";".join(features)
 
     def answers_with_stop_reply(self, request: object) -> bool:
@@ -255,7 +259,10 @@ PACKETS: Final[tuple[PacketSpec, ...]] = (
         "qXfer:OBJECT:read:ANNEX:OFF,LEN",
         Match.NAME,
         feature=b"qXfer:features:read+;qXfer:threads:read+",
-        notes="features/target.xml and threads are served; write operations are unknown",
+        notes=(
+            "features/target.xml, threads, siginfo (of the signal stopped for), "
+            "libraries-svr4, auxv and exec-file are served; write operations are unknown"
+        ),
     ),
     *_points(),
     PacketSpec(

@@ -106,6 +106,11 @@ class Target(Protocol):
         """The process's auxiliary vector as the kernel gave it (``qXfer:auxv``;
         lldb needs AT_ENTRY), or None for a target without one."""
 
+    def siginfo(self) -> bytes | None:
+        """The siginfo (Linux's 128 bytes for i386) of the signal the target
+        stopped for (``qXfer:siginfo:read``: gdb's ``$_siginfo``), or None
+        when it is not stopped for a signal."""
+
     def libraries(self, annex: str) -> bytes | None:
         """The ``qXfer:libraries-svr4`` document (``annex``: gdb's
         ``start=...;prev=...``), or None for a program without a dynamic

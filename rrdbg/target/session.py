@@ -227,6 +227,11 @@ class Session:
                     if libraries is None:
                         return [ErrorReply(EINVAL)]
                     document = libraries
+                elif (obj, annex) == ("siginfo", "") and Capability.SIGINFO in self.capabilities:
+                    info = t.siginfo()
+                    if info is None:
+                        return [ErrorReply(EINVAL)]  # not stopped for a signal
+                    document = info
                 elif obj == "exec-file" and (path := t.exec_file()) is not None:
                     # The annex is a process id; there is only ours.
                     document = os.fsencode(path)

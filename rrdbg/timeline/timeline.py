@@ -353,6 +353,12 @@ class Timeline:
     def auxv(self) -> bytes | None:
         return self.machine.auxv()
 
+    def siginfo(self) -> bytes | None:
+        last = self._last_stop
+        if last.kind is not StopKind.SIGNAL or last.icount != self.machine.icount:
+            return None
+        return self.machine.signal_info(last.signal)
+
     def libraries(self, annex: str) -> bytes | None:
         return self.machine.libraries(annex)
 

@@ -142,4 +142,31 @@ def test_prctl_umask_and_process_groups(machine: LinuxMachine) -> None:
     from rrdbg.machine.linux import LinuxState
 
     again = LinuxState.from_json(k.state.to_json())
-    assert (again.comm, again.dumpable, again.umask) == (b"a-very-long-thr", 0, old)
+    assert (again.task.comm, again.dumpable, again.umask) == (b"a-very-long-thr", 0, old)
+
+
+def test_the_kernel_objects_round_trip_through_a_snapshot_in_the_old_layout() -> None:
+    """LinuxState keeps the JSON keys of the one-object state it replaced
+    (snapshots written before read now, and the other way round), with the
+    task's and the fd table's parts where they belong."""
+    from rrdbg.machine.linux import FdTable, FileKind, LinuxState, OpenFile, Task
+    from rrdbg.machine.linux.signals import SignalState, Timer
+
+    state = LinuxState(
+        brk=0x9000,
+        fdt=FdTable.with_console(),
+        timers={-1: Timer("real", 14, 5000, 100, 0, 0, 0, False)},
+        task=Task(sigmask=0x4000, signals=SignalState(restart=3), tls={6: b"\1" * 16}),
+    )
+    fd = state.fdt.install(OpenFile(7, 0o200000, path=b"/tmp"), cloexec=True)
+    assert fd == 3 and state.fdt.file(3) is not None
+    assert [state.fdt.files[h].kind for h in (0, 7)] == [FileKind.CONSOLE, FileKind.DIRECTORY]
+    data = state.to_json()
+    assert {"fds", "fd_flags", "files", "sigmask", "tls", "tid_address", "comm"} <= set(data)
+    assert data["signals"]["timers"][0][0] == -1 and data["signals"]["restart"] == 3
+    again = LinuxState.from_json(data)
+    assert again == state
+    # A descriptor of a shared file closes the host handle with its last one.
+    dup = state.fdt.dup(3)
+    assert state.fdt.close(3) is None and state.fdt.close(dup) == 7
+    assert 7 not in state.fdt.files

@@ -284,3 +284,28 @@ def test_a_restarted_read_goes_back_through_its_handlers(tmp_path: Path) -> None
     assert "$2 = -4" in text, text  # -EINTR, until the delivery restarts it
     assert re.search(r":\s+0xcd\s+0x80", text), text  # just after the int $0x80
     assert "$3 = 0" in text and "$4 = 2" in text, text
+
+
+def test_siginfo_of_the_signal_stopped_for(recording: str) -> None:
+    """``$_siginfo`` (qXfer:siginfo:read): the signal, its code and, for a
+    fault, the address; nothing when the stop is not for a signal."""
+    text = session(
+        recording,
+        [
+            "print $_siginfo",
+            "continue",
+            "print $_siginfo.si_signo",
+            "print $_siginfo.si_code",
+            "handle SIGUSR1 SIGUSR2 SIGALRM nostop noprint pass",
+            "continue",
+            "print $_siginfo.si_signo",
+            "print $_siginfo.si_code",
+            "print $_siginfo._sifields._sigfault.si_addr",
+            "reverse-stepi",
+            "print $_siginfo",
+        ],
+    )
+    assert text.count("Unable to read siginfo") == 2, text
+    assert "Program received signal SIGUSR1" in text and "$1 = 10\n$2 = 0\n" in text, text
+    assert "Program received signal SIGSEGV" in text, text
+    assert "$3 = 11\n$4 = 1\n$5 = (void *) 0x1234\n" in text, text  # SEGV_MAPERR

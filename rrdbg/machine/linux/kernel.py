@@ -1,8 +1,9 @@
-"""The kernel objects of the Linux personality and the syscall dispatcher.
+"""The kernel side of the process and the syscall dispatcher.
 
 Role: ``Linux`` is the kernel side of one process: its memory map and brk,
-fd table (``OpenFile``), signal dispositions and mask, TLS descriptors and
-virtual clocks, with ``LinuxState`` the part a snapshot saves.  ``dispatch``
+its fd table (fdtable.py), signal dispositions and timers, working directory
+and virtual clocks, and its task (task.py: the thread's mask, pending
+signals, TLS); ``LinuxState`` is the part a snapshot saves.  ``dispatch``
 looks a syscall number up in the table the ``sys_*`` modules fill with
 ``@syscall(nr)``.  Anything a call observes from outside the machine goes
 through the ``Host``; the rest is state kept here, so the same inputs always
@@ -27,6 +28,7 @@ from typing import Any, TextIO
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat, Host, Ids
+from rrdbg.machine.linux.fdtable import FdTable
 from rrdbg.machine.linux.signals import (
     DEFAULT_IGNORE,
     DEFAULT_STOP,
@@ -45,6 +47,7 @@ from rrdbg.machine.linux.signals import (
     bit,
     siginfo,
 )
+from rrdbg.machine.linux.task import Task
 from rrdbg.machine.memory import GuestMemory
 from rrdbg.machine.syscall_names import SYSCALL_NAMES
 
@@ -100,54 +103,44 @@ class ExitStatus:
 
 
 @dataclass(slots=True)
-class OpenFile:
-    handle: int
-    flags: int
-    refs: int = 1
-    #: The path it was opened by (names file mappings, as /proc/PID/maps does).
-    path: bytes = b""
-
-
-@dataclass(slots=True)
 class LinuxState:
-    """Kernel-side state of the process (part of a machine snapshot)."""
+    """Kernel-side state of the process (part of a machine snapshot): what
+    its threads share, and its one task (task.py)."""
 
     brk_start: int = 0
     brk: int = 0
     sleep_ns: int = 0
-    tid_address: int = 0
-    fds: dict[int, int] = field(default_factory=dict)  # guest fd -> host handle
-    fd_flags: dict[int, int] = field(default_factory=dict)  # guest fd -> FD_CLOEXEC
-    files: dict[int, OpenFile] = field(default_factory=dict)  # host handle -> file
+    fdt: FdTable = field(default_factory=FdTable.with_console)
     sigactions: dict[int, bytes] = field(default_factory=dict)
-    sigmask: int = 0
-    tls: dict[int, bytes] = field(default_factory=dict)  # GDT index -> user_desc
-    #: prctl's process name (PR_SET_NAME) and dumpable flag; the umask.
-    comm: bytes = b""
+    #: alarm, setitimer and POSIX timers (signals.py), by timer id.
+    timers: dict[int, Timer] = field(default_factory=dict)
+    #: prctl's dumpable flag; the umask.
     dumpable: int = 1
     umask: int = 0o022
     #: The working directory after a chdir, canonical and absolute; empty:
     #: the host's own (rrdbg's), which relative paths then use as they are.
     cwd: bytes = b""
-    #: Pending signals, the alternate stack, timers (signals.py).
-    signals: SignalState = field(default_factory=SignalState)
+    task: Task = field(default_factory=Task)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready form (vmstate stores it; no pickle of untrusted files)."""
+        """A JSON-ready form (vmstate stores it; no pickle of untrusted files).
+        The keys are those of the one-object state of earlier versions, so
+        snapshots read both ways."""
+        t = self.task
+        signals = t.signals.to_json()
+        signals["timers"] = [[n, tm.to_json()] for n, tm in sorted(self.timers.items())]
         return {
             "brk_start": self.brk_start,
             "brk": self.brk,
             "sleep_ns": self.sleep_ns,
-            "tid_address": self.tid_address,
-            "fds": [[fd, h] for fd, h in sorted(self.fds.items())],
-            "fd_flags": [[fd, f] for fd, f in sorted(self.fd_flags.items())],
-            "files": [[h, f.flags, f.refs, f.path.hex()] for h, f in sorted(self.files.items())],
+            "tid_address": t.tid_address,
+            **self.fdt.to_json(),
             "sigactions": [[s, a.hex()] for s, a in sorted(self.sigactions.items())],
-            "sigmask": self.sigmask,
-            "tls": [[i, d.hex()] for i, d in sorted(self.tls.items())],
-            "signals": self.signals.to_json(),
+            "sigmask": t.sigmask,
+            "tls": [[i, d.hex()] for i, d in sorted(t.tls.items())],
+            "signals": signals,
             "cwd": self.cwd.hex(),
-            "comm": self.comm.hex(),
+            "comm": t.comm.hex(),
             "dumpable": self.dumpable,
             "umask": self.umask,
         }
@@ -155,28 +148,25 @@ class LinuxState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LinuxState:
         """Inverse of ``to_json``; raises KeyError/TypeError/ValueError on bad input."""
+        signals = data.get("signals")  # (snapshots from before signals: none)
+        task = Task(
+            sigmask=int(data["sigmask"]),
+            signals=SignalState.from_json(signals),
+            tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
+            tid_address=int(data["tid_address"]),
+            comm=bytes.fromhex(data.get("comm", "")),
+        )
         return cls(
             brk_start=int(data["brk_start"]),
             brk=int(data["brk"]),
             sleep_ns=int(data["sleep_ns"]),
-            tid_address=int(data["tid_address"]),
-            fds={int(fd): int(h) for fd, h in data["fds"]},
-            fd_flags={int(fd): int(f) for fd, f in data["fd_flags"]},
-            files={
-                int(f[0]): OpenFile(
-                    int(f[0]), int(f[1]), int(f[2]), bytes.fromhex(f[3]) if len(f) > 3 else b""
-                )
-                for f in data["files"]
-            },
+            fdt=FdTable.from_json(data),
             sigactions={int(s): bytes.fromhex(a) for s, a in data["sigactions"]},
-            sigmask=int(data["sigmask"]),
-            tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
-            # Snapshots from before these existed: the defaults.
-            signals=SignalState.from_json(data.get("signals")),
+            timers={int(n): Timer.from_json(t) for n, t in (signals or {}).get("timers", [])},
             cwd=bytes.fromhex(data.get("cwd", "")),
-            comm=bytes.fromhex(data.get("comm", "")),
             dumpable=int(data.get("dumpable", 1)),
             umask=int(data.get("umask", 0o022)),
+            task=task,
         )
 
 
@@ -236,9 +226,15 @@ class Linux:
         self._warn = warn if warn is not None else sys.stderr
         self._reported: set[int] = set()
         self._warned: set[str] = set()
-        for fd in (0, 1, 2):
-            self.state.fds[fd] = fd
-            self.state.files[fd] = OpenFile(fd, (os.O_RDONLY if fd == 0 else os.O_WRONLY))
+
+    @property
+    def task(self) -> Task:
+        """The task making the current syscall."""
+        return self.state.task
+
+    @property
+    def fdt(self) -> FdTable:
+        return self.state.fdt
 
     def set_brk_start(self, addr: int) -> None:
         self.state.brk_start = self.state.brk = addr
@@ -260,7 +256,7 @@ class Linux:
             return -errno.EFAULT
         if result == -ERESTARTSYS:
             # EINTR unless the signal's delivery restarts it (machine.py).
-            self.state.signals.restart = nr
+            self.state.task.signals.restart = nr
             return -errno.EINTR
         return result
 
@@ -300,7 +296,7 @@ class Linux:
             handle = self._handle(dirfd)
             if handle is None:
                 return -errno.EBADF
-            f = self.state.files.get(handle)
+            f = self.state.fdt.files.get(handle)
             if f is None or not f.path:
                 return -errno.ENOTDIR  # the console, or a file opened before paths were kept
             base = f.path
@@ -317,41 +313,27 @@ class Linux:
         directory absolute first (they were relative to it)."""
         if not self.state.cwd:
             base = self.host.getcwd()
-            for f in self.state.files.values():
+            for f in self.state.fdt.files.values():
                 if f.path and not f.path.startswith(b"/"):
                     f.path = base.rstrip(b"/") + b"/" + f.path
         self.state.cwd = canonical
 
     def _handle(self, fd: int) -> int | None:
-        return self.state.fds.get(_signed(fd))
+        return self.state.fdt.handle(_signed(fd))
 
     def file_path(self, fd: int) -> str:
         """The path an fd's file was opened by, for naming its mappings."""
-        handle = self._handle(fd)
-        f = None if handle is None else self.state.files.get(handle)
+        f = self.state.fdt.file(_signed(fd))
         path = f.path if f is not None and f.path else b"[file]"
         if not path.startswith(b"/") and path != b"[file]":
             path = self.state.cwd.rstrip(b"/") + b"/" + path if self.state.cwd else path
         return path.decode("utf-8", "surrogateescape")
 
-    def _new_fd(self, handle: int, minimum: int = 0) -> int:
-        fd = minimum
-        while fd in self.state.fds:
-            fd += 1
-        self.state.fds[fd] = handle
-        return fd
-
     def _close_fd(self, fd: int) -> int:
-        handle = self.state.fds.pop(fd, None)
-        if handle is None:
+        if self.state.fdt.handle(fd) is None:
             return -errno.EBADF
-        self.state.fd_flags.pop(fd, None)
-        f = self.state.files[handle]
-        f.refs -= 1
-        if f.refs == 0:
-            del self.state.files[handle]
-            return self.host.close(handle)
-        return 0
+        released = self.state.fdt.close(fd)
+        return 0 if released is None else self.host.close(released)
 
     def _stat64(self, st: FileStat) -> bytes:
         return struct.pack(
@@ -420,9 +402,9 @@ class Linux:
         ignored and is not blocked (a blocked one waits: its disposition
         may change before it is unblocked).  The machine delivers it on the
         way back to user mode (``need_signal_check``)."""
-        if self.ignored(sig) and not self.state.sigmask & bit(sig):
+        if self.ignored(sig) and not self.state.task.sigmask & bit(sig):
             return
-        self.state.signals.enqueue(sig, info)
+        self.state.task.signals.enqueue(sig, info)
         self.need_signal_check = True
 
     def kill_self(self, sig: int, code: int = SI_USER) -> int:
@@ -438,10 +420,10 @@ class Linux:
         return self.kill_self(sig, SI_TKILL)
 
     def deliverable(self) -> bool:
-        return bool(self.state.signals.pending_mask() & ~self.state.sigmask)
+        return bool(self.state.task.signals.pending_mask() & ~self.state.task.sigmask)
 
     def set_mask(self, mask: int) -> None:
-        self.state.sigmask = mask & ~UNBLOCKABLE & ((1 << 64) - 1)
+        self.state.task.sigmask = mask & ~UNBLOCKABLE & ((1 << 64) - 1)
         if self.deliverable():
             self.need_signal_check = True
 
@@ -455,7 +437,7 @@ class Linux:
         the process runs (real timers also expire during sleeps)."""
         best = None
         sleep = self.state.sleep_ns
-        for t in self.state.signals.timers.values():
+        for t in self.state.timers.values():
             if not t.deadline:
                 continue
             at = (t.deadline - sleep if t.clock == "real" else t.deadline) // NS_PER_INSN
@@ -464,7 +446,7 @@ class Linux:
 
     def expire_timers(self) -> None:
         """Fire every timer whose deadline has passed (called at each stop)."""
-        for number, t in sorted(self.state.signals.timers.items()):
+        for number, t in sorted(self.state.timers.items()):
             now = self.timer_now(t)
             if not t.deadline or t.deadline > now:
                 continue
@@ -479,7 +461,7 @@ class Linux:
                 continue
             if number < 0:  # setitimer's: SIGALRM, SIGVTALRM, SIGPROF
                 self.send(t.signo, siginfo(t.signo, SI_KERNEL))
-            elif t.queued and any(s == t.signo for s, _ in self.state.signals.queue):
+            elif t.queued and any(s == t.signo for s, _ in self.state.task.signals.queue):
                 t.overrun += fired
             else:
                 t.overrun = fired - 1
@@ -496,7 +478,7 @@ class Linux:
         while True:
             due = [
                 t.deadline
-                for t in self.state.signals.timers.values()
+                for t in self.state.timers.values()
                 if t.deadline and t.clock == "real" and t.deadline <= end
             ]
             if not due:
@@ -513,16 +495,14 @@ class Linux:
         virtual time passing and the timers firing.  False when a signal
         that interrupts came first (the read is then cut short).  With no
         such timer (left) the read itself blocks, as before."""
-        f = self.state.files.get(handle)
+        f = self.state.fdt.files.get(handle)
         if f is not None and f.flags & O_NONBLOCK:
             return True
         own_pipe = f is not None and f.path.startswith(b"pipe:")
         query = struct.pack("<ih", handle, _POLLIN)
         while True:
             real = [
-                t.deadline
-                for t in self.state.signals.timers.values()
-                if t.deadline and t.clock == "real"
+                t.deadline for t in self.state.timers.values() if t.deadline and t.clock == "real"
             ]
             if not real:
                 return True
@@ -538,8 +518,9 @@ class Linux:
     def interrupting(self) -> bool:
         """Is a signal pending that would end a wait: deliverable and not
         ignored (a handler runs or the process dies)?"""
-        mask = self.state.sigmask
-        return any(not bit(s) & mask and not self.ignored(s) for s, _ in self.state.signals.queue)
+        task = self.state.task
+        mask = task.sigmask
+        return any(not bit(s) & mask and not self.ignored(s) for s, _ in task.signals.queue)
 
     def wait_for_signal(self) -> None:
         """pause/sigsuspend: sleep until an interrupting signal arrives.
@@ -547,9 +528,7 @@ class Linux:
         forever: it is ended (SIGKILL) with one line saying so."""
         while not self.interrupting():
             real = [
-                t.deadline
-                for t in self.state.signals.timers.values()
-                if t.deadline and t.clock == "real"
+                t.deadline for t in self.state.timers.values() if t.deadline and t.clock == "real"
             ]
             if not real:
                 # (A CPU-time timer cannot fire while the process sleeps.)

@@ -170,7 +170,8 @@ ITIMER_IDS = {0: -1, 1: -2, 2: -3}  # REAL, VIRTUAL, PROF
 
 @dataclass(slots=True)
 class SignalState:
-    """Per-task signal state (saved in snapshots)."""
+    """Per-task signal state (saved in snapshots; the process's timers are
+    saved beside it, under the same key, by LinuxState)."""
 
     #: Pending signals in arrival order: (signal, siginfo); a fault's entry
     #: has its trapno, error code and cr2 after the 128 bytes of siginfo.
@@ -179,7 +180,6 @@ class SignalState:
     altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)
     #: The mask to restore after the handler of a sigsuspend/pselect (else None).
     saved_mask: int | None = None
-    timers: dict[int, Timer] = field(default_factory=dict)
     #: The syscall a signal just interrupted (Linux's -ERESTARTSYS), 0 if
     #: none: it returns EINTR if a handler without SA_RESTART runs, and is
     #: made again when one with SA_RESTART runs or no handler does.
@@ -190,7 +190,6 @@ class SignalState:
             "queue": [[s, i.hex()] for s, i in self.queue],
             "altstack": list(self.altstack),
             "saved_mask": self.saved_mask,
-            "timers": [[n, t.to_json()] for n, t in sorted(self.timers.items())],
         }
         if self.restart:
             data["restart"] = self.restart
@@ -206,7 +205,6 @@ class SignalState:
             queue=[(int(s), bytes.fromhex(i)) for s, i in data["queue"]],
             altstack=(int(sp), int(flags), int(size)),
             saved_mask=None if saved is None else int(saved),
-            timers={int(n): Timer.from_json(t) for n, t in data["timers"]},
             restart=int(data.get("restart", 0)),
         )
 

@@ -12,6 +12,7 @@ import struct
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat
+from rrdbg.machine.linux.fdtable import MAX_FDS, FileKind, OpenFile
 from rrdbg.machine.linux.kernel import (
     _AT_EMPTY_PATH,
     _AT_FDCWD,
@@ -27,7 +28,6 @@ from rrdbg.machine.linux.kernel import (
     ERESTARTSYS,
     ExitStatus,
     Linux,
-    OpenFile,
     ProcessExit,
     _signed,
     _u32,
@@ -57,8 +57,8 @@ def _would_block(k: Linux, handle: int, result: int) -> int:
     """A pipe the process made is non-blocking on the host: -EAGAIN on a
     blocking fd means the process waits on itself, forever on Linux.  It is
     ended with one line instead of hanging."""
-    f = k.state.files.get(handle)
-    if result != -errno.EAGAIN or f is None or not f.path.startswith(b"pipe:"):
+    f = k.fdt.files.get(handle)
+    if result != -errno.EAGAIN or f is None or f.kind is not FileKind.PIPE:
         return result
     if f.flags & 0o4000:  # O_NONBLOCK: the program asked for EAGAIN
         return result
@@ -85,14 +85,16 @@ def _pipe2(k: Linux, fds: int, flags: int, *_: int) -> int:
     if isinstance(made, int):
         return made
     ends = struct.unpack("<II", made)
-    guest = []
+    guest: list[int] = []
     for handle, mode in zip(ends, (0, 1), strict=True):
-        k.state.files[handle] = OpenFile(
-            handle, mode | (flags & 0o4000), path=b"pipe:[%d]" % ends[0]
-        )
-        fd = k._new_fd(handle)
-        if flags & 0o2000000:
-            k.state.fd_flags[fd] = 1
+        end = OpenFile(handle, mode | (flags & 0o4000), path=b"pipe:[%d]" % ends[0])
+        fd = k.fdt.install(end, cloexec=bool(flags & 0o2000000))
+        if fd < 0:
+            for done in guest:
+                k._close_fd(done)
+            for h in ends[len(guest) :]:
+                k.host.close(h)
+            return fd
         guest.append(fd)
     k.mem.write(fds, struct.pack("<ii", *guest))
     return 0
@@ -176,10 +178,9 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
     handle = k.host.open(path, flags, mode)
     if handle < 0:
         return handle
-    k.state.files[handle] = OpenFile(handle, flags, path=path)
-    fd = k._new_fd(handle)
-    if flags & 0o2000000:  # O_CLOEXEC
-        k.state.fd_flags[fd] = 1
+    fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
+    if fd < 0:
+        k.host.close(handle)
     return fd
 
 
@@ -200,11 +201,7 @@ def _close(k: Linux, fd: int, *_: int) -> int:
 
 @syscall(41)  # dup
 def _dup(k: Linux, fd: int, *_: int) -> int:
-    handle = k._handle(fd)
-    if handle is None:
-        return -errno.EBADF
-    k.state.files[handle].refs += 1
-    return k._new_fd(handle)
+    return k.fdt.dup(_signed(fd))
 
 
 @syscall(63)  # dup2
@@ -219,16 +216,13 @@ def _sys_dup3(k: Linux, old: int, new: int, flags: int, *_: int) -> int:
 
 def _dup3(k: Linux, old: int, new: int, flags: int, *, allow_same: bool) -> int:
     handle = k._handle(old)
-    if handle is None or _signed(new) < 0 or new >= 1024:
+    if handle is None or _signed(new) < 0 or new >= MAX_FDS:
         return -errno.EBADF
     if old == new:
         return new if allow_same else -errno.EINVAL
-    if new in k.state.fds:
-        k._close_fd(new)
-    k.state.files[handle].refs += 1
-    k.state.fds[new] = handle
-    if flags & 0o2000000:
-        k.state.fd_flags[new] = 1
+    released = k.fdt.dup_to(_signed(old), new, cloexec=bool(flags & 0o2000000))
+    if released is not None:
+        k.host.close(released)
     return new
 
 
@@ -238,21 +232,20 @@ def _fcntl(k: Linux, fd: int, cmd: int, arg: int, *_: int) -> int:
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
+    fd = _signed(fd)
     if cmd in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
-        k.state.files[handle].refs += 1
-        new = k._new_fd(handle, arg)
-        if cmd == 1030:
-            k.state.fd_flags[new] = 1
-        return new
+        if _signed(arg) < 0 or arg >= MAX_FDS:
+            return -errno.EINVAL
+        return k.fdt.dup(fd, minimum=arg, cloexec=cmd == 1030)
     if cmd == 1:  # F_GETFD
-        return k.state.fd_flags.get(fd, 0)
+        return k.fdt.get_cloexec(fd)
     if cmd == 2:  # F_SETFD
-        k.state.fd_flags[fd] = arg & 1
+        k.fdt.set_cloexec(fd, arg & 1)
         return 0
     if cmd == 3:  # F_GETFL
-        return k.state.files[handle].flags
+        return k.fdt.files[handle].flags
     if cmd == 4:  # F_SETFL: O_APPEND, O_NONBLOCK, ... are remembered
-        f = k.state.files[handle]
+        f = k.fdt.files[handle]
         changeable = 0o2000 | 0o4000 | 0o20000 | 0o40000 | 0o1000000
         f.flags = (f.flags & ~changeable) | (arg & changeable)
         return 0

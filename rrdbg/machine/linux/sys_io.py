@@ -271,7 +271,7 @@ def _poll_handles(
     for fd, events in entries:
         handle = k._handle(fd) if fd >= 0 else None
         records += struct.pack("<ih", -1 if handle is None else handle, events)
-    real = [t.deadline for t in k.state.signals.timers.values() if t.deadline and t.clock == "real"]
+    real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
     wait = timeout_ns
     if real:
         until_timer = max(min(real) - k.virtual_ns(), 0)
@@ -336,11 +336,11 @@ def _with_mask(k: Linux, sigmask: int, size: int, wait: object) -> int:
     if size != 8:
         return -errno.EINVAL
     (mask,) = struct.unpack("<Q", k.mem.read(sigmask, 8))
-    old = k.state.sigmask
+    old = k.state.task.sigmask
     k.set_mask(mask & ~UNBLOCKABLE)
     result = wait()
     if result == -errno.EINTR:
-        k.state.signals.saved_mask = old  # the handler's frame restores it
+        k.state.task.signals.saved_mask = old  # the handler's frame restores it
         k.need_signal_check = True
     else:
         k.set_mask(old)

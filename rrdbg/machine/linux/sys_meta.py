@@ -57,7 +57,7 @@ def _fchdir(k: Linux, fd: int, *_: int) -> int:
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
-    f = k.state.files.get(handle)
+    f = k.fdt.files.get(handle)
     if f is None or not f.path:
         return -errno.ENOTDIR
     return _chdir_to(k, f.path)

@@ -96,7 +96,7 @@ def _uname(k: Linux, buf: int, *_: int) -> int:
 
 @syscall(258)  # set_tid_address
 def _set_tid_address(k: Linux, addr: int, *_: int) -> int:
-    k.state.tid_address = addr
+    k.state.task.tid_address = addr
     return k.ids.pid
 
 
@@ -150,10 +150,10 @@ _PR_GET_NAME = 16
 @syscall(172)  # prctl
 def _prctl(k: Linux, option: int, arg2: int, *_: int) -> int:
     if option == _PR_SET_NAME:
-        k.state.comm = k.mem.read(arg2, 16).split(b"\0", 1)[0][:15]
+        k.state.task.comm = k.mem.read(arg2, 16).split(b"\0", 1)[0][:15]
         return 0
     if option == _PR_GET_NAME:
-        name = k.state.comm or os.path.basename(k.exe_path)[:15]
+        name = k.state.task.comm or os.path.basename(k.exe_path)[:15]
         k.mem.write(arg2, name + bytes(16 - len(name)))
         return 0
     if option == _PR_GET_DUMPABLE:

@@ -45,7 +45,7 @@ def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
     entry, base, limit, bits = struct.unpack("<iIII", k.mem.read(u_info, 16))
     tls_range = range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES)
     if entry == -1:
-        free = [i for i in tls_range if i not in k.state.tls]
+        free = [i for i in tls_range if i not in k.state.task.tls]
         if not free:
             return -errno.ESRCH
         entry = free[0]
@@ -59,7 +59,7 @@ def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
     seg_not_present = (bits >> 5) & 1
     useable = (bits >> 6) & 1
     if base == 0 and limit == 0 and read_exec_only and seg_not_present:
-        k.state.tls.pop(entry, None)
+        k.state.task.tls.pop(entry, None)
         k._clear_tls(entry)
         return 0
     access = (
@@ -71,7 +71,7 @@ def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
         | 1
     )
     flags = (useable) | (seg_32bit << 2) | (limit_in_pages << 3)
-    k.state.tls[entry] = struct.pack("<iIII", entry, base, limit, bits)
+    k.state.task.tls[entry] = struct.pack("<iIII", entry, base, limit, bits)
     k._set_tls(entry, base, limit, access, flags)
     return 0
 
@@ -79,7 +79,7 @@ def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
 @syscall(244)  # get_thread_area
 def _get_thread_area(k: Linux, u_info: int, *_: int) -> int:
     (entry,) = struct.unpack("<i", k.mem.read(u_info, 4))
-    desc = k.state.tls.get(entry)
+    desc = k.state.task.tls.get(entry)
     if desc is None:
         return -errno.EINVAL
     k.mem.write(u_info, desc)
@@ -127,7 +127,7 @@ def _set_action(k: Linux, sig: int, action: SigAction) -> None:
     k.set_action(sig, action)
     if k.ignored(sig):
         # POSIX: setting a pending signal to be ignored discards it.
-        k.state.signals.discard(sig)
+        k.state.task.signals.discard(sig)
 
 
 @syscall(67)  # sigaction: the old layout (handler, 32-bit mask, flags, restorer)
@@ -158,7 +158,7 @@ def _signal(k: Linux, sig: int, handler: int, *_: int) -> int:
 
 
 def _change_mask(k: Linux, how: int, new: int | None) -> int:
-    old = k.state.sigmask
+    old = k.state.task.sigmask
     if new is None:
         return 0
     if how == 0:  # SIG_BLOCK
@@ -176,7 +176,7 @@ def _change_mask(k: Linux, how: int, new: int | None) -> int:
 def _rt_sigprocmask(k: Linux, how: int, nset: int, oset: int, size: int, *_: int) -> int:
     if size != 8:
         return -errno.EINVAL
-    old = k.state.sigmask
+    old = k.state.task.sigmask
     new = struct.unpack("<Q", k.mem.read(nset, 8))[0] if nset else None
     if nset and how not in (0, 1, 2):
         return -errno.EINVAL
@@ -187,7 +187,7 @@ def _rt_sigprocmask(k: Linux, how: int, nset: int, oset: int, size: int, *_: int
 
 @syscall(126)  # sigprocmask: the old 32-bit mask
 def _sigprocmask(k: Linux, how: int, nset: int, oset: int, *_: int) -> int:
-    old = k.state.sigmask
+    old = k.state.task.sigmask
     new = None
     if nset:
         (low,) = struct.unpack("<I", k.mem.read(nset, 4))
@@ -204,21 +204,21 @@ def _sigprocmask(k: Linux, how: int, nset: int, oset: int, *_: int) -> int:
 def _rt_sigpending(k: Linux, out: int, size: int, *_: int) -> int:
     if size > 8:
         return -errno.EINVAL
-    pending = k.state.signals.pending_mask() & k.state.sigmask
+    pending = k.state.task.signals.pending_mask() & k.state.task.sigmask
     k.mem.write(out, struct.pack("<Q", pending)[:size])
     return 0
 
 
 @syscall(73)  # sigpending
 def _sigpending(k: Linux, out: int, *_: int) -> int:
-    pending = k.state.signals.pending_mask() & k.state.sigmask
+    pending = k.state.task.signals.pending_mask() & k.state.task.sigmask
     k.mem.write(out, struct.pack("<I", pending & 0xFFFFFFFF))
     return 0
 
 
 @syscall(186)  # sigaltstack
 def _sigaltstack(k: Linux, ss: int, old: int, *_: int) -> int:
-    st = k.state.signals
+    st = k.state.task.signals
     esp = k.cpu.get_regs()["esp"] if k.cpu is not None else 0
     on = st.on_altstack(esp)
     if ss:
@@ -277,8 +277,8 @@ def _pause(k: Linux, *_: int) -> int:
 
 
 def _suspend(k: Linux, mask: int) -> int:
-    st = k.state.signals
-    st.saved_mask = k.state.sigmask
+    st = k.state.task.signals
+    st.saved_mask = k.state.task.sigmask
     k.set_mask(mask)
     k.wait_for_signal()
     # The handler's frame saves the mask from before the call; with no
@@ -296,7 +296,7 @@ def _rt_sigsuspend(k: Linux, mask: int, size: int, *_: int) -> int:
 
 @syscall(72)  # sigsuspend (old: the mask is the third argument, by value)
 def _sigsuspend(k: Linux, _a: int, _b: int, mask: int, *_: int) -> int:
-    return _suspend(k, (k.state.sigmask & ~0xFFFFFFFF) | mask)
+    return _suspend(k, (k.state.task.sigmask & ~0xFFFFFFFF) | mask)
 
 
 def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: int) -> int:
@@ -304,7 +304,7 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
         return -errno.EINVAL
     (wanted,) = struct.unpack("<Q", k.mem.read(uset, 8))
     wanted &= ~UNBLOCKABLE
-    st = k.state.signals
+    st = k.state.task.signals
     while True:
         for sig, _ in st.queue:
             if bit(sig) & wanted:
@@ -315,7 +315,7 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
                 return sig
         if k.interrupting():
             return -errno.EINTR  # another signal, for a handler
-        real = [t.deadline for t in st.timers.values() if t.deadline and t.clock == "real"]
+        real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
         end = None if timeout is None else k.virtual_ns() + timeout
         if not real and end is None:
             k.wait_for_signal()  # ends the process: nothing can ever come
@@ -363,17 +363,17 @@ def _sigreturn(k: Linux, rt: bool) -> int:
         restored = read_frame(k.mem, regs["esp"], regs, rt)
     except GuestMemoryError:
         # A frame the program destroyed: Linux kills it with SIGSEGV.
-        k.state.signals.enqueue(SIGSEGV, siginfo(SIGSEGV, SI_KERNEL))
+        k.state.task.signals.enqueue(SIGSEGV, siginfo(SIGSEGV, SI_KERNEL))
         k.set_action(SIGSEGV, SigAction())
-        k.set_mask(k.state.sigmask & ~bit(SIGSEGV))
+        k.set_mask(k.state.task.sigmask & ~bit(SIGSEGV))
         k.need_signal_check = True
         return -errno.EFAULT
     k.sigreturn = restored
     k.set_mask(restored.mask)
     if restored.altstack is not None:
         sp, flags, size = restored.altstack
-        if not k.state.signals.on_altstack(restored.regs["esp"]):
-            k.state.signals.altstack = (sp, flags, size) if not flags else (0, SS_DISABLE, 0)
+        if not k.state.task.signals.on_altstack(restored.regs["esp"]):
+            k.state.task.signals.altstack = (sp, flags, size) if not flags else (0, SS_DISABLE, 0)
     k.need_signal_check = True
     return restored.regs["eax"]
 
@@ -407,7 +407,7 @@ def _timeval(ns: int) -> bytes:
 
 
 def _itimer_value(k: Linux, which: int) -> bytes:
-    t = k.state.signals.timers.get(ITIMER_IDS[which])
+    t = k.state.timers.get(ITIMER_IDS[which])
     if t is None or not t.deadline:
         return bytes(16)
     return _timeval(t.interval) + _timeval(max(t.deadline - k.timer_now(t), 1))
@@ -435,13 +435,13 @@ def _setitimer(k: Linux, which: int, new: int, old: int, *_: int) -> int:
     timer = Timer(clock, signo, interval=interval)
     if value:
         timer.deadline = k.timer_now(timer) + value
-    k.state.signals.timers[ITIMER_IDS[which]] = timer
+    k.state.timers[ITIMER_IDS[which]] = timer
     return 0
 
 
 @syscall(27)  # alarm
 def _alarm(k: Linux, seconds: int, *_: int) -> int:
-    timers = k.state.signals.timers
+    timers = k.state.timers
     old = timers.get(ITIMER_IDS[0])
     left = 0
     if old is not None and old.deadline:
@@ -464,7 +464,7 @@ def _timer_create(k: Linux, clock: int, sevp: int, out: int, *_: int) -> int:
     kind = _CLOCKS.get(clock)
     if kind is None:
         return -errno.EINVAL
-    timers = k.state.signals.timers
+    timers = k.state.timers
     number = next(n for n in range(len(timers) + 1) if n not in timers)
     if sevp:
         value, signo, notify, tid = struct.unpack("<IiiI", k.mem.read(sevp, 16))
@@ -482,7 +482,7 @@ def _timer_create(k: Linux, clock: int, sevp: int, out: int, *_: int) -> int:
 
 
 def _posix_timer(k: Linux, number: int) -> Timer | None:
-    return k.state.signals.timers.get(number) if number >= 0 else None
+    return k.state.timers.get(number) if number >= 0 else None
 
 
 def _timespec(fmt: str, ns: int) -> bytes:
@@ -555,7 +555,7 @@ def _timer_getoverrun(k: Linux, number: int, *_: int) -> int:
 def _timer_delete(k: Linux, number: int, *_: int) -> int:
     if _posix_timer(k, _signed(number)) is None:
         return -errno.EINVAL
-    del k.state.signals.timers[_signed(number)]
+    del k.state.timers[_signed(number)]
     return 0
 
 
