@@ -3,7 +3,11 @@
 
     python tools/gdb_testsuite.py [--cache DIR] [--refresh] [--json FILE] [TEST.exp ...]
 
-The default test is gdb.reverse/sigall-reverse.exp.  Steps:
+The default tests are DEFAULT_TESTS: the gdb.reverse tests that apply to a
+remote target which records by itself (not the *-precsave ones, which save
+gdb's own recorder's log; not insn-reverse, which needs that recorder; not
+waitpid-reverse, which forks; not the x87/SSE ones yet, see KNOWN_GAPS).
+Steps:
 
 1. source: the Debian source package of the gdb installed here (same
    version, so the tests expect this gdb's behaviour) is downloaded with
@@ -13,13 +17,15 @@ The default test is gdb.reverse/sigall-reverse.exp.  Steps:
    (~/.cache/rrdbg-gdb-testsuite, $RRDBG_GDB_TESTSUITE_CACHE or --cache).
    Unreachable mirror: one line "gdb-testsuite: Debian source mirror
    unreachable: ..." and status 3.
-2. run: each test runs twice under DejaGnu's ``runtest``: natively on board
+2. run: the tests run twice under DejaGnu's ``runtest``: natively on board
    ``unix/-m32`` (gdb's own ``record full`` does the reverse execution) and on
    board ``rrdbg/-m32`` (tests/dejagnu/rrdbg.exp: the program starts under
    ``rrdbg debug``, gdb connects with ``target remote``).
-3. compare: every check that passes natively must pass against rrdbg, and
-   nothing may fail, time out or be unresolved against rrdbg, except the
-   checks in KNOWN (each with its reason).
+3. compare, test by test: every check that passes natively must pass
+   against rrdbg (a known failure of gdb that passes against rrdbg, KPASS,
+   counts as a pass), and nothing may fail, time out or be unresolved
+   against rrdbg, except the checks in KNOWN and NATIVE_ONLY (each with its
+   reason).
 
 Exit status: 0 as expected, 1 a difference, 2 a setup error (no runtest, no
 gdb, no gcc -m32), 3 the source mirror unreachable.
@@ -46,15 +52,36 @@ import corpus  # noqa: E402  (the host's Debian mirrors, found the same way)
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_UNREACHABLE = 0, 1, 2, 3
 UNREACHABLE_PREFIX = "gdb-testsuite: Debian source mirror unreachable: "
-DEFAULT_TESTS = ("gdb.reverse/sigall-reverse.exp",)
-TEST_TIMEOUT = 1200.0
+DEFAULT_TESTS = tuple(
+    f"gdb.reverse/{name}.exp"
+    for name in (
+        "break-reverse", "consecutive-reverse", "finish-reverse", "finish-reverse-bkpt",
+        "fstatat-reverse", "getrandom", "getresuid-reverse", "i386-reverse", "machinestate",
+        "next-reverse-bkpt-over-sr", "pipe-reverse", "readv-reverse", "recvmsg-reverse",
+        "sigall-reverse", "solib-reverse", "step-reverse", "time-reverse", "until-reverse",
+        "watch-reverse",
+    )
+)  # fmt: skip
+TEST_TIMEOUT = 2400.0
+
+#: Checks every test makes natively only, with the reason.
+NATIVE_ONLY: dict[str, str] = {
+    "turn on process record": (
+        "switches gdb's own recorder on; rrdbg records by itself (the board says gdb,use_precord 0)"
+    ),
+}
+
+#: gdb.reverse tests left out of DEFAULT_TESTS because they show where rrdbg's
+#: CPU differs from the real one (for the issue on CPU exactness).
+KNOWN_GAPS: dict[str, str] = {
+    "gdb.reverse/i387-env-reverse.exp": "the x87 tag word: 0xfffd after fld1 where Linux "
+    "reports 0xffff",
+    "gdb.reverse/i387-stack-reverse.exp": "the x87 tag word, as above",
+    "gdb.reverse/i386-sse-reverse.exp": "one SSE result differs; CPUID reports no SSSE3",
+}
 
 #: Checks that cannot pass against rrdbg, with the reason.
 KNOWN: dict[tuple[str, str], str] = {
-    ("gdb.reverse/sigall-reverse.exp", "turn on process record"): (
-        "native only: gdb's own recorder is switched on there; rrdbg records by itself "
-        "(the board says gdb,use_precord 0)"
-    ),
     ("gdb.reverse/sigall-reverse.exp", "continue to signal exit"): (
         "the check passes only if gdb's own recorder asks its question 'The next "
         "instruction is syscall exit_group ... Do you want to stop the program?' "
@@ -179,9 +206,10 @@ class Outcome:
 _RESULT = re.compile(r"^(PASS|FAIL|XFAIL|XPASS|KFAIL|KPASS|UNRESOLVED|UNTESTED|UNSUPPORTED): (.*)$")
 
 
-def run_board(testsuite: Path, work: Path, board: str, test: str) -> Outcome:
-    """One runtest of ``test`` on ``board`` in its own directory."""
-    out = work / board.replace("/", "_") / test.replace("/", "_")
+def run_board(testsuite: Path, work: Path, board: str, tests: list[str]) -> dict[str, Outcome]:
+    """One runtest of ``tests`` on ``board`` in its own directory: each
+    test's checks, by name (a "(PRMS ...)" suffix left off)."""
+    out = work / board.replace("/", "_")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     gdb = shutil.which("gdb")
@@ -207,31 +235,45 @@ def run_board(testsuite: Path, work: Path, board: str, test: str) -> Outcome:
     match = re.search(r'"(.*)"', data_dir)
     args = [
         "runtest", "--tool", "gdb", "--target_board", board,
-        f"GDB={gdb}", *([f"GDB_DATA_DIRECTORY={match.group(1)}"] if match else []), test,
+        f"GDB={gdb}", *([f"GDB_DATA_DIRECTORY={match.group(1)}"] if match else []), *tests,
     ]  # fmt: skip
+    outcomes = {test: Outcome(board, {}) for test in tests}
     try:
         subprocess.run(
             args, cwd=out, env=env, capture_output=True, timeout=TEST_TIMEOUT, check=False
         )
     except subprocess.TimeoutExpired:
-        return Outcome(board, {}, errors=[f"runtest did not end in {TEST_TIMEOUT:.0f} s"])
+        for outcome in outcomes.values():
+            outcome.errors.append(f"runtest did not end in {TEST_TIMEOUT:.0f} s")
+        return outcomes
     summary = out / "gdb.sum"
     if not summary.exists():
-        return Outcome(board, {}, errors=[f"runtest wrote no gdb.sum (see {out / 'gdb.log'})"])
-    outcome = Outcome(board, {})
-    prefix = f"{test}: "
+        for outcome in outcomes.values():
+            outcome.errors.append(f"runtest wrote no gdb.sum (see {out / 'gdb.log'})")
+        return outcomes
+    current: Outcome | None = None
     for line in summary.read_text(errors="replace").splitlines():
+        running = re.match(r"^Running .*/testsuite/(\S+) \.\.\.$", line)
+        if running:
+            current = outcomes.get(running.group(1))
+            continue
+        if current is None:
+            continue
         if line.startswith("ERROR: "):
-            outcome.errors.append(line)
+            current.errors.append(line)
         m = _RESULT.match(line)
         if m:
-            name = m.group(2)
-            name = name[len(prefix) :] if name.startswith(prefix) else name
+            result, name = m.group(1), m.group(2)
+            test = name.split(": ", 1)[0]
+            name = name.split(": ", 1)[1] if ": " in name else name
+            name = re.sub(r" \(PRMS [^)]*\)$", "", name)
+            outcome = outcomes.get(test, current)
             # A name seen twice keeps its worst result.
             if outcome.results.get(name, "PASS") == "PASS":
-                outcome.results[name] = m.group(1)
-    outcome.counts = dict(Counter(outcome.results.values()))
-    return outcome
+                outcome.results[name] = result
+    for outcome in outcomes.values():
+        outcome.counts = dict(Counter(outcome.results.values()))
+    return outcomes
 
 
 def compare(test: str, native: Outcome, rrdbg: Outcome) -> list[str]:
@@ -239,13 +281,13 @@ def compare(test: str, native: Outcome, rrdbg: Outcome) -> list[str]:
     problems = [f"{rrdbg.board}: {e}" for e in rrdbg.errors]
     problems += [f"{native.board}: {e}" for e in native.errors]
     for name, result in native.results.items():
-        if result != "PASS" or (test, name) in KNOWN:
+        if result != "PASS" or (test, name) in KNOWN or name in NATIVE_ONLY:
             continue
         got = rrdbg.results.get(name)
-        if got != "PASS":
+        if got not in ("PASS", "KPASS"):
             problems.append(f"{name}: passes natively, {got or 'not run'} against rrdbg")
     for name, result in rrdbg.results.items():
-        if result in ("FAIL", "UNRESOLVED", "XPASS", "KPASS") and (test, name) not in KNOWN:
+        if result in ("FAIL", "UNRESOLVED") and (test, name) not in KNOWN:
             if name not in native.results:
                 problems.append(f"{name}: {result} against rrdbg (not a native check)")
             elif native.results[name] != "PASS":
@@ -273,33 +315,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gdb-testsuite: {exc}", file=sys.stderr)
         return EXIT_SETUP
     work = cache / "runs"
-    report: dict[str, object] = {}
-    failed = False
     for test in ns.tests:
         if not (testsuite / test).is_file():
             print(f"gdb-testsuite: no test {test} in {testsuite}", file=sys.stderr)
             return EXIT_SETUP
-        log(f"{test}: native (record full)")
-        native = run_board(testsuite, work, "unix/-m32", test)
-        log(f"{test}: rrdbg")
-        rrdbg = run_board(testsuite, work, "rrdbg/-m32", test)
+    log(f"{len(ns.tests)} tests: native (record full)")
+    natives = run_board(testsuite, work, "unix/-m32", ns.tests)
+    log(f"{len(ns.tests)} tests: rrdbg")
+    ours = run_board(testsuite, work, "rrdbg/-m32", ns.tests)
+    report: dict[str, object] = {}
+    failed = False
+    print(f"{'test':44} {'native PASS':>11} {'rrdbg PASS':>10}  other results against rrdbg")
+    for test in ns.tests:
+        native, rrdbg = natives[test], ours[test]
         problems = compare(test, native, rrdbg)
-        known = [(name, why) for (t, name), why in KNOWN.items() if t == test]
-        print(f"{test}")
-        for outcome in (native, rrdbg):
-            counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts.items()))
-            print(f"  {outcome.board:12} {counts or 'nothing ran'}")
-        for name, why in known:
-            print(f"  known: {name!r}: {why}")
+        others = ", ".join(f"{n} {k}" for k, n in sorted(rrdbg.counts.items()) if k != "PASS")
+        print(
+            f"{test:44} {native.counts.get('PASS', 0):>11} {rrdbg.counts.get('PASS', 0):>10}"
+            f"  {others}"
+        )
         for line in problems:
             print(f"  DIFFERENT: {line}")
-        print(f"  {'as expected' if not problems else f'{len(problems)} differences'}")
         failed = failed or bool(problems)
-        report[test] = {
-            "native": asdict(native),
-            "rrdbg": asdict(rrdbg),
-            "problems": problems,
-        }
+        report[test] = {"native": asdict(native), "rrdbg": asdict(rrdbg), "problems": problems}
+    print("checks native only, in every test:")
+    for name, why in NATIVE_ONLY.items():
+        print(f"  {name!r}: {why}")
+    known = [(t, name, why) for (t, name), why in KNOWN.items() if t in ns.tests]
+    if known:
+        print("known differences:")
+        for t, name, why in known:
+            print(f"  {t}: {name!r}: {why}")
+    print("as expected" if not failed else "DIFFERENCES (above)")
     if ns.json:
         ns.json.write_text(json.dumps(report, indent=1))
     return EXIT_FAILED if failed else EXIT_OK
