@@ -29,7 +29,7 @@ UNREACHABLE_PREFIX = "gdb-testsuite: Debian source mirror unreachable: "
 @needs_gdb
 @pytest.mark.slow
 def test_gdb_reverse_tests_pass_as_natively(tmp_path: Path) -> None:
-    """The gdb.reverse tests of tools/gdb_testsuite.py's DEFAULT_TESTS (19,
+    """The gdb.reverse tests of tools/gdb_testsuite.py's DEFAULT_TESTS (21,
     sigall-reverse.exp among them: every signal stops before delivery,
     reaches its handler, and is gone back over, delivery included)."""
     results = tmp_path / "results.json"
@@ -46,7 +46,7 @@ def test_gdb_reverse_tests_pass_as_natively(tmp_path: Path) -> None:
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     report = json.loads(results.read_text())
-    assert len(report) >= 19
+    assert len(report) >= 21
     for test, outcome in report.items():
         native = outcome["native"]["counts"].get("PASS", 0)
         ours = outcome["rrdbg"]["counts"].get("PASS", 0) + outcome["rrdbg"]["counts"].get(

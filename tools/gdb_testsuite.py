@@ -6,7 +6,7 @@
 The default tests are DEFAULT_TESTS: the gdb.reverse tests that apply to a
 remote target which records by itself (not the *-precsave ones, which save
 gdb's own recorder's log; not insn-reverse, which needs that recorder; not
-waitpid-reverse, which forks; not the x87/SSE ones yet, see KNOWN_GAPS).
+waitpid-reverse, which forks; not i386-sse-reverse yet, see KNOWN_GAPS).
 Steps:
 
 1. source: the Debian source package of the gdb installed here (same
@@ -56,7 +56,8 @@ DEFAULT_TESTS = tuple(
     f"gdb.reverse/{name}.exp"
     for name in (
         "break-reverse", "consecutive-reverse", "finish-reverse", "finish-reverse-bkpt",
-        "fstatat-reverse", "getrandom", "getresuid-reverse", "i386-reverse", "machinestate",
+        "fstatat-reverse", "getrandom", "getresuid-reverse", "i386-reverse",
+        "i387-env-reverse", "i387-stack-reverse", "machinestate",
         "next-reverse-bkpt-over-sr", "pipe-reverse", "readv-reverse", "recvmsg-reverse",
         "sigall-reverse", "solib-reverse", "step-reverse", "time-reverse", "until-reverse",
         "watch-reverse",
@@ -74,10 +75,8 @@ NATIVE_ONLY: dict[str, str] = {
 #: gdb.reverse tests left out of DEFAULT_TESTS because they show where rrdbg's
 #: CPU differs from the real one (for the issue on CPU exactness).
 KNOWN_GAPS: dict[str, str] = {
-    "gdb.reverse/i387-env-reverse.exp": "the x87 tag word: 0xfffd after fld1 where Linux "
-    "reports 0xffff",
-    "gdb.reverse/i387-stack-reverse.exp": "the x87 tag word, as above",
-    "gdb.reverse/i386-sse-reverse.exp": "one SSE result differs; CPUID reports no SSSE3",
+    "gdb.reverse/i386-sse-reverse.exp": "one of sse_test's SSE results differs from the "
+    "real CPU's; CPUID reports no SSSE3, so the SSSE3 part is skipped",
 }
 
 #: Checks that cannot pass against rrdbg, with the reason.

@@ -171,6 +171,9 @@ class LinuxMachine:
         # Virtual TSC: one tick per retired instruction (no host time leaks).
         self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
         map_program(self.program, self.memory)
+        # A new process's FPU is in its FNINIT state (every x87 register
+        # empty), not the CPU's reset state (tag word 0x5555).
+        self.regs.fpu_reset()
         self.linux.set_brk_start(self.program.brk_start)
         #: The dynamic loader of a dynamically linked program, where it was put.
         self.interp: Program | None = None

@@ -138,7 +138,19 @@ def write_register(engine: Engine, name: str, value: bytes) -> None:
         raise TargetError(f"no register named {name!r}", errno=22)
     if len(value) != size:
         raise TargetError(f"register {name} takes {size} bytes, not {len(value)}", errno=22)
-    if name in _GPR:
+    if name == "fstat":
+        # The x87 registers keep their stack order when TOP changes, as with
+        # Linux's ptrace (FXSAVE stores ST(i) in stack order): gdb writes
+        # st0..7 and fstat one at a time, in either order (record full
+        # does, going back), and means the same values.
+        old_top = _top(engine)
+        stack = [engine.reg_read_any(x86.UC_X86_REG_FP0 + ((old_top + i) & 7)) for i in range(8)]
+        engine.reg_write(x86.UC_X86_REG_FPSW, int.from_bytes(value, "little"))
+        new_top = _top(engine)
+        if new_top != old_top:
+            for i, st in enumerate(stack):
+                engine.reg_write_any(x86.UC_X86_REG_FP0 + ((new_top + i) & 7), st)
+    elif name in _GPR:
         number = int.from_bytes(value, "little")
         if name in _SEGMENTS:
             number &= 0xFFFF
