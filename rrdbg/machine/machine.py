@@ -263,11 +263,6 @@ class LinuxMachine:
                 ended = self._deliver_signals(limit)
                 if ended is not None:
                     return ended
-            if k.state.task.signals.restart and self.icount < limit:
-                # Cut short, and no handler ran (the signal was discarded):
-                # the syscall is made again, as Linux does.
-                self._restart_syscall(k.state.task.signals.restart)
-                k.state.task.signals.restart = 0
             run_to = limit
             due = k.next_timer_icount()
             if due is not None and self.icount < due < limit:
@@ -298,6 +293,15 @@ class LinuxMachine:
                 self.regs.fpu_restore(restored.fxsave)
             else:
                 self.regs.fpu_reset()
+
+    def settle_restart(self) -> None:
+        """A syscall a signal cut short, with no signal left to deliver (gdb
+        discarded it): made again now, as Linux does when no handler runs,
+        so the state at this icount is the same however it is reached."""
+        st = self.linux.state.task.signals
+        if st.restart and not self.linux.deliverable():
+            self._restart_syscall(st.restart)
+            st.restart = 0
 
     def _restart_syscall(self, nr: int) -> None:
         """Back to the ``int $0x80`` just made, with its number in EAX again

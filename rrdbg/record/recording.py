@@ -279,7 +279,12 @@ def _new_recording(
         snapshot_image=image_ref,
         snapshot_interval=interval,
         created_ns=time.time_ns(),
-        extra={"snapshot_name": snapshot_name, **(pc.header_fields() if pc else {})},
+        extra={
+            "snapshot_name": snapshot_name,
+            # Blocking reads wait as interruptible ones (a recorded poll first).
+            "reads": "interruptible",
+            **(pc.header_fields() if pc else {}),
+        },
     )
     try:
         writer = LogWriter.create(str(out / LOG_NAME), header)
@@ -545,6 +550,12 @@ class Replay:
             )
 
 
+def interruptible_reads(header: LogHeader) -> bool:
+    """Whether the recording's reads waited as interruptible ones: not in
+    recordings made before they did."""
+    return header.extra.get("reads") == "interruptible"
+
+
 def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
     """Make a recorded debugger change (a register or memory write, a signal
     discarded or sent) again."""
@@ -558,6 +569,7 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
         linux = machine.linux
         if discarded:
             linux.state.task.signals.discard(discarded)
+            machine.settle_restart()
         if sent:
             linux.send(sent, siginfo(sent, SI_USER, linux.ids.pid, linux.ids.uid))
             # gdb asked for it to be delivered: no stop to report it first.
@@ -624,6 +636,7 @@ def open_recording(
         )
         try:
             machine = LinuxMachine(program, list(header.argv), host, exe_path=header.program_path)
+            machine.linux.interruptible_reads = interruptible_reads(header)
         except ReplayDivergence:
             _raise_if_incomplete(d, reader, 0)
             raise

@@ -71,6 +71,7 @@ from rrdbg.record.recording import (
     PcOptions,
     apply_debug_write,
     image_path,
+    interruptible_reads,
     open_log,
     program_file,
     seed_blocks,
@@ -219,6 +220,8 @@ class Timeline:
             machine = _machine(
                 program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
             )
+            if isinstance(machine, LinuxMachine):
+                machine.linux.interruptible_reads = interruptible_reads(header)
         except ReplayDivergence:
             if end is not None:
                 raise
@@ -1542,8 +1545,10 @@ def _last_state(end: EndRecord) -> int:
 def _end_note(end: EndRecord) -> str:
     if end.exit_code is not None:
         how = f"the next instruction exits with status {end.exit_code}"
+    elif end.exit_signal is not None:
+        how = f"{signal_name(end.exit_signal)} ends it here"
     else:
-        how = f"{signal_name(end.exit_signal or 0)} ends it here"
+        how = "it halts here for good"
     return f"rrdbg: the end of the program: {how}; reverse commands go back, continuing lets it end"
 
 

@@ -2,7 +2,9 @@
  * interrupts fails with EINTR when the handler has no SA_RESTART, and is made
  * again after the handler when it has (here the handler finally writes what
  * the restarted read gets).  With the argument "stdin" the first read is of
- * fd 0 (a pipe or terminal with no data yet) rather than of an empty pipe. */
+ * fd 0 (a pipe or terminal with no data yet) rather than of an empty pipe.
+ * With "blocked" the timer's signal is blocked and the read of the empty pipe
+ * waits forever (as on Linux; rrdbg ends such a program with one line). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +53,15 @@ int main(int argc, char **argv)
     if (pipe(pipefd) != 0)
         return 1;
     fd = argc > 1 && strcmp(argv[1], "stdin") == 0 ? 0 : pipefd[0];
+    if (argc > 1 && strcmp(argv[1], "blocked") == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGALRM);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        on_alarm(tick, 0);
+        every(20000);
+        return (int)read(pipefd[0], &c, 1);
+    }
 
     /* 1. No SA_RESTART: the first tick ends the read with EINTR. */
     on_alarm(tick, 0);

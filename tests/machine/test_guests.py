@@ -193,3 +193,11 @@ def test_guest_output_is_not_lost_through_a_pipe(tmp_path: Path) -> None:
     native = run([guest("stdin_echo")], data, tmp_path)
     assert len(out.stdout) > 2 * 100_000
     assert out.stdout == native.stdout
+
+
+def test_a_read_no_timer_signal_can_cut_short_ends_with_one_line(tmp_path: Path) -> None:
+    # The timer's signal is blocked: nothing can end the read of the program's
+    # own empty pipe (Linux would wait forever); rrdbg says so and ends it.
+    emulated = run([*rrdbg_cmd(), guest("sigread"), "blocked"], b"", tmp_path)
+    assert emulated.returncode == 137
+    assert b"waits on a pipe only it could fill" in emulated.stderr

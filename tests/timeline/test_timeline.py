@@ -303,3 +303,46 @@ def test_live_recording_keeps_its_checkpoints_as_snapshots(tmp_path: Path, sink:
         assert replay.machine.icount == at
         replay.run_to_end()  # checks the final digest
     os.close(fd)
+
+
+def test_a_discarded_signal_restarts_the_read_the_same_way_however_reached(
+    tmp_path: Path, sink: int
+) -> None:
+    """sigread's restarted read with every second timer signal discarded (gdb's
+    ``signal 0``): no handler runs, so the read is made again at once; the
+    state at that icount (eip back on the int $0x80) is the same whether a
+    forward step or a seek reaches it."""
+    program = guest("sigread")
+    directory = tmp_path / "sigread.rr"
+    rec = new_recording(program, [], str(directory))
+    t = Timeline.live_run(
+        program, [], LiveHost(stdout_fd=sink), writer=rec.writer, stdout_fd=sink, stderr_fd=sink
+    )
+    rec.qcow.close()
+    discarded: list[int] = []
+    for n in range(200):
+        stop = cont(t)
+        if stop.kind is StopKind.SIGNAL:
+            if n % 2:
+                discarded.append(stop.icount)
+            t.deliver_on_resume(None if n % 2 else stop.signal)
+        elif stop.kind is StopKind.HISTORY_END:
+            break
+    t.close()
+    assert discarded
+    r = Timeline.replay(str(directory), stdout_fd=sink, stderr_fd=sink)
+    for at in discarded:
+        r.seek(at)
+        regs = r.read_registers()
+        eip = int.from_bytes(regs["eip"], "little")
+        # Back on the read's int $0x80 with its number in EAX: made again.
+        assert r.read_memory(eip, 2) == b"\xcd\x80", at
+        assert int.from_bytes(regs["eax"], "little") in (3, 145), at  # read, readv
+        # Running from the int $0x80 that was cut short to a breakpoint on it
+        # (hit again at this icount) gives that state.
+        r.seek(at - 1)
+        r.insert_breakpoint(eip, hardware=False)
+        stop = cont(r)
+        r.remove_breakpoint(eip, hardware=False)
+        assert (stop.kind, stop.icount) == (StopKind.BREAKPOINT, at), stop
+        assert r.read_registers() == regs, at

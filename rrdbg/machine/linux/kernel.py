@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat, Host, Ids
-from rrdbg.machine.linux.fdtable import FdTable
+from rrdbg.machine.linux.fdtable import FdTable, FileKind
 from rrdbg.machine.linux.signals import (
     DEFAULT_IGNORE,
     DEFAULT_STOP,
@@ -219,6 +219,9 @@ class Linux:
         #: changed the registers: the machine stops after this syscall and
         #: handles it before the program goes on.
         self.need_signal_check = False
+        #: Reads wait as interruptible ones (wait_to_read); off when replaying
+        #: a recording made before they did (its log has no waits).
+        self.interruptible_reads = True
         #: Registers a sigreturn brings back (the machine applies them).
         self.sigreturn: Restored | None = None
         #: The CPU, for the syscalls that read registers (the machine sets it).
@@ -490,23 +493,25 @@ class Linux:
                 return end - self.virtual_ns()
 
     def wait_to_read(self, handle: int) -> bool:
-        """Before a read that may block while a real-time timer is armed:
-        wait for ``handle`` to have data as the blocked process would, the
-        virtual time passing and the timers firing.  False when a signal
-        that interrupts came first (the read is then cut short).  With no
-        such timer (left) the read itself blocks, as before."""
+        """Before a read that may block while a real-time timer that can
+        interrupt it is armed: wait for ``handle`` to have data as the
+        blocked process would, the virtual time passing and the timers
+        firing.  False when a signal that interrupts came first (the read is
+        then cut short).  Files and directories never block; with no such
+        timer (left) the read itself blocks (or, on the process's own empty
+        pipe, ends it), as before."""
         f = self.state.fdt.files.get(handle)
-        if f is not None and f.flags & O_NONBLOCK:
+        if not self.interruptible_reads or f is None or f.flags & O_NONBLOCK:
             return True
-        own_pipe = f is not None and f.path.startswith(b"pipe:")
+        if f.kind in (FileKind.FILE, FileKind.DIRECTORY):
+            return True
+        own_pipe = f.kind is FileKind.PIPE
         query = struct.pack("<ih", handle, _POLLIN)
         while True:
-            real = [
-                t.deadline for t in self.state.timers.values() if t.deadline and t.clock == "real"
-            ]
-            if not real:
+            due = self._interrupting_deadlines()
+            if not due:
                 return True
-            wait = max(min(real) - self.virtual_ns(), 0)
+            wait = max(min(due) - self.virtual_ns(), 0)
             # Nothing but the process fills its own pipes: no real waiting.
             ms = 0 if own_pipe else (wait + 999_999) // 10**6
             ready = self.host.fs_call("poll", (query, ms))
@@ -514,6 +519,20 @@ class Linux:
                 return True  # data, end of file or an error: the read says which
             if self.sleep(wait) or self.interrupting():
                 return False
+
+    def _interrupting_deadlines(self) -> list[int]:
+        """Deadlines of the real-time timers whose signal would cut a wait
+        short (sent, not blocked, not ignored)."""
+        mask = self.state.task.sigmask
+        return [
+            t.deadline
+            for t in self.state.timers.values()
+            if t.deadline
+            and t.clock == "real"
+            and t.notify == 0  # SIGEV_SIGNAL
+            and not bit(t.signo) & mask
+            and not self.ignored(t.signo)
+        ]
 
     def interrupting(self) -> bool:
         """Is a signal pending that would end a wait: deliverable and not
