@@ -329,6 +329,9 @@ class LinuxMachine:
         while self.icount < limit:
             taken = st.take(k.state.task.sigmask)
             if taken is None:
+                # Nothing (left) runs a handler: a syscall cut short is made
+                # again rather than left to a later, unrelated delivery.
+                self.settle_restart()
                 return None
             sig, queued = taken
             action = k.action(sig)
