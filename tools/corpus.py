@@ -236,11 +236,12 @@ def host_mirrors() -> list[tuple[str, tuple[str, ...], str | None]]:
     return found
 
 
-def apt_options(cache: Cache) -> list[str]:
-    apt = cache.apt
+def apt_options(apt: Path, *, architecture: str | None = "i386") -> list[str]:
+    """apt-get options for a private configuration under ``apt`` (its own
+    sources, state, cache and preferences: nothing system-wide is used)."""
+    arch = ["-o", f"APT::Architecture={architecture}", "-o", f"APT::Architectures={architecture}"]
     return [
-        "-o", "APT::Architecture=i386",
-        "-o", "APT::Architectures=i386",
+        *(arch if architecture else []),
         "-o", f"Dir::State={apt / 'state'}",
         "-o", f"Dir::State::status={apt / 'state' / 'status'}",
         "-o", f"Dir::Cache={apt / 'cache'}",
@@ -256,12 +257,17 @@ def apt_options(cache: Cache) -> list[str]:
     ]  # fmt: skip
 
 
-def write_apt_config(cache: Cache) -> str:
-    apt = cache.apt
+def make_apt_dirs(apt: Path) -> None:
+    """The directories and empty status file a private apt configuration needs."""
     for sub in ("etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d", "state/lists/partial",
                 "cache/archives/partial"):  # fmt: skip
         (apt / sub).mkdir(parents=True, exist_ok=True)
     (apt / "state" / "status").touch()
+
+
+def write_apt_config(cache: Cache) -> str:
+    apt = cache.apt
+    make_apt_dirs(apt)
     lines = []
     for uri, suites, signed_by in host_mirrors():
         keyring = signed_by if signed_by and Path(signed_by).exists() else None
@@ -288,7 +294,7 @@ def fetch(cache: Cache, *, refresh: bool) -> None:
         if shutil.which(tool) is None:
             raise Unreachable(f"{tool} not found on this host")
     sources = write_apt_config(cache)
-    options = apt_options(cache)
+    options = apt_options(cache.apt)
     log(f"apt-get update (private config in {cache.apt})")
     update = run_quiet(["apt-get", "-q", *options, "--error-on=any", "update"])
     if update.returncode != 0:

@@ -138,10 +138,7 @@ def fetch(cache: Path, *, refresh: bool) -> Path:
     if shutil.which("apt-get") is None:
         raise Unreachable("apt-get not found on this host")
     apt = cache / "apt"
-    for sub in ("etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d",
-                "state/lists/partial", "cache/archives/partial"):  # fmt: skip
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "state" / "status").touch()
+    corpus.make_apt_dirs(apt)
     lines = []
     for uri, suites, signed_by in corpus.host_mirrors():
         keyring = signed_by if signed_by and Path(signed_by).exists() else None
@@ -150,20 +147,7 @@ def fetch(cache: Path, *, refresh: bool) -> Path:
         opts = f" [signed-by={keyring}]" if keyring else ""
         lines += [f"deb-src{opts} {uri} {suite} main" for suite in suites]
     (apt / "etc" / "sources.list").write_text("\n".join(lines) + "\n")
-    options = [
-        "-o", f"Dir::State={apt / 'state'}",
-        "-o", f"Dir::State::status={apt / 'state' / 'status'}",
-        "-o", f"Dir::Cache={apt / 'cache'}",
-        "-o", f"Dir::Etc::SourceList={apt / 'etc' / 'sources.list'}",
-        "-o", f"Dir::Etc::SourceParts={apt / 'etc' / 'sources.list.d'}",
-        "-o", f"Dir::Etc::Preferences={apt / 'etc' / 'preferences'}",
-        "-o", f"Dir::Etc::PreferencesParts={apt / 'etc' / 'preferences.d'}",
-        "-o", f"Dir::Etc::Parts={apt / 'etc' / 'apt.conf.d'}",
-        "-o", "Debug::NoLocking=1",
-        "-o", "APT::Sandbox::User=root" if os.geteuid() == 0 else "APT::Sandbox::User=_apt",
-        "-o", "Acquire::Retries=2",
-        "-o", "Acquire::http::Timeout=20",
-    ]  # fmt: skip
+    options = corpus.apt_options(apt, architecture=None)
     log(f"apt-get update (deb-src, private config in {apt})")
     update = corpus.run_quiet(["apt-get", "-q", *options, "--error-on=any", "update"])
     if update.returncode != 0:
