@@ -188,12 +188,17 @@ class Cache:
         return self.root / "work"
 
 
-def default_cache() -> Path:
-    env = os.environ.get("RRDBG_CORPUS_CACHE")
+def cache_dir(variable: str, name: str) -> Path:
+    """$variable if set, else NAME under $XDG_CACHE_HOME or ~/.cache."""
+    env = os.environ.get(variable)
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rrdbg-corpus"
+    return Path(base) / name
+
+
+def default_cache() -> Path:
+    return cache_dir("RRDBG_CORPUS_CACHE", "rrdbg-corpus")
 
 
 def host_mirrors() -> list[tuple[str, tuple[str, ...], str | None]]:

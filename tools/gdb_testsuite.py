@@ -103,11 +103,7 @@ def log(message: str) -> None:
 
 
 def default_cache() -> Path:
-    env = os.environ.get("RRDBG_GDB_TESTSUITE_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rrdbg-gdb-testsuite"
+    return corpus.cache_dir("RRDBG_GDB_TESTSUITE_CACHE", "rrdbg-gdb-testsuite")
 
 
 def gdb_version() -> tuple[str, str]:

@@ -38,14 +38,21 @@ def _pwrite(k: Linux, handle: int, data: bytes, offset: int) -> int:
 # -- pread/pwrite -----------------------------------------------------------------
 
 
-@syscall(180)  # pread64
-def _pread64(k: Linux, fd: int, buf: int, count: int, lo: int, hi: int, *_: int) -> int:
+def _positioned(k: Linux, fd: int, lo: int, hi: int) -> tuple[int, int] | int:
+    """(host handle, offset) of a pread64/pwrite64, or its error."""
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
     offset = _s64(lo, hi)
-    if offset < 0:
-        return -errno.EINVAL
+    return -errno.EINVAL if offset < 0 else (handle, offset)
+
+
+@syscall(180)  # pread64
+def _pread64(k: Linux, fd: int, buf: int, count: int, lo: int, hi: int, *_: int) -> int:
+    where = _positioned(k, fd, lo, hi)
+    if isinstance(where, int):
+        return where
+    handle, offset = where
     if not k.mem.is_mapped(buf, min(count, _MAX_IO), PROT_WRITE):
         return -errno.EFAULT
     data = _pread(k, handle, count, offset)
@@ -57,12 +64,10 @@ def _pread64(k: Linux, fd: int, buf: int, count: int, lo: int, hi: int, *_: int)
 
 @syscall(181)  # pwrite64
 def _pwrite64(k: Linux, fd: int, buf: int, count: int, lo: int, hi: int, *_: int) -> int:
-    handle = k._handle(fd)
-    if handle is None:
-        return -errno.EBADF
-    offset = _s64(lo, hi)
-    if offset < 0:
-        return -errno.EINVAL
+    where = _positioned(k, fd, lo, hi)
+    if isinstance(where, int):
+        return where
+    handle, offset = where
     return _pwrite(k, handle, k.mem.read(buf, min(count, _MAX_IO)), offset)
 
 
