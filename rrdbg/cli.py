@@ -192,6 +192,14 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
         "--append", metavar="CMDLINE", default="", help="--machine pc: the kernel command line"
     )
     parser.add_argument(
+        "--quantum",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="instructions a thread runs before the deterministic scheduler may "
+        "switch to another (default 1000000; a recording keeps its own)",
+    )
+    parser.add_argument(
         "--sysroot",
         metavar="DIR",
         help="absolute paths the program reads (its dynamic loader and libraries "
@@ -206,6 +214,8 @@ def _check_machine_options(ns: argparse.Namespace) -> None:
             raise RrdbgError("--machine pc takes no guest arguments (use --append)")
     elif ns.append or ns.ram_mb is not None:
         raise RrdbgError("--append and -m are for --machine pc")
+    if ns.quantum is not None and ns.machine == "pc":
+        raise RrdbgError("--quantum is for Linux programs")
     if ns.sysroot is not None:
         if ns.machine == "pc":
             raise RrdbgError("--sysroot is for Linux programs")
@@ -264,7 +274,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     except OSError as exc:
         raise RrdbgError(f"cannot open --stdin file {ns.stdin}: {exc.strerror}") from None
     try:
-        machine = LinuxMachine(ns.program, [ns.program, *ns.args], host)
+        machine = LinuxMachine(ns.program, [ns.program, *ns.args], host, quantum=ns.quantum)
         result = machine.run_to_end()
     finally:
         host.shutdown()
@@ -357,6 +367,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
         stdin=ns.stdin,
         force=ns.force,
         sysroot=ns.sysroot,
+        quantum=ns.quantum,
     )
     index.remember(directory)
     _report_end(stats.result)
@@ -485,7 +496,9 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
     if ns.output is not None:
         if pc is None:
             check_interpreter(ns.program, host)
-        rec = new_recording(ns.program, ns.args, ns.output, force=ns.force, pc=pc)
+        rec = new_recording(
+            ns.program, ns.args, ns.output, force=ns.force, pc=pc, quantum=ns.quantum
+        )
     timeline = Timeline.live_run(
         ns.program,
         ns.args,
@@ -495,6 +508,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         stderr_fd=2,
         pc=pc,
         files=KeptFiles(rec.directory) if rec is not None else None,
+        quantum=ns.quantum,
     )
     timeline.budget = ns.checkpoint_memory << 20
     if rec is not None:

@@ -43,6 +43,7 @@ from rrdbg.target.interface import (
     StopEvent,
     StopKind,
     Target,
+    ThreadInfo,
     WatchKind,
     no_report,
 )
@@ -173,6 +174,16 @@ class FakeTarget:
     @eip.setter
     def eip(self, value: int) -> None:
         self.registers["eip"] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+
+    process_id = 1
+    current_thread = 1
+
+    def threads(self) -> list[ThreadInfo]:
+        return [ThreadInfo(1, "fake")]
+
+    def select_thread(self, tid: int) -> None:
+        if tid != 1:
+            raise TargetError(f"no thread {tid}", errno=EINVAL)
 
     def read_registers(self) -> dict[str, bytes]:
         return dict(self.registers)

@@ -9,6 +9,7 @@ devices and virtual time for the PC).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from rrdbg.machine.cpu import Cpu, Stop
@@ -97,3 +98,21 @@ class DebuggableMachine(Machine, Protocol):
     def libraries(self, annex: str = "") -> bytes | None:
         """The dynamic linker's library list (gdbserver's
         ``qXfer:libraries-svr4``); None: no dynamic linker."""
+
+    # Threads (a PC is one): ids as the guest knows them.
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def current_tid(self) -> int:
+        """The thread that executes the next instruction."""
+
+    def threads(self) -> list[tuple[int, str]]:
+        """(tid, name) of every live thread, in tid order."""
+
+    def thread_ran_until(self, tid: int) -> int | None:
+        """The icount a thread that is not running was last switched out at
+        (0: never ran); None for the running thread or an unknown one."""
+
+    def viewing(self, tid: int) -> AbstractContextManager[None]:
+        """Inside, the CPU's registers are thread ``tid``'s (for reading)."""

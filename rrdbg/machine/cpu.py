@@ -143,6 +143,9 @@ class StopReason(enum.Enum):
     #: (Linux) A signal is about to be delivered (``signal``); not yet.  The
     #: next run delivers it.  Only when the machine was asked to report it.
     SIGNAL = "signal"
+    #: (Linux) The thread the machine was asked to wait for
+    #: (``run_until_thread``) has just been switched in.
+    SWITCH = "switch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,30 @@ class Engine:
             ctypes.memmove(address, blob, len(blob))
             self.uc.context_restore(ctx)
 
+    def _context(self, blob: bytes) -> Any:
+        ctx = self.uc.context_save()
+        if len(blob) != ctx.size:
+            raise EmulatorError(f"CPU context is {len(blob)} bytes, this Unicorn uses {ctx.size}")
+        address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
+        ctypes.memmove(address, blob, len(blob))
+        return ctx
+
+    def context_read(self, blob: bytes, regs: Sequence[int]) -> list[Any]:
+        """Registers of a saved context (another thread's), as ``reg_read_any``
+        gives them (EFLAGS computed, not the lazy flag state)."""
+        with converted():
+            ctx = self._context(blob)
+            return [ctx.reg_read(r) for r in regs]
+
+    def context_write(self, blob: bytes, values: Sequence[tuple[int, Any]]) -> bytes:
+        """A copy of a saved context with some registers changed."""
+        with converted():
+            ctx = self._context(blob)
+            for reg, value in values:
+                ctx.reg_write(reg, value)
+            address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
+            return ctypes.string_at(address, ctx.size)
+
     def patch_context(self, offset: int, data: bytes) -> None:
         """Overwrite bytes of the live CPU state through a saved context.
 

@@ -11,10 +11,11 @@ machines retire the same instructions and reach the same ``digest()``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -22,11 +23,11 @@ from unicorn import x86_const as x86
 
 from rrdbg.errors import EmulatorError, GuestMemoryError, LoaderError
 from rrdbg.machine import icount as ic
-from rrdbg.machine.cpu import Cpu, Fault, Stop, StopReason
+from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY, Cpu, Fault, Stop, StopReason
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
-from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit
-from rrdbg.machine.linux.kernel import MMAP_TOP
+from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit, sched
+from rrdbg.machine.linux.kernel import BLOCKED, MMAP_TOP
 from rrdbg.machine.linux.signals import (
     DEFAULT_IGNORE,
     DEFAULT_STOP,
@@ -49,6 +50,7 @@ from rrdbg.machine.linux.signals import (
     siginfo,
 )
 from rrdbg.machine.linux.solib import libraries_svr4
+from rrdbg.machine.linux.task import Task
 from rrdbg.machine.loader import (
     Program,
     Symbols,
@@ -136,10 +138,13 @@ class LinuxMachine:
         native: bool | None = None,
         warn: TextIO | None = None,
         exe_path: str | None = None,
+        quantum: int | None = None,
     ) -> None:
         """``exe_path`` is the path the guest knows its program by
         (``/proc/self/exe``), when ``program_path`` is a copy of it (a
-        recording's kept file); default: ``program_path`` made absolute."""
+        recording's kept file); default: ``program_path`` made absolute.
+        ``quantum``: the scheduler's time slice in instructions (default
+        DEFAULT_QUANTUM)."""
         self.program = read_program(program_path)
         self.host = host
         self.engine = Engine()
@@ -159,6 +164,8 @@ class LinuxMachine:
             epoch_ns=host.realtime_epoch_ns(),
             warn=warn,
         )
+        if quantum is not None:
+            self.linux.quantum = quantum
         self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
         self.linux.cpu = self.regs = CpuRegisters(self.engine)
         #: Which signals stop a run before their delivery (a debugger's
@@ -167,6 +174,9 @@ class LinuxMachine:
         self.stop_for_signal: Callable[[int], bool] | None = None
         #: (icount, signal) of the SIGNAL stop made last, not to stop twice.
         self._reported: tuple[int, int] | None = None
+        #: A tid: ``run`` stops (SWITCH) as soon as that thread is switched
+        #: in (a debugger stepping a thread whose slice just ended).
+        self.run_until_thread: int | None = None
         self.cpu.on_syscall = self._syscall
         # Virtual TSC: one tick per retired instruction (no host time leaks).
         self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
@@ -190,6 +200,7 @@ class LinuxMachine:
         self._auxv = _auxv_at(self.memory, esp)
         entry = self.program.entry if self.interp is None else self.interp.entry
         self.cpu.enter_user_mode(entry, esp)
+        self.linux.state.task.tid = ids.pid
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.
         for _, reg in STATE_REGS[:8]:
             if reg not in (x86.UC_X86_REG_ESP, x86.UC_X86_REG_EIP):
@@ -230,6 +241,8 @@ class LinuxMachine:
         except ProcessExit as done:
             self.exit = done.status
             return True
+        if result == BLOCKED:
+            return True  # the scheduler runs another task; EAX comes on waking
         self.engine.reg_write(x86.UC_X86_REG_EAX, result & 0xFFFFFFFF)
         # A signal may have become deliverable, or a sigreturn changed the
         # registers: stop here and let run() see to it.
@@ -259,6 +272,9 @@ class LinuxMachine:
         k = self.linux
         while True:
             k.expire_timers()
+            ended = self._schedule()
+            if ended is not None:
+                return ended
             if self.icount < limit and k.deliverable():
                 ended = self._deliver_signals(limit)
                 if ended is not None:
@@ -267,6 +283,8 @@ class LinuxMachine:
             due = k.next_timer_icount()
             if due is not None and self.icount < due < limit:
                 run_to = due
+            if k.state.others and self.icount < k.state.slice_end < run_to:
+                run_to = k.state.slice_end
             stop = self.cpu.run(run_to, exact=exact or run_to != limit)
             k.expire_timers()
             self._after_syscall()
@@ -280,12 +298,149 @@ class LinuxMachine:
             if stop.reason is StopReason.SYSCALL and self.exit is None:
                 continue
             if stop.reason is StopReason.LIMIT and run_to != limit:
-                continue  # a timer's deadline
+                continue  # a timer's deadline or the end of a time slice
+            if stop.reason is StopReason.EXIT and self._slice_over():
+                # The running thread reached a stop address just as its
+                # slice ended: it does not run that instruction now.
+                continue
+            if self.exit is None:
+                # At a stop, the running task is the one that executes the
+                # next instruction: the state at an icount is the same
+                # however it was reached.
+                ended = self._schedule()
+                if ended is not None:
+                    return ended
             return stop
+
+    # -- threads (the scheduler's policy is linux/sched.py) ---------------
+    def _slice_over(self) -> bool:
+        st = self.linux.state
+        return bool(st.others) and self.icount >= st.slice_end
+
+    def _schedule(self) -> Stop | None:
+        """Switch tasks where the scheduler says so: the running task
+        blocked or exited, or its slice is over.  A Stop if the process
+        ended (every thread waits forever)."""
+        k = self.linux
+        st = k.state
+        if not st.others and st.task.wait is None and st.task.result is None:
+            return None  # one thread: nothing to decide
+        sched.expire_waits(k)
+        current = st.task
+        if current.wait is None and st.others and self.icount < st.slice_end:
+            return None
+        try:
+            chosen = sched.pick_next(k)
+            if chosen is None:
+                sched.idle(k)
+                chosen = sched.pick_next(k)
+        except ProcessExit as done:
+            self.exit = done.status
+            return Stop(StopReason.END, self.icount)
+        assert chosen is not None
+        if chosen is not current:
+            self._switch_to(chosen)
+        st.slice_end = self.icount + k.quantum if st.others else 0
+        task = st.task
+        if task.result is not None:
+            self.engine.reg_write(x86.UC_X86_REG_EAX, task.result & 0xFFFFFFFF)
+            task.result = None
+        if chosen is not current and chosen.tid == self.run_until_thread:
+            return Stop(StopReason.SWITCH, self.icount)
+        return None
+
+    def _switch_to(self, task: Task) -> None:
+        """Make ``task`` the running one: save the CPU context of the one
+        running (an exited one is dropped), load ``task``'s, and put its
+        TLS descriptors in the GDT (the context already holds the segment
+        bases it loaded)."""
+        st = self.linux.state
+        current = st.task
+        if current.wait is None or current.wait.kind != "exited":
+            current.context = self.engine.context_bytes()
+            current.ran_until = self.icount
+            st.others[current.tid] = current
+        del st.others[task.tid]
+        st.task = task
+        self.engine.restore_context_bytes(task.context)
+        task.context = b""
+        self._load_tls(task)
+
+    def _load_tls(self, task: Task) -> None:
+        for index in range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES):
+            entry = task.gdt_entry(index)
+            if entry is None:
+                self.cpu.clear_gdt_entry(index)
+            else:
+                self.cpu.set_gdt_entry(index, *entry)
+
+    # -- threads as a debugger sees them ------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.linux.ids.pid
+
+    @property
+    def current_tid(self) -> int:
+        """The thread that executes the next instruction."""
+        return self.linux.state.task.tid
+
+    def threads(self) -> list[tuple[int, str]]:
+        """(tid, name) of every thread alive, in tid order; the name is the
+        one prctl(PR_SET_NAME) gave, else the program's."""
+        base = os.path.basename(self.exe_path)[:15]
+        return [
+            (t.tid, (t.comm.decode("utf-8", "replace") if t.comm else base))
+            for t in self.linux.state.tasks()
+            if t.wait is None or t.wait.kind != "exited"
+        ]
+
+    def thread_ran_until(self, tid: int) -> int | None:
+        """For a thread that is not running: the icount it was last switched
+        out at (0: it never ran); None for the running one or no thread."""
+        task = self.linux.state.others.get(tid)
+        return None if task is None else task.ran_until
+
+    @contextlib.contextmanager
+    def viewing(self, tid: int) -> Iterator[None]:
+        """Inside, the CPU's registers are thread ``tid``'s (read them only)."""
+        task = self.linux.state.others.get(tid)
+        if task is None:
+            yield
+            return
+        mine = self.engine.context_bytes()
+        self.engine.restore_context_bytes(task.context)
+        try:
+            yield
+        finally:
+            self.engine.restore_context_bytes(mine)
+
+    def _start_threads(self) -> None:
+        """Give the threads clone just made their registers: the parent's
+        after the call, with EAX = 0, the new stack, and GS reloaded from
+        the thread's own TLS descriptors."""
+        k = self.linux
+        made, k.new_threads = k.new_threads, []
+        if not made:
+            return
+        parent = self.engine.context_bytes()
+        gs = self.engine.reg_read(x86.UC_X86_REG_GS)
+        for child, stack in made:
+            self.engine.reg_write(x86.UC_X86_REG_EAX, 0)
+            if stack:
+                self.engine.reg_write(x86.UC_X86_REG_ESP, stack)
+            self._load_tls(child)
+            self.engine.reg_write(x86.UC_X86_REG_GS, gs)
+            child.context = self.engine.context_bytes()
+            self.engine.restore_context_bytes(parent)
+        self._load_tls(k.state.task)
+        # A new thread is not preempting anyone: the parent's slice goes on.
+        if not k.state.slice_end:
+            k.state.slice_end = self.icount + k.quantum
 
     def _after_syscall(self) -> None:
         k = self.linux
         k.need_signal_check = False
+        self._start_threads()
         restored, k.sigreturn = k.sigreturn, None
         if restored is not None:
             self.regs.set_regs(restored.regs)
@@ -434,7 +589,10 @@ class LinuxMachine:
         if not keep_code:
             self.cpu.flush_code()
         self.cpu.set_icount(icount)
+        if not linux.task.tid:  # a snapshot from before threads
+            linux.task.tid = self.linux.ids.pid
         self.linux.state = linux
+        self.linux.new_threads = []
         self.exit = None
         self.fault = None
         self._reported = None
@@ -523,6 +681,16 @@ class LinuxMachine:
                     h.update(block)
         st = self.linux.state
         h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.task.sigmask))
+        if st.others:
+            # Other threads: their registers and what they wait for.
+            h.update(struct.pack("<IQ", st.task.tid, st.slice_end))
+            for tid, t in sorted(st.others.items()):
+                h.update(struct.pack("<IQ", tid, t.sigmask))
+                # Architectural registers only: a context also holds the
+                # CPU's lazy flag state, which depends on how it got there.
+                h.update(repr(self.engine.context_read(t.context, _DIGEST_REGS)).encode())
+                h.update(repr(None if t.wait is None else t.wait.to_json()).encode())
+                h.update(repr(t.result).encode())
         return h.hexdigest()
 
 
@@ -644,6 +812,14 @@ TSC_PER_INSN = 1
 #: int 0x80, sysenter, syscall: the instructions that may wait on the host.
 _SYSCALL_INSNS = (b"\xcd\x80", b"\x0f\x34", b"\x0f\x05")
 _DIGEST_BLOCK = 1 << 16
+_DIGEST_REGS = (
+    *(reg for _, reg in STATE_REGS),
+    *(x86.UC_X86_REG_XMM0 + i for i in range(8)),
+    *(x86.UC_X86_REG_FP0 + i for i in range(8)),
+    x86.UC_X86_REG_FPSW,
+    x86.UC_X86_REG_FPCW,
+    x86.UC_X86_REG_MXCSR,
+)
 _ZERO_BLOCK = bytes(_DIGEST_BLOCK)
 #: Instructions per call into the emulator in run_to_end (a few milliseconds).
 RUN_SLICE = 1 << 24

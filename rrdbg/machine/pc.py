@@ -29,6 +29,7 @@ Invariants (docs/machine.md explains them):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -1072,6 +1073,19 @@ class PcMachine:
     @property
     def exe_path(self) -> str:
         return self.kernel_exe_path
+
+    # -- one CPU: one thread, as QEMU's gdbstub shows a one-CPU machine -------
+    pid = 1
+    current_tid = 1
+
+    def threads(self) -> list[tuple[int, str]]:
+        return [(1, os.path.basename(self.exe_path)[:15])]
+
+    def thread_ran_until(self, tid: int) -> int | None:
+        return None
+
+    def viewing(self, tid: int) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     @property
     def program_image(self) -> bytes:

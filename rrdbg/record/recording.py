@@ -33,6 +33,7 @@ from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
+from rrdbg.machine.linux.kernel import DEFAULT_QUANTUM
 from rrdbg.machine.linux.signals import SI_USER, siginfo
 from rrdbg.machine.loader import read_kernel, read_program
 from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult, check_interpreter
@@ -175,6 +176,7 @@ def new_recording(
     force_hint: str = "use --force to replace it",
     program_image: bytes | None = None,
     parents: bool = True,
+    quantum: int | None = None,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -203,6 +205,7 @@ def new_recording(
             force_hint=force_hint,
             program_image=program_image,
             parents=parents,
+            quantum=quantum,
         )
     except OSError as exc:
         raise RrdbgError(f"{directory}: cannot write a recording there: {_reason(exc)}") from None
@@ -226,6 +229,7 @@ def _new_recording(
     force_hint: str,
     program_image: bytes | None,
     parents: bool,
+    quantum: int | None,
 ) -> NewRecording:
     # Bad programs fail before anything is created.
     if program_image is not None:
@@ -283,7 +287,7 @@ def _new_recording(
             "snapshot_name": snapshot_name,
             # Blocking reads wait as interruptible ones (a recorded poll first).
             "reads": "interruptible",
-            **(pc.header_fields() if pc else {}),
+            **(pc.header_fields() if pc else {"quantum": str(quantum or DEFAULT_QUANTUM)}),
         },
     )
     try:
@@ -307,6 +311,7 @@ def record(
     environ: Mapping[str, str] | None = None,
     force_hint: str = "use --force to replace it",
     sysroot: str | None = None,
+    quantum: int | None = None,
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``.
 
@@ -333,6 +338,7 @@ def record(
         interval=0 if adaptive else base_interval,
         force=force,
         force_hint=force_hint,
+        quantum=quantum,
     )
     out, header, qcow, image_file = rec.directory, rec.header, rec.qcow, rec.image_file
     argv = [program, *args]
@@ -342,7 +348,7 @@ def record(
         host = RecordingHost(live, writer, KeptFiles(out))
         host.flush = writer.flush
         try:
-            machine = LinuxMachine(program, argv, host)
+            machine = LinuxMachine(program, argv, host, quantum=quantum)
             host.icount = lambda: machine.cpu.counter.total
             store = SnapshotStore(qcow)
 
@@ -550,10 +556,14 @@ class Replay:
             )
 
 
-def interruptible_reads(header: LogHeader) -> bool:
-    """Whether the recording's reads waited as interruptible ones: not in
-    recordings made before they did."""
-    return header.extra.get("reads") == "interruptible"
+def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
+    """Make a replaying machine behave as the recorded one did: reads wait
+    as interruptible ones only if they did (not in recordings made before),
+    and threads are scheduled with the recorded quantum."""
+    machine.linux.interruptible_reads = header.extra.get("reads") == "interruptible"
+    quantum = header.extra.get("quantum", "")
+    if quantum.isdigit() and int(quantum) > 0:
+        machine.linux.quantum = int(quantum)
 
 
 def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
@@ -636,7 +646,7 @@ def open_recording(
         )
         try:
             machine = LinuxMachine(program, list(header.argv), host, exe_path=header.program_path)
-            machine.linux.interruptible_reads = interruptible_reads(header)
+            configure_linux(machine, header)
         except ReplayDivergence:
             _raise_if_incomplete(d, reader, 0)
             raise

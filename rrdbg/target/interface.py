@@ -73,6 +73,14 @@ class StopEvent:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A thread of the debuggee: its id (Linux's tid) and name (``comm``)."""
+
+    tid: int
+    name: str
+
+
 Interrupted = Callable[[], bool]
 #: Takes one line of progress for the user while a long run goes on; may be
 #: called from the thread that runs the guest.
@@ -94,8 +102,26 @@ class Target(Protocol):
     def last_stop(self) -> StopEvent:
         """The stop the target is in now (gdb's ``?``)."""
 
+    @property
+    def process_id(self) -> int:
+        """The debuggee's process id (a thread id's ``p`` part)."""
+
+    def threads(self) -> list[ThreadInfo]:
+        """Every live thread, in tid order."""
+
+    @property
+    def current_thread(self) -> int:
+        """The thread that stopped (the one that executes next)."""
+
+    def select_thread(self, tid: int) -> None:
+        """Until the next resume: registers are read from (and written to)
+        thread ``tid``, and a single step steps that thread (running the
+        others as the scheduler says until it has executed one instruction).
+        TargetError if there is no such thread."""
+
     def read_registers(self) -> dict[str, bytes]:
-        """All registers by gdb name, little-endian bytes of each register's size."""
+        """All registers (of the selected thread) by gdb name, little-endian
+        bytes of each register's size."""
 
     def write_register(self, name: str, value: bytes) -> None: ...
 

@@ -7,7 +7,10 @@ commands that move in time): the server calls ``Deferred.run(interrupted)``
 off its event loop and sends what it returns.  Handlers *return* replies; they
 never write, so a request can never be answered twice.
 
-Threads: the debuggee is one thread, id 1.  Stop replies name it.
+Threads: ids are the debuggee's (Linux's tid, ``pPID.TID`` with the
+multiprocess extensions).  Stop replies name the thread that stopped; ``Hg``
+selects whose registers are read, ``Hc`` or a vCont step action which thread
+a step steps.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
+from xml.sax.saxutils import escape as xml_escape
 
 from rrdbg.errors import RrdbgError, TargetError
 from rrdbg.rsp import (
@@ -100,15 +104,11 @@ from rrdbg.target.interface import (
     WatchKind,
 )
 
-THREAD_ID = 1
-#: The process id gdb sees with the multiprocess extensions (there is one).
-PROCESS_ID = 1
 #: lldb's qHostInfo/qProcessInfo fields: the triple (hex-encoded), pointer
 #: size and byte order.
 _HOST_INFO = b"triple:%s;ptrsize:4;endian:little;ostype:linux;" % (
     b"i386-pc-linux-gnu".hex().encode()
 )
-THREADS_XML = b'<?xml version="1.0"?>\n<threads><thread id="1" core="0"/></threads>\n'
 #: Registers sent with every stop (as gdbserver does for i386) so that gdb can
 #: show where the guest stopped without a ``g`` round trip.
 EXPEDITED = tuple(i386.REGISTER_BY_NAME[n] for n in ("ebp", "esp", "eip"))
@@ -177,6 +177,8 @@ class Session:
         #: How it said goodbye: "kill", "detach" or "exit" (``monitor exit``:
         #: the server ends too).
         self.goodbye: str | None = None
+        #: The thread ``Hc`` named for the legacy resume packets (0: any).
+        self._resume_thread = 0
 
     # -- dispatch ------------------------------------------------------------
     def handle(self, request: Request | Interrupt) -> Response:
@@ -210,7 +212,16 @@ class Session:
                 return [self._file(request)]
             case MalformedPacket():
                 return [ErrorReply(EINVAL)]
-            case StartNoAckMode() | SetThread() | QuerySymbol():
+            case SetThread(operation=operation, thread=thread):
+                tid = self._thread(thread)
+                if tid is None:
+                    return [ErrorReply(EINVAL)]
+                if operation == "g":
+                    t.select_thread(tid or t.current_thread)
+                else:
+                    self._resume_thread = tid
+                return [Ok()]
+            case StartNoAckMode() | QuerySymbol():
                 return [Ok()]
             case QueryTraceStatus():
                 return [RawReply(b"T0;tnotrun:0")]
@@ -219,7 +230,7 @@ class Session:
                     document = i386.TARGET_XML
                 elif (obj, annex) == ("threads", ""):
                     # One packet instead of qfThreadInfo + qsThreadInfo after each stop.
-                    document = THREADS_XML.replace(b'id="1"', b'id="%s"' % self._thread_id())
+                    document = self._threads_xml()
                 elif (obj, annex) == ("auxv", "") and (auxv := t.auxv()) is not None:
                     document = auxv
                 elif obj == "libraries-svr4" and Capability.LIBRARIES in self.capabilities:
@@ -245,15 +256,19 @@ class Session:
             case QueryAttached():
                 return [RawReply(b"1" if self.attached else b"0")]
             case QueryCurrentThread():
-                return [RawReply(b"QC" + self._thread_id())]
+                return [RawReply(b"QC" + self._thread_id(t.current_thread))]
             case QueryHostInfo():
                 return [RawReply(_HOST_INFO)]
             case QueryProcessInfo():
-                return [RawReply(b"pid:%x;" % THREAD_ID + _HOST_INFO)]
+                return [RawReply(b"pid:%x;" % t.process_id + _HOST_INFO)]
             case QueryThreadInfo(first=first):
-                return [RawReply(b"m" + self._thread_id() if first else b"l")]
+                if not first:
+                    return [RawReply(b"l")]
+                return [RawReply(b"m" + b",".join(self._thread_id(i.tid) for i in t.threads()))]
             case ThreadAlive(thread=thread):
-                return [Ok()] if _is_our_thread(thread) else [ErrorReply(EINVAL)]
+                tid = self._thread(thread)
+                alive = tid == 0 or any(i.tid == tid for i in t.threads())
+                return [Ok()] if alive else [ErrorReply(EINVAL)]
             case ReadRegisters():
                 return [HexData(i386.encode_registers(t.read_registers()))]
             case WriteRegisters(data=data):
@@ -300,19 +315,36 @@ class Session:
                     t.write_register("eip", address.to_bytes(4, "little"))
                 step = action is ResumeAction.STEP
                 back = direction is RspDirection.BACKWARD
+                if step and self._resume_thread:
+                    t.select_thread(self._resume_thread)  # Hc: the thread to step
                 return self._resume(step, Direction.BACKWARD if back else Direction.FORWARD)
             case VCont(actions=actions):
-                for act in actions:
-                    if act.thread is None or _is_our_thread(act.thread):
-                        step = act.kind is ResumeAction.STEP
-                        # gdb steps one thread and leaves the rest stopped
-                        # ("vCont;s:1", no default action) only to step over
-                        # a breakpoint it has lifted (a user's stepi is
-                        # "vCont;s:1;c").
-                        over = step and len(actions) == 1 and act.thread is not None
-                        sig = act.signal
-                        t.deliver_on_resume(None if sig is None else from_gdb(sig))
-                        return self._resume(step, Direction.FORWARD, step_over=over)
+                # A step action for a thread steps it (the others run as the
+                # scheduler says); else the first action that applies.
+                chosen = next(
+                    (
+                        a
+                        for a in actions
+                        if a.kind is ResumeAction.STEP
+                        and (a.thread is None or self._thread(a.thread) is not None)
+                    ),
+                    None,
+                )
+                for act in actions if chosen is None else [chosen]:
+                    tid = None if act.thread is None else self._thread(act.thread)
+                    if act.thread is not None and tid is None:
+                        continue
+                    step = act.kind is ResumeAction.STEP
+                    if step and tid:
+                        t.select_thread(tid)
+                    # gdb steps one thread and leaves the rest stopped
+                    # ("vCont;s:1", no default action) only to step over
+                    # a breakpoint it has lifted (a user's stepi is
+                    # "vCont;s:1;c").
+                    over = step and len(actions) == 1 and act.thread is not None
+                    sig = act.signal
+                    t.deliver_on_resume(None if sig is None else from_gdb(sig))
+                    return self._resume(step, Direction.FORWARD, step_over=over)
                 return [ErrorReply(EINVAL)]
             case MonitorCommand(command=command) if command.split() == [b"exit"]:
                 # gdbserver's "monitor exit": this client is done and the
@@ -437,20 +469,47 @@ class Session:
         """Whether gdb agreed to the multiprocess extensions (``pPID.TID`` ids)."""
         return "multiprocess+" in self.client_features
 
-    def _thread_id(self) -> bytes:
-        return b"p%x.%x" % (PROCESS_ID, THREAD_ID) if self.multiprocess else b"%x" % THREAD_ID
+    def _thread_id(self, tid: int) -> bytes:
+        pid = self.target.process_id
+        return b"p%x.%x" % (pid, tid) if self.multiprocess else b"%x" % tid
+
+    def _thread(self, text: str) -> int | None:
+        """A thread id of gdb's as a tid: 0 for any or all (0, -1, pPID.-1,
+        pPID.0, p-1...), None for one that is not ours."""
+        pid, _, tid = text[1:].partition(".") if text.startswith("p") else ("", "", text)
+        try:
+            if pid not in ("", "-1") and int(pid, 16) not in (0, self.target.process_id):
+                return None
+            if tid in ("", "-1"):
+                return 0
+            # Hex, with any number of leading zeros (lldb sends "s:0001").
+            value = int(tid, 16)
+        except ValueError:
+            return None
+        if value == 0:
+            return 0
+        return value if any(i.tid == value for i in self.target.threads()) else None
+
+    def _threads_xml(self) -> bytes:
+        rows = b"".join(
+            b'<thread id="%s" core="0" name="%s"/>'
+            % (self._thread_id(i.tid), xml_escape(i.name, {'"': "&quot;"}).encode())
+            for i in self.target.threads()
+        )
+        return b'<?xml version="1.0"?>\n<threads>%s</threads>\n' % rows
 
     def _stop_reply(self, stop: StopEvent) -> Reply:
         reply = self._plain_stop_reply(stop)
         if not self.multiprocess:
             return reply
         if isinstance(reply, StopReply | Exited | Terminated):
-            return dataclasses.replace(reply, process=PROCESS_ID)
+            return dataclasses.replace(reply, process=self.target.process_id)
         return reply
 
     def _plain_stop_reply(self, stop: StopEvent) -> Reply:
         # The protocol speaks gdb's signal numbers, the target Linux's.
         stop = dataclasses.replace(stop, signal=to_gdb(stop.signal))
+        tid = self.target.current_thread
         match stop.kind:
             case StopKind.EXITED:
                 if stop.exit_code is not None:
@@ -458,21 +517,21 @@ class Session:
                 return Terminated(stop.signal)
             case StopKind.BREAKPOINT:
                 if stop.hardware and "hwbreak+" in self.client_features:
-                    return StopReply(stop.signal, THREAD_ID, HwBreak(), self._expedited())
+                    return StopReply(stop.signal, tid, HwBreak(), self._expedited())
                 if not stop.hardware and "swbreak+" in self.client_features:
-                    return StopReply(stop.signal, THREAD_ID, SwBreak(), self._expedited())
-                return StopReply(stop.signal, THREAD_ID, None, self._expedited())
+                    return StopReply(stop.signal, tid, SwBreak(), self._expedited())
+                return StopReply(stop.signal, tid, None, self._expedited())
             case StopKind.WATCHPOINT:
                 assert stop.watch is not None
                 kind, address = stop.watch
                 watch = Watch(_RSP_WATCH[kind], address)
-                return StopReply(stop.signal, THREAD_ID, watch, self._expedited())
+                return StopReply(stop.signal, tid, watch, self._expedited())
             case StopKind.HISTORY_END:
-                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=False), self._expedited())
+                return StopReply(stop.signal, tid, ReplayLog(begin=False), self._expedited())
             case StopKind.HISTORY_BEGIN:
-                return StopReply(stop.signal, THREAD_ID, ReplayLog(begin=True), self._expedited())
+                return StopReply(stop.signal, tid, ReplayLog(begin=True), self._expedited())
             case StopKind.STEP | StopKind.INTERRUPT | StopKind.POSITION | StopKind.SIGNAL:
-                return StopReply(stop.signal, THREAD_ID, None, self._expedited())
+                return StopReply(stop.signal, tid, None, self._expedited())
             case _:
                 assert_never(stop.kind)
 
@@ -506,18 +565,6 @@ def _register(number: int) -> i386.RegisterSpec:
     if not 0 <= number < len(i386.REGISTERS):
         raise TargetError(f"no register number {number}", errno=EINVAL)
     return i386.REGISTERS[number]
-
-
-def _is_our_thread(thread: str) -> bool:
-    """Thread ids gdb uses for "the" thread: 1, 0 (any), -1 (all), p1.1, p1.-1 ..."""
-    tid = thread.rsplit(".", maxsplit=1)[-1] if thread.startswith("p") else thread
-    if tid == "-1":
-        return True
-    # Hex, with any number of leading zeros (lldb sends "s:0001").
-    try:
-        return int(tid, 16) in (0, THREAD_ID)
-    except ValueError:
-        return False
 
 
 # File-I/O protocol values (gdb's "Protocol-specific Representation of

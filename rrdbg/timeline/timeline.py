@@ -70,8 +70,8 @@ from rrdbg.record.recording import (
     IncompleteReplay,
     PcOptions,
     apply_debug_write,
+    configure_linux,
     image_path,
-    interruptible_reads,
     open_log,
     program_file,
     seed_blocks,
@@ -86,6 +86,7 @@ from rrdbg.target.interface import (
     Report,
     StopEvent,
     StopKind,
+    ThreadInfo,
     WatchKind,
     no_report,
 )
@@ -221,7 +222,7 @@ class Timeline:
                 program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
             )
             if isinstance(machine, LinuxMachine):
-                machine.linux.interruptible_reads = interruptible_reads(header)
+                configure_linux(machine, header)
         except ReplayDivergence:
             if end is not None:
                 raise
@@ -297,17 +298,18 @@ class Timeline:
         stderr_fd: int = 2,
         pc: PcOptions | None = None,
         files: KeptFiles | None = None,
+        quantum: int | None = None,
     ) -> Timeline:
         """A live session of ``program`` (a kernel with ``pc``): runs on
         ``live_host`` and records (mapped files kept in ``files``: the
-        recording's, or in memory)."""
+        recording's, or in memory); ``quantum`` is the scheduler's."""
         history = History(writer)
         host = TimelineHost(
             history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd, files=files
         )
         if writer is not None:
             host.set_flush(writer.flush)
-        machine = _machine(program, [program, *args], host, pc)
+        machine = _machine(program, [program, *args], host, pc, quantum=quantum)
         return cls(
             machine,
             history,
@@ -332,7 +334,29 @@ class Timeline:
     def last_stop(self) -> StopEvent:
         return self._last_stop
 
+    @property
+    def process_id(self) -> int:
+        return self.machine.pid
+
+    def threads(self) -> list[ThreadInfo]:
+        return [ThreadInfo(tid, name) for tid, name in self.machine.threads()]
+
+    @property
+    def current_thread(self) -> int:
+        return self.machine.current_tid
+
+    def select_thread(self, tid: int) -> None:
+        if all(t != tid for t, _ in self.machine.threads()):
+            raise TargetError(f"no thread {tid}", errno=3)  # ESRCH
+        self._selected = None if tid == self.machine.current_tid else tid
+
+    #: The thread select_thread chose, if not the running one.
+    _selected: int | None = None
+
     def read_registers(self) -> dict[str, bytes]:
+        if self._selected is not None:
+            with self.machine.viewing(self._selected):
+                return self._read_registers()
         return self._read_registers()
 
     def read_register(self, name: str) -> bytes:
@@ -381,6 +405,12 @@ class Timeline:
         return self.live and m.exit is None and m.icount >= self.frontier and self.host.at_frontier
 
     def write_register(self, name: str, value: bytes) -> None:
+        if self._selected is not None:
+            raise TargetError(
+                "changing the registers of a thread other than the one that stopped "
+                "is not supported yet",
+                errno=22,
+            )
         try:
             write_register(self.machine.engine, name, value)
         except EmulatorError as exc:
@@ -641,9 +671,13 @@ class Timeline:
         else:
             self._resume_signal = None
         start = self.machine.icount
+        thread = self.machine.current_tid if self._selected is None else self._selected
+        self._selected = None
         try:
             if direction is Direction.BACKWARD:
-                stop = self._backward(step=step, interrupted=interrupted)
+                stop = self._backward(step=step, interrupted=interrupted, thread=thread)
+            elif step and len(self.machine.threads()) > 1:
+                stop = self._step_thread(thread, interrupted)
             else:
                 stop = self._forward(step=step, interrupted=interrupted)
         except RrdbgError:
@@ -677,7 +711,7 @@ class Timeline:
         self.seek(self.machine.icount)
         return "rrdbg: changes made in the past were undone (the recording is immutable)"
 
-    def _backward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
+    def _backward(self, *, step: bool, interrupted: Interrupted, thread: int) -> StopEvent:
         m = self.machine
         note = self._undo_past_writes()
         now = m.icount
@@ -686,12 +720,17 @@ class Timeline:
             return StopEvent(StopKind.HISTORY_BEGIN, 0, note=note)
         if step:
             self.seek(now - 1)
-            watched = self._watched_access_at(now - 1) if self.watchpoints else None
+            if m.current_tid != thread and (ran := m.thread_ran_until(thread)):
+                # Another thread ran the instruction before: the stepping
+                # thread's own last one is where it was last switched out.
+                self.seek(ran - 1)
+            at = m.icount
+            watched = self._watched_access_at(at) if self.watchpoints else None
             if watched is not None:
                 # Stepping back over a watched access is a watchpoint stop, as
                 # with gdb's own process record: gdb shows the value change.
                 return _with_note(watched, note)
-            return StopEvent(StopKind.STEP, now - 1, note=note)
+            return StopEvent(StopKind.STEP, at, note=note)
         return _with_note(self._reverse_continue(now, interrupted), note)
 
     def _reverse_continue(self, now: int, interrupted: Interrupted) -> StopEvent:
@@ -770,7 +809,11 @@ class Timeline:
                 return stop.kind is not StopKind.INTERRUPT
         return True
 
-    def _forward(self, *, step: bool, interrupted: Interrupted) -> StopEvent:
+    def _forward(
+        self, *, step: bool, interrupted: Interrupted, until_thread: int | None = None
+    ) -> StopEvent:
+        """Run forward a step or until a stop; with ``until_thread``, also
+        until that thread is switched in (a STEP stop)."""
         m = self.machine
         note = self._undo_past_writes()
         started_at = m.icount
@@ -794,12 +837,14 @@ class Timeline:
             # Stop before delivering a signal gdb wants to see (gdbserver's way).
             passed = self.pass_signals
             m.stop_for_signal = lambda sig: sig not in passed
+            m.run_until_thread = until_thread
         try:
             with self._armed():
                 stop = self._run_to(target, interrupted, step_over=m.cpu.eip in self.breakpoints)
         finally:
             if isinstance(m, LinuxMachine):
                 m.stop_for_signal = None
+                m.run_until_thread = None
         if self._watch_hit is not None:
             kind, address, count = self._watch_hit
             self._watch_hit = None
@@ -833,6 +878,25 @@ class Timeline:
                 self.seek(last)
                 stop = StopEvent(StopKind.HISTORY_END, m.icount, note=_end_note(self._final_end))
         return _with_note(stop, note)
+
+    def _step_thread(self, thread: int, interrupted: Interrupted) -> StopEvent:
+        """A single step of one thread among several: the others run as the
+        scheduler says until ``thread`` has executed one instruction (gdb's
+        all-stop stepping without scheduler locking); a stop in another
+        thread on the way (a breakpoint, a signal) is reported instead."""
+        m = self.machine
+
+        def alive() -> bool:
+            return any(t == thread for t, _ in m.threads())
+
+        if m.current_tid != thread and alive():
+            stop = self._forward(step=False, interrupted=interrupted, until_thread=thread)
+            if stop.kind is not StopKind.STEP or m.current_tid != thread:
+                return stop
+        stop = self._forward(step=True, interrupted=interrupted)
+        if stop.kind is StopKind.STEP and m.current_tid != thread and alive():
+            stop = self._forward(step=False, interrupted=interrupted, until_thread=thread)
+        return stop
 
     def _finished_stop(self, note: str) -> StopEvent:
         m = self.machine
@@ -906,6 +970,8 @@ class Timeline:
             return StopEvent(StopKind.BREAKPOINT, m.icount, hardware=hardware)
         if stop.reason is StopReason.REQUEST:
             return None
+        if stop.reason is StopReason.SWITCH:
+            return StopEvent(StopKind.STEP, m.icount)
         if interrupted is not None and interrupted() and m.icount < target:
             return StopEvent(StopKind.INTERRUPT, m.icount, signal=SIGINT)
         return None
@@ -1329,6 +1395,7 @@ class Timeline:
             exe_path=m.exe_path,
             program_image=m.program_image,
             parents=False,
+            quantum=self.machine.linux.quantum if isinstance(self.machine, LinuxMachine) else None,
             force_hint="monitor save writes a new directory",
         )
         writer = rec.writer
@@ -1508,10 +1575,11 @@ def _machine(
     *,
     kernel_name: str | None = None,
     exe_path: str | None = None,
+    quantum: int | None = None,
 ) -> DebuggableMachine:
     machine: DebuggableMachine
     if pc is None:
-        machine = LinuxMachine(program, argv, host, exe_path=exe_path)
+        machine = LinuxMachine(program, argv, host, exe_path=exe_path, quantum=quantum)
     else:
         machine = PcMachine(
             program,

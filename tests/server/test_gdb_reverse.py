@@ -704,7 +704,7 @@ def test_live_reverse_continue_then_run_to_the_exit() -> None:
     assert back == at2 - 1
     assert "bump + 1 in section .text" in out
     assert "the end of the program: the next instruction exits with status 7;" in out
-    assert "[Inferior 1 (process 1) exited with code 07]" in out
+    assert re.search(r"\[Inferior 1 \(process \d+\) exited with code 07\]", out)
     assert stdout == OUTPUT
     assert status == 7
 
@@ -736,7 +736,7 @@ def test_live_reverse_over_the_output_does_not_repeat_it() -> None:
     assert f"{NO_HISTORY}\n{_entry_point(DEBUGME):#010x} in _start ()" in out
     assert _when(out) == [0]
     assert "the end of the program: the next instruction exits with status 7;" in out
-    assert "[Inferior 1 (process 1) exited with code 07]" in out
+    assert re.search(r"\[Inferior 1 \(process \d+\) exited with code 07\]", out)
     assert stdout == OUTPUT
     assert status == 7
 

@@ -21,7 +21,7 @@ from rrdbg.rsp import (
 )
 from rrdbg.target.i386 import REGISTER_BY_NAME, REGISTERS, TARGET_XML, encode_registers
 from rrdbg.target.interface import SIGINT, Direction, StopEvent, StopKind, WatchKind, no_report
-from rrdbg.target.session import THREADS_XML, Deferred, Session
+from rrdbg.target.session import Deferred, Session
 from rrdbg.testing import FAKE_HELP, FakeTarget, never
 
 PACKET_SIZE = 0x4000
@@ -295,6 +295,9 @@ def test_xfer_at_and_past_the_end() -> None:
     assert one(session, b"qXfer:features:read:target.xml:%x,10" % size) == b"l"
     assert one(session, b"qXfer:features:read:target.xml:%x,10" % (size + 100)) == b"l"
     assert one(session, b"qXfer:features:read:target.xml:0,0") == b"m"
+
+
+THREADS_XML = b'<?xml version="1.0"?>\n<threads><thread id="1" core="0" name="fake"/></threads>\n'
 
 
 def test_threads_document() -> None:

@@ -8,7 +8,7 @@ one plain forward pass says it must be.  Checkpoint spacing, periodic
 checkpoints and the memory budget are shrunk so that every restore path runs
 within the guest's run.
 
-Three worlds: the debugme Linux guest (~34 k instructions); the same guest
+Worlds: the debugme Linux guest (~34 k instructions); the same guest
 ending in a SIGSEGV from a store in the middle of a block (the recording
 ends at the faulting instruction, which never retires, and running into it
 again reports the signal again); and the k_busy
@@ -16,6 +16,8 @@ kernel on the PC machine (timer interrupts into ordinary code, ticks held
 back by cli and taken after sti's shadow and popf; its recording has qcow2
 snapshots every 50 k instructions).  Breakpoint candidates there include
 the IRQ0 stub, which is entered by interrupt delivery, not by a jump.
+Also: signal handlers (signals, sigread) and two threads racing on a
+variable under the deterministic scheduler (threads).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ SIGNALS = guest("signals")
 SIG = symbols(SIGNALS)
 SIGREAD = guest("sigread")
 SR = symbols(SIGREAD)
+THREADS = guest("threads")
+TH = symbols(THREADS)
 F, B = Direction.FORWARD, Direction.BACKWARD
 
 
@@ -96,8 +100,19 @@ class _World:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
 
 
-@pytest.fixture(scope="module", params=["debugme", "debugme-segv", "k_busy", "signals", "sigread"])
+@pytest.fixture(
+    scope="module",
+    params=["debugme", "debugme-segv", "k_busy", "signals", "sigread", "threads"],
+)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
+    if request.param == "threads":
+        # Two threads racing on a variable, switched every 2000 instructions
+        # (and at every futex wait of the joins): moving in time crosses
+        # thread switches, and every task is in every checkpoint.
+        directory = tmp_path_factory.mktemp("stateful") / "threads.rr"
+        record_quietly(THREADS, ["race", "3000"], directory, quantum=2000)
+        threads = (TH["race_worker"], TH["mode_race"], TH["start_thread"])
+        return _World(directory, threads, TH["race_shared"])
     if request.param == "sigread":
         # Reads cut short by timer signals: EINTR, and restarted after the
         # handler (the restart pending in the state between the syscall and

@@ -37,6 +37,7 @@ from rrdbg.machine.linux import (
     sys_misc,
     sys_process,
     sys_signals,
+    sys_threads,
     sys_time,
 )
 from rrdbg.machine.linux.fdtable import FdTable, FileKind, OpenFile
@@ -54,4 +55,14 @@ __all__ = [
     "Task",
 ]
 # The handler modules register themselves on import.
-_AREAS = (sys_files, sys_io, sys_memory, sys_meta, sys_misc, sys_process, sys_signals, sys_time)
+_AREAS = (
+    sys_files,
+    sys_io,
+    sys_memory,
+    sys_meta,
+    sys_misc,
+    sys_process,
+    sys_signals,
+    sys_threads,
+    sys_time,
+)

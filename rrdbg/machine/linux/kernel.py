@@ -18,6 +18,7 @@ unknown syscall -ENOSYS (reported once on stderr by name and number).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
@@ -47,7 +48,7 @@ from rrdbg.machine.linux.signals import (
     bit,
     siginfo,
 )
-from rrdbg.machine.linux.task import Task
+from rrdbg.machine.linux.task import Task, Wait
 from rrdbg.machine.memory import GuestMemory
 from rrdbg.machine.syscall_names import SYSCALL_NAMES
 
@@ -83,6 +84,12 @@ _POLLIN = 1
 #: A syscall cut short by a signal, to be restarted or to fail with EINTR
 #: when the signal is delivered (never seen by the program).
 ERESTARTSYS = 512
+#: What a handler returns when its task now waits (``Linux.block``): EAX is
+#: left alone and set when the task is woken (``Task.result``).
+BLOCKED = -(1 << 40)
+#: Instructions a thread runs before the scheduler may switch to another
+#: (docs/threads.md says how it was chosen).  Recordings store theirs.
+DEFAULT_QUANTUM = 1_000_000
 
 _UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
 
@@ -120,15 +127,47 @@ class LinuxState:
     #: The working directory after a chdir, canonical and absolute; empty:
     #: the host's own (rrdbg's), which relative paths then use as they are.
     cwd: bytes = b""
+    #: The running task (its registers are the CPU's).
     task: Task = field(default_factory=Task)
+    #: The process's other threads, by tid, each with its saved context.
+    others: dict[int, Task] = field(default_factory=dict)
+    #: The scheduler (sched.py): the icount at which the running task's
+    #: time slice ends (0: not started), the next tid to give, and the
+    #: counter that orders blocked tasks for FIFO wake-ups.
+    slice_end: int = 0
+    next_tid: int = 0
+    wait_order: int = 0
+    #: exit() of the first thread while others run: the process's status
+    #: when the last one ends (Linux reports the leader's code).
+    leader_code: int | None = None
+
+    def tasks(self) -> list[Task]:
+        """Every task, in tid order."""
+        return sorted([self.task, *self.others.values()], key=lambda t: t.tid)
+
+    def find(self, tid: int) -> Task | None:
+        return self.task if self.task.tid == tid else self.others.get(tid)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (vmstate stores it; no pickle of untrusted files).
         The keys are those of the one-object state of earlier versions, so
-        snapshots read both ways."""
+        snapshots read both ways; threads add keys only when there are any."""
         t = self.task
         signals = t.signals.to_json()
         signals["timers"] = [[n, tm.to_json()] for n, tm in sorted(self.timers.items())]
+        threads: dict[str, Any] = {}
+        if self.others or self.next_tid or t.robust_list or t.wait or t.result is not None:
+            threads = {
+                "tid": t.tid,
+                "robust_list": t.robust_list,
+                "wait": None if t.wait is None else t.wait.to_json(),
+                "result": t.result,
+                "others": [o.thread_json() for _, o in sorted(self.others.items())],
+                "slice_end": self.slice_end,
+                "next_tid": self.next_tid,
+                "wait_order": self.wait_order,
+                "leader_code": self.leader_code,
+            }
         return {
             "brk_start": self.brk_start,
             "brk": self.brk,
@@ -143,19 +182,29 @@ class LinuxState:
             "comm": t.comm.hex(),
             "dumpable": self.dumpable,
             "umask": self.umask,
+            **({"threads": threads} if threads else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LinuxState:
         """Inverse of ``to_json``; raises KeyError/TypeError/ValueError on bad input."""
         signals = data.get("signals")  # (snapshots from before signals: none)
+        threads = data.get("threads") or {}
+        wait = threads.get("wait")
+        result = threads.get("result")
+        leader_code = threads.get("leader_code")
         task = Task(
+            tid=int(threads.get("tid", 0)),
             sigmask=int(data["sigmask"]),
             signals=SignalState.from_json(signals),
             tls={int(i): bytes.fromhex(d) for i, d in data["tls"]},
             tid_address=int(data["tid_address"]),
             comm=bytes.fromhex(data.get("comm", "")),
+            robust_list=int(threads.get("robust_list", 0)),
+            wait=None if wait is None else Wait.from_json(wait),
+            result=None if result is None else int(result),
         )
+        others = [Task.from_thread_json(o) for o in threads.get("others", [])]
         return cls(
             brk_start=int(data["brk_start"]),
             brk=int(data["brk"]),
@@ -167,6 +216,11 @@ class LinuxState:
             dumpable=int(data.get("dumpable", 1)),
             umask=int(data.get("umask", 0o022)),
             task=task,
+            others={o.tid: o for o in others},
+            slice_end=int(threads.get("slice_end", 0)),
+            next_tid=int(threads.get("next_tid", 0)),
+            wait_order=int(threads.get("wait_order", 0)),
+            leader_code=None if leader_code is None else int(leader_code),
         )
 
 
@@ -219,6 +273,12 @@ class Linux:
         #: changed the registers: the machine stops after this syscall and
         #: handles it before the program goes on.
         self.need_signal_check = False
+        #: The scheduler's time slice in instructions (a recording keeps it).
+        self.quantum = DEFAULT_QUANTUM
+        #: Threads clone just made, with their stack pointer (0: the
+        #: parent's) and whether TLS was given: the machine builds their
+        #: CPU context from the parent's after the syscall.
+        self.new_threads: list[tuple[Task, int]] = []
         #: Reads wait as interruptible ones (wait_to_read); off when replaying
         #: a recording made before they did (its log has no waits).
         self.interruptible_reads = True
@@ -257,6 +317,8 @@ class Linux:
             result = handler(self, *args[:6])
         except GuestMemoryError:
             return -errno.EFAULT
+        if result == BLOCKED:
+            return result
         if result == -ERESTARTSYS:
             # EINTR unless the signal's delivery restarts it (machine.py).
             self.state.task.signals.restart = nr
@@ -401,17 +463,39 @@ class Linux:
         return handler == SIG_DFL and (sig in DEFAULT_IGNORE or sig in DEFAULT_STOP)
 
     def send(self, sig: int, info: bytes) -> None:
-        """Generate ``sig`` for the process: queued unless it would be
+        """Generate ``sig`` for the process (kill, timers): it goes to the
+        first thread that does not block it, the first thread (the leader)
+        tried first, as Linux's complete_signal prefers the task the signal
+        was sent to; if every thread blocks it, to the leader."""
+        self.send_to(self.signal_target(sig), sig, info)
+
+    def signal_target(self, sig: int) -> Task:
+        tasks = self.state.tasks()
+        if len(tasks) == 1:
+            return tasks[0]
+        leader = self.state.find(self.ids.pid)
+        order = ([leader] if leader is not None else []) + [t for t in tasks if t is not leader]
+        for t in order:
+            if not t.sigmask & bit(sig) and (t.wait is None or t.wait.kind != "exited"):
+                return t
+        return order[0]
+
+    def send_to(self, task: Task, sig: int, info: bytes) -> None:
+        """Generate ``sig`` for one thread: queued unless it would be
         ignored and is not blocked (a blocked one waits: its disposition
         may change before it is unblocked).  The machine delivers it on the
-        way back to user mode (``need_signal_check``)."""
-        if self.ignored(sig) and not self.state.task.sigmask & bit(sig):
+        way back to user mode (``need_signal_check``); a thread blocked in
+        the kernel is woken with EINTR if the signal interrupts it."""
+        if self.ignored(sig) and not task.sigmask & bit(sig):
             return
-        self.state.task.signals.enqueue(sig, info)
-        self.need_signal_check = True
+        task.signals.enqueue(sig, info)
+        if task is self.state.task:
+            self.need_signal_check = True
+        elif task.wait is not None and self.interrupts(task):
+            self.interrupt(task)
 
     def kill_self(self, sig: int, code: int = SI_USER) -> int:
-        """kill/tkill/tgkill of the process itself (signal 0 only checks)."""
+        """kill of the process itself (signal 0 only checks)."""
         if sig == 0:
             return 0
         if not 1 <= sig <= 64:
@@ -419,8 +503,17 @@ class Linux:
         self.send(sig, siginfo(sig, code, self.ids.pid, self.ids.uid))
         return 0
 
+    def tkill(self, task: Task, sig: int) -> int:
+        """tkill/tgkill: ``sig`` for one thread (signal 0 only checks)."""
+        if sig == 0:
+            return 0
+        if not 1 <= sig <= 64:
+            return -errno.EINVAL
+        self.send_to(task, sig, siginfo(sig, SI_TKILL, self.ids.pid, self.ids.uid))
+        return 0
+
     def tkill_self(self, sig: int) -> int:
-        return self.kill_self(sig, SI_TKILL)
+        return self.tkill(self.state.task, sig)
 
     def deliverable(self) -> bool:
         return bool(self.state.task.signals.pending_mask() & ~self.state.task.sigmask)
@@ -537,9 +630,64 @@ class Linux:
     def interrupting(self) -> bool:
         """Is a signal pending that would end a wait: deliverable and not
         ignored (a handler runs or the process dies)?"""
-        task = self.state.task
+        return self.interrupts(self.state.task)
+
+    def interrupts(self, task: Task) -> bool:
+        """``interrupting`` for any task."""
         mask = task.sigmask
         return any(not bit(s) & mask and not self.ignored(s) for s, _ in task.signals.queue)
+
+    # -- blocking and waking (sched.py schedules) -------------------------
+    def block(self, wait: Wait) -> int:
+        """Put the running task to sleep on ``wait``; its handler returns
+        what this returns (BLOCKED) and the result comes when it is woken."""
+        wait.order = self.state.wait_order
+        self.state.wait_order += 1
+        self.state.task.wait = wait
+        self.need_signal_check = True
+        return BLOCKED
+
+    def wake(self, task: Task, result: int) -> None:
+        """Make a blocked task runnable; ``result`` is its syscall's EAX."""
+        task.wait = None
+        task.result = result
+
+    def interrupt(self, task: Task) -> None:
+        """A signal cuts a blocked task's wait short: EINTR (a sleep also
+        says how much time was left)."""
+        wait = task.wait
+        assert wait is not None
+        if wait.kind == "exited":
+            return
+        if wait.kind == "sleep" and wait.rem and wait.rem_format:
+            left = max(wait.deadline - self.virtual_ns(), 0)
+            with contextlib.suppress(GuestMemoryError):
+                self.mem.write(wait.rem, struct.pack(wait.rem_format, left // 10**9, left % 10**9))
+        self.wake(task, -errno.EINTR)
+
+    def sleep_for(self, ns: int, rem: int = 0, rem_format: str = "") -> int:
+        """A sleep syscall: 0 when ``ns`` of virtual time has passed, -EINTR
+        (and the time left at ``rem``) when a signal cut it short.  With
+        other threads the task blocks (BLOCKED) and they run meanwhile."""
+        if self.state.others:
+            if ns <= 0:
+                return 0
+            wait = Wait("sleep", deadline=self.virtual_ns() + ns, rem=rem, rem_format=rem_format)
+            return self.block(wait)
+        left = self.sleep(ns)
+        if not left:
+            return 0
+        if rem and rem_format:
+            self.mem.write(rem, struct.pack(rem_format, left // 10**9, left % 10**9))
+        return -errno.EINTR
+
+    def pause(self) -> int:
+        """pause, sigsuspend, an empty poll: -EINTR once a signal that
+        interrupts has come; with other threads the task blocks meanwhile."""
+        if self.state.others and not self.interrupting():
+            return self.block(Wait("signal"))
+        self.wait_for_signal()
+        return -errno.EINTR
 
     def wait_for_signal(self) -> None:
         """pause/sigsuspend: sleep until an interrupting signal arrives.

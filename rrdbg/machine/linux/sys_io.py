@@ -311,9 +311,8 @@ def _poll(k: Linux, fds: int, nfds: int, timeout_ns: int | None) -> int:
     pairs = [(fd, events & 0xFFFF) for fd, events in entries]
     if not pairs:
         if timeout_ns is None:
-            k.wait_for_signal()
-            return -errno.EINTR
-        return -errno.EINTR if k.sleep(timeout_ns) else 0
+            return k.pause()
+        return k.sleep_for(timeout_ns)
     revents = _poll_handles(k, pairs, timeout_ns)
     if isinstance(revents, int):
         return revents
@@ -394,9 +393,8 @@ def _select(k: Linux, n: int, sets: tuple[int, int, int], timeout_ns: int | None
                 wanted[fd] = wanted.get(fd, 0) | events
     if not wanted:
         if timeout_ns is None:
-            k.wait_for_signal()
-            return -errno.EINTR
-        return -errno.EINTR if k.sleep(timeout_ns) else 0
+            return k.pause()
+        return k.sleep_for(timeout_ns)
     pairs = sorted(wanted.items())
     revents = _poll_handles(k, pairs, timeout_ns)
     if isinstance(revents, int):

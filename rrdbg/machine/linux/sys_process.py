@@ -1,4 +1,5 @@
-"""Process lifetime and identity: exit, ids, kill, uname, limits.
+"""Process identity: ids, kill, uname, limits, prctl, process groups
+(exit and the thread calls are sys_threads.py).
 
 Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
 ``Linux`` object and the six syscall arguments and return the result
@@ -22,19 +23,8 @@ from rrdbg.machine.linux.kernel import (
 )
 
 
-@syscall(1)  # exit
-@syscall(252)  # exit_group
-def _exit(k: Linux, code: int, *_: int) -> int:
-    raise ProcessExit(ExitStatus(code=code & 0xFF))
-
-
 @syscall(20)  # getpid
 def _getpid(k: Linux, *_: int) -> int:
-    return k.ids.pid
-
-
-@syscall(224)  # gettid
-def _gettid(k: Linux, *_: int) -> int:
     return k.ids.pid
 
 
@@ -74,41 +64,17 @@ def _kill(k: Linux, pid: int, sig: int, *_: int) -> int:
     return k.kill_self(sig)
 
 
-@syscall(238)  # tkill
-def _tkill(k: Linux, tid: int, sig: int, *_: int) -> int:
-    if tid != k.ids.pid:
-        return -errno.ESRCH
-    return k.tkill_self(sig)
-
-
-@syscall(270)  # tgkill
-def _tgkill(k: Linux, tgid: int, tid: int, sig: int, *_: int) -> int:
-    if tgid != k.ids.pid or tid != k.ids.pid:
-        return -errno.ESRCH
-    return k.tkill_self(sig)
-
-
 @syscall(122)  # uname
 def _uname(k: Linux, buf: int, *_: int) -> int:
     k._write_result(buf, b"".join(f.ljust(65, b"\0") for f in _UTSNAME))
     return 0
 
 
-@syscall(258)  # set_tid_address
-def _set_tid_address(k: Linux, addr: int, *_: int) -> int:
-    k.state.task.tid_address = addr
-    return k.ids.pid
-
-
-@syscall(311)  # set_robust_list
-def _set_robust_list(k: Linux, head: int, length: int, *_: int) -> int:
-    return 0 if length == 12 else -errno.EINVAL
-
-
 @syscall(386)  # rseq
 def _rseq(k: Linux, *_: int) -> int:
-    # Restartable sequences only matter with preemption; a single-threaded
-    # machine never preempts.  glibc copes with ENOSYS here silently.
+    # Restartable sequences: glibc registers one per thread and copes with
+    # ENOSYS silently (it then never relies on the CPU number or on being
+    # restarted after a preemption).
     return -errno.ENOSYS
 
 
@@ -193,7 +159,7 @@ def _getpgid(k: Linux, pid: int, *_: int) -> int:
 # -- processes: not yet ---------------------------------------------------------
 
 
-def _no_processes(k: Linux, what: str) -> int:
+def no_processes(k: Linux, what: str) -> int:
     """fork, clone and execve are the next step; until then a program that
     needs them ends here, with one line saying so and status 128 + SIGKILL,
     never carrying on as if the call had failed harmlessly."""
@@ -205,25 +171,15 @@ def _no_processes(k: Linux, what: str) -> int:
 
 @syscall(2)  # fork
 def _fork(k: Linux, *_: int) -> int:
-    return _no_processes(k, "fork")
+    return no_processes(k, "fork")
 
 
 @syscall(190)  # vfork
 def _vfork(k: Linux, *_: int) -> int:
-    return _no_processes(k, "vfork")
-
-
-@syscall(120)  # clone
-def _clone(k: Linux, flags: int, *_: int) -> int:
-    return _no_processes(k, "clone (a thread)" if flags & 0x10000 else "clone")
-
-
-@syscall(435)  # clone3: glibc falls back to clone on ENOSYS
-def _clone3(k: Linux, *_: int) -> int:
-    return -errno.ENOSYS
+    return no_processes(k, "vfork")
 
 
 @syscall(11)  # execve
 @syscall(358)  # execveat
 def _execve(k: Linux, *_: int) -> int:
-    return _no_processes(k, "execve")
+    return no_processes(k, "execve")

@@ -1,4 +1,4 @@
-"""Threads, TLS, futexes and signals: dispositions, masks, the alternate
+"""Signals: dispositions, masks, the alternate
 stack, waiting for signals, sigreturn and the timers that send them (the
 frames themselves are signals.py; the machine delivers).
 
@@ -13,7 +13,6 @@ import errno
 import struct
 
 from rrdbg.errors import GuestMemoryError
-from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY
 from rrdbg.machine.linux.kernel import Linux, syscall
 from rrdbg.machine.linux.signals import (
     ITIMER_IDS,
@@ -38,69 +37,6 @@ from rrdbg.machine.linux.signals import (
     read_frame,
     siginfo,
 )
-
-
-@syscall(243)  # set_thread_area
-def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
-    entry, base, limit, bits = struct.unpack("<iIII", k.mem.read(u_info, 16))
-    tls_range = range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES)
-    if entry == -1:
-        free = [i for i in tls_range if i not in k.state.task.tls]
-        if not free:
-            return -errno.ESRCH
-        entry = free[0]
-        k.mem.write(u_info, struct.pack("<i", entry))
-    if entry not in tls_range:
-        return -errno.EINVAL
-    seg_32bit = bits & 1
-    contents = (bits >> 1) & 3
-    read_exec_only = (bits >> 3) & 1
-    limit_in_pages = (bits >> 4) & 1
-    seg_not_present = (bits >> 5) & 1
-    useable = (bits >> 6) & 1
-    if base == 0 and limit == 0 and read_exec_only and seg_not_present:
-        k.state.task.tls.pop(entry, None)
-        k._clear_tls(entry)
-        return 0
-    access = (
-        0x10
-        | 0x60
-        | ((seg_not_present ^ 1) << 7)
-        | ((read_exec_only ^ 1) << 1)
-        | (contents << 2)
-        | 1
-    )
-    flags = (useable) | (seg_32bit << 2) | (limit_in_pages << 3)
-    k.state.task.tls[entry] = struct.pack("<iIII", entry, base, limit, bits)
-    k._set_tls(entry, base, limit, access, flags)
-    return 0
-
-
-@syscall(244)  # get_thread_area
-def _get_thread_area(k: Linux, u_info: int, *_: int) -> int:
-    (entry,) = struct.unpack("<i", k.mem.read(u_info, 4))
-    desc = k.state.task.tls.get(entry)
-    if desc is None:
-        return -errno.EINVAL
-    k.mem.write(u_info, desc)
-    return 0
-
-
-@syscall(240)  # futex (time32)
-@syscall(422)  # futex_time64
-def _futex(k: Linux, uaddr: int, op: int, val: int, timeout: int, *_: int) -> int:
-    cmd = op & 0x7F
-    if cmd in (0, 9):  # FUTEX_WAIT, FUTEX_WAIT_BITSET
-        (current,) = struct.unpack("<I", k.mem.read(uaddr, 4))
-        if current != val:
-            return -errno.EAGAIN
-        # One thread: nobody can wake us.  With a timeout, time passes;
-        # without one the program would hang forever on Linux.
-        return -errno.ETIMEDOUT if timeout else -errno.EDEADLK
-    if cmd in (1, 10):  # FUTEX_WAKE, FUTEX_WAKE_BITSET
-        return 0
-    return -errno.ENOSYS
-
 
 # -- dispositions and masks ---------------------------------------------------
 
@@ -272,19 +208,18 @@ def _queue_info(k: Linux, sig: int, uinfo: int) -> int:
 
 @syscall(29)  # pause
 def _pause(k: Linux, *_: int) -> int:
-    k.wait_for_signal()
-    return -errno.EINTR
+    return k.pause()
 
 
 def _suspend(k: Linux, mask: int) -> int:
     st = k.state.task.signals
     st.saved_mask = k.state.task.sigmask
     k.set_mask(mask)
-    k.wait_for_signal()
+    result = k.pause()
     # The handler's frame saves the mask from before the call; with no
     # handler to run (the process dies) it does not matter.
     k.need_signal_check = True
-    return -errno.EINTR
+    return result
 
 
 @syscall(179)  # rt_sigsuspend
@@ -561,16 +496,3 @@ def _timer_delete(k: Linux, number: int, *_: int) -> int:
 
 def _signed(x: int) -> int:
     return x - (1 << 32) if x & 0x80000000 else x
-
-
-@syscall(158)  # sched_yield
-def _sched_yield(k: Linux, *_: int) -> int:
-    return 0
-
-
-@syscall(242)  # sched_getaffinity
-def _sched_getaffinity(k: Linux, pid: int, size: int, mask: int, *_: int) -> int:
-    if size < 4:
-        return -errno.EINVAL
-    k.mem.write(mask, struct.pack("<I", 1))
-    return 4

@@ -63,12 +63,7 @@ def _clock_getres(k: Linux, clock: int, res: int, *_: int) -> int:
 def _sleep(k: Linux, ns: int, rem: int, rem_format: str | None) -> int:
     """Sleep ``ns``; a signal a handler takes cuts it short: -EINTR and the
     time left in ``rem`` (relative sleeps only: ``rem_format``)."""
-    left = k.sleep(ns)
-    if not left:
-        return 0
-    if rem and rem_format is not None:
-        k.mem.write(rem, struct.pack(rem_format, left // 10**9, left % 10**9))
-    return -errno.EINTR
+    return k.sleep_for(ns, rem, rem_format or "")
 
 
 @syscall(162)  # nanosleep
