@@ -197,7 +197,7 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         help="instructions a thread runs before the deterministic scheduler may "
-        "switch to another (default 1000000; a recording keeps its own)",
+        "switch to another (default 5000000; a recording keeps its own)",
     )
     parser.add_argument(
         "--sysroot",

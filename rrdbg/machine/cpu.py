@@ -352,6 +352,17 @@ class Cpu:
     def clear_gdt_entry(self, index: int) -> None:
         self.memory.poke(GDT_ADDRESS + 8 * index, bytes(8))
 
+    def gdt_entry(self, index: int) -> tuple[int, int, int, int] | None:
+        """The descriptor at ``index`` as (base, limit, access, flags); None
+        if empty.  (The inverse of ``set_gdt_entry``.)"""
+        raw = self.memory.view(GDT_ADDRESS + 8 * index, 8).tobytes()
+        if raw == bytes(8):
+            return None
+        lo, hi = struct.unpack("<II", raw)
+        base = (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF000000)
+        limit = (lo & 0xFFFF) | (hi & 0xF0000)
+        return base, limit, (hi >> 8) & 0xFF, (hi >> 20) & 0xF
+
     def _install_hooks(self) -> None:
         e = self.engine
         e.hook_add(ucc.UC_HOOK_INTR, self._hook_intr)

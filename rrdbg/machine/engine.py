@@ -203,22 +203,36 @@ class Engine:
             self.uc.mem_protect(address, size, perms)
 
     # -- CPU context ---------------------------------------------------
+    _scratch_context: Any = None
+
+    def _scratch(self) -> tuple[Any, int, int]:
+        """One context buffer reused for every save and restore (a thread
+        switch makes one of each: allocating a context each time cost more
+        than copying it)."""
+        if self._scratch_context is None:
+            with converted():
+                self._scratch_context = self.uc.context_save()
+        ctx = self._scratch_context
+        address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
+        return ctx.context, address, int(ctx.size)
+
     def context_bytes(self) -> bytes:
         """The raw CPU context (what ``uc_context_save`` stores)."""
-        with converted():
-            return bytes(self.uc.context_save())
+        handle, address, size = self._scratch()
+        status = _UCLIB.uc_context_save(self._handle, handle)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot save the CPU context: {self.strerror(status)}")
+        return ctypes.string_at(address, size)
 
     def restore_context_bytes(self, blob: bytes) -> None:
         """Load a CPU context saved with ``context_bytes`` (same Unicorn build)."""
-        with converted():
-            ctx = self.uc.context_save()
-            if len(blob) != ctx.size:
-                raise EmulatorError(
-                    f"CPU context is {len(blob)} bytes, this Unicorn uses {ctx.size}"
-                )
-            address = ctypes.cast(ctx.context, ctypes.c_void_p).value or 0
-            ctypes.memmove(address, blob, len(blob))
-            self.uc.context_restore(ctx)
+        handle, address, size = self._scratch()
+        if len(blob) != size:
+            raise EmulatorError(f"CPU context is {len(blob)} bytes, this Unicorn uses {size}")
+        ctypes.memmove(address, blob, size)
+        status = _UCLIB.uc_context_restore(self._handle, handle)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot restore the CPU context: {self.strerror(status)}")
 
     def _context(self, blob: bytes) -> Any:
         ctx = self.uc.context_save()

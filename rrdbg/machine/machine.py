@@ -177,6 +177,8 @@ class LinuxMachine:
         #: A tid: ``run`` stops (SWITCH) as soon as that thread is switched
         #: in (a debugger stepping a thread whose slice just ended).
         self.run_until_thread: int | None = None
+        #: Context switches made (a statistic for benchmarks; not state).
+        self.switches = 0
         self.cpu.on_syscall = self._syscall
         # Virtual TSC: one tick per retired instruction (no host time leaks).
         self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
@@ -361,6 +363,7 @@ class LinuxMachine:
             current.ran_until = self.icount
             st.others[current.tid] = current
         del st.others[task.tid]
+        self.switches += 1
         st.task = task
         self.engine.restore_context_bytes(task.context)
         task.context = b""
@@ -369,6 +372,10 @@ class LinuxMachine:
     def _load_tls(self, task: Task) -> None:
         for index in range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES):
             entry = task.gdt_entry(index)
+            # Only what differs (threads of one process usually differ in
+            # one entry, the one %gs selects).
+            if self.cpu.gdt_entry(index) == entry:
+                continue
             if entry is None:
                 self.cpu.clear_gdt_entry(index)
             else:

@@ -1,7 +1,7 @@
 /* threads MODE: POSIX threads on static glibc (clone, futex, set_robust_list,
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
- * Modes: join mutex cond barrier race [N] tls detach signal sleep exit many
+ * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -704,6 +704,14 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "race") == 0) {
         race_iters = atoi(argv[2]);
         return mode_race() != 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "serial") == 0) {
+        /* race's work in one thread (benchmarks/bench_threads.py) */
+        race_iters = atoi(argv[2]);
+        race_worker(NULL);
+        race_worker(NULL);
+        out("serial shared=%d\n", race_shared);
+        return 0;
     }
     if (argc != 2)
         return usage();

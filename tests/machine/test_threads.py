@@ -111,3 +111,10 @@ def test_checkpoints_and_snapshots_hold_every_thread(tmp_path: Path, devnull: in
     assert sorted(again.linux.state.others) == tasks
     assert again.run_to_end() == end and again.digest() == digest
     image.close()
+
+
+def test_the_quantum_option_says_the_default() -> None:
+    from rrdbg.machine.linux.kernel import DEFAULT_QUANTUM
+
+    shown = _run([*_rrdbg("run", "--help")])
+    assert f"(default {DEFAULT_QUANTUM};" in " ".join(shown.stdout.decode().split())

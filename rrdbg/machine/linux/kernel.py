@@ -89,7 +89,7 @@ ERESTARTSYS = 512
 BLOCKED = -(1 << 40)
 #: Instructions a thread runs before the scheduler may switch to another
 #: (docs/threads.md says how it was chosen).  Recordings store theirs.
-DEFAULT_QUANTUM = 1_000_000
+DEFAULT_QUANTUM = 5_000_000
 
 _UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
 

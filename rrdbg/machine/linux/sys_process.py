@@ -163,9 +163,7 @@ def no_processes(k: Linux, what: str) -> int:
     """fork, clone and execve are the next step; until then a program that
     needs them ends here, with one line saying so and status 128 + SIGKILL,
     never carrying on as if the call had failed harmlessly."""
-    k.warn_once(
-        "processes", f"the program calls {what}: processes and threads are not supported yet"
-    )
+    k.warn_once("processes", f"the program calls {what}: new processes are not supported yet")
     raise ProcessExit(ExitStatus(signal=9))
 
 
