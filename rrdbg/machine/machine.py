@@ -344,7 +344,11 @@ class LinuxMachine:
             self._switch_to(chosen)
         st.slice_end = self.icount + k.quantum if st.others else 0
         task = st.task
-        if task.result is not None:
+        if task.result == BLOCKED:
+            # Made again: back to its int $0x80, EAX still the number.
+            self.cpu.eip = self.cpu.eip - 2
+            task.result = None
+        elif task.result is not None:
             self.engine.reg_write(x86.UC_X86_REG_EAX, task.result & 0xFFFFFFFF)
             task.result = None
         if chosen is not current and chosen.tid == self.run_until_thread:

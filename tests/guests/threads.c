@@ -1,7 +1,7 @@
 /* threads MODE: POSIX threads on static glibc (clone, futex, set_robust_list,
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
- * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many
+ * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -652,6 +653,48 @@ static void *many_worker(void *arg)
     return arg;
 }
 
+/* ---- pipe: a worker writes 100 KB into a pipe main reads ---------------- */
+
+static int pipe_fds[2];
+
+static void *pipe_writer(void *arg)
+{
+    (void)arg;
+    char block[1000];
+    for (int i = 0; i < 100; i++) {
+        memset(block, 'a' + i % 26, sizeof block);
+        /* more than a pipe holds (64 KiB): the writer waits for the reader */
+        for (size_t done = 0; done < sizeof block;) {
+            ssize_t n = write(pipe_fds[1], block + done, sizeof block - done);
+            if (n <= 0)
+                return (void *)1;
+            done += (size_t)n;
+        }
+    }
+    close(pipe_fds[1]);
+    return NULL;
+}
+
+static int mode_pipe(void)
+{
+    pthread_t t;
+    void *failed;
+    CHECK(pipe(pipe_fds));
+    CHECK(pthread_create(&t, NULL, pipe_writer, NULL));
+    unsigned long sum = 0, bytes = 0;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pipe_fds[0], buf, sizeof buf)) > 0) {  /* waits for the writer */
+        for (ssize_t i = 0; i < n; i++)
+            sum += (unsigned char)buf[i];
+        bytes += (unsigned long)n;
+    }
+    CHECK(pthread_join(t, &failed));
+    close(pipe_fds[0]);
+    out("pipe bytes=%lu sum=%lu writer=%s\n", bytes, sum, failed ? "failed" : "ok");
+    return failed != NULL;
+}
+
 static int mode_many(void)
 {
     pthread_t t[MANY_THREADS];
@@ -687,6 +730,7 @@ static const struct mode modes[] = {
     {"sleep", mode_sleep, 1},
     {"exit", mode_exit, 0},
     {"many", mode_many, 1},
+    {"pipe", mode_pipe, 1},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -694,7 +738,7 @@ static int usage(void)
 {
     static const char msg[] =
         "usage: threads MODE\n"
-        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many deadlock all\n";
+        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe deadlock all\n";
     write_all(2, msg, sizeof msg - 1);
     return 2;
 }

@@ -23,7 +23,19 @@ from rrdbg.timeline.checkpoint import capture, restore
 from tests.conftest import can_run_i386_natively, guest
 
 THREADS = guest("threads")
-MODES = ["join", "mutex", "cond", "barrier", "tls", "detach", "signal", "sleep", "exit", "many"]
+MODES = [
+    "join",
+    "mutex",
+    "cond",
+    "barrier",
+    "tls",
+    "detach",
+    "signal",
+    "sleep",
+    "exit",
+    "many",
+    "pipe",
+]
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:

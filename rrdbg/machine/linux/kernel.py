@@ -397,8 +397,18 @@ class Linux:
     def _close_fd(self, fd: int) -> int:
         if self.state.fdt.handle(fd) is None:
             return -errno.EBADF
+        f = self.state.fdt.file(fd)
         released = self.state.fdt.close(fd)
+        if released is not None and f is not None and f.kind is FileKind.PIPE:
+            self.pipe_event()  # a reader may now see the end, a writer EPIPE
         return 0 if released is None else self.host.close(released)
+
+    def pipe_event(self) -> None:
+        """Something was read from, written to or closed on a pipe: threads
+        waiting on a pipe make their call again (when they next run)."""
+        for t in self.state.others.values():
+            if t.wait is not None and t.wait.kind == "pipe":
+                self.wake(t, BLOCKED)
 
     def _stat64(self, st: FileStat) -> bytes:
         return struct.pack(
@@ -648,7 +658,8 @@ class Linux:
         return BLOCKED
 
     def wake(self, task: Task, result: int) -> None:
-        """Make a blocked task runnable; ``result`` is its syscall's EAX."""
+        """Make a blocked task runnable; ``result`` is its syscall's EAX
+        (BLOCKED: the syscall is made again, its number still in EAX)."""
         task.wait = None
         task.result = result
 

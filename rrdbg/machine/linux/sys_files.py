@@ -33,6 +33,7 @@ from rrdbg.machine.linux.kernel import (
     _u32,
     syscall,
 )
+from rrdbg.machine.linux.task import Wait
 from rrdbg.machine.memory import PROT_WRITE
 
 
@@ -50,18 +51,25 @@ def _read(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     if isinstance(data, int):
         return _would_block(k, handle, data)
     k.mem.write(buf, data)
+    _would_block(k, handle, len(data))  # (a read from a pipe may wake a writer)
     return len(data)
 
 
 def _would_block(k: Linux, handle: int, result: int) -> int:
     """A pipe the process made is non-blocking on the host: -EAGAIN on a
-    blocking fd means the process waits on itself, forever on Linux.  It is
+    blocking fd means the process waits on itself.  With other threads, the
+    thread blocks until another one reads, writes or closes a pipe, and
+    then makes the call again; alone, it would wait forever on Linux: it is
     ended with one line instead of hanging."""
     f = k.fdt.files.get(handle)
     if result != -errno.EAGAIN or f is None or f.kind is not FileKind.PIPE:
+        if f is not None and f.kind is FileKind.PIPE:
+            k.pipe_event()
         return result
     if f.flags & 0o4000:  # O_NONBLOCK: the program asked for EAGAIN
         return result
+    if k.state.others:
+        return k.block(Wait("pipe"))
     k.warn_once(
         "pipe",
         "the program waits on a pipe only it could fill or empty (it would wait forever); "
