@@ -2,6 +2,7 @@
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
  * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
+ * sigwait
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* ---- output ------------------------------------------------------------ */
@@ -653,6 +655,45 @@ static void *many_worker(void *arg)
     return arg;
 }
 
+/* ---- sigwait: a thread takes process signals every thread blocks -------- */
+
+static sigset_t sw_set;
+static int sw_got[3];
+
+static void *sigwait_worker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        int sig;
+        if (sigwait(&sw_set, &sig) != 0)
+            return (void *)1;
+        sw_got[i] = sig;
+    }
+    return NULL;
+}
+
+static int mode_sigwait(void)
+{
+    pthread_t t;
+    void *failed;
+    sigset_t old;
+    sigemptyset(&sw_set);
+    sigaddset(&sw_set, SIGUSR1);
+    sigaddset(&sw_set, SIGALRM);
+    CHECK(pthread_sigmask(SIG_BLOCK, &sw_set, &old));
+    CHECK(pthread_create(&t, NULL, sigwait_worker, NULL));
+    kill(getpid(), SIGUSR1);          /* maybe before the worker waits */
+    usleep(1000);
+    struct itimerval it = {{0, 0}, {0, 50000}};
+    setitimer(ITIMER_REAL, &it, NULL); /* SIGALRM in 50 ms */
+    usleep(20000);
+    kill(getpid(), SIGUSR1);          /* while the worker waits */
+    CHECK(pthread_join(t, &failed));
+    CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+    out("sigwait got %d %d %d\n", sw_got[0], sw_got[1], sw_got[2]);
+    return failed != NULL;
+}
+
 /* ---- pipe: a worker writes 100 KB into a pipe main reads ---------------- */
 
 static int pipe_fds[2];
@@ -731,6 +772,7 @@ static const struct mode modes[] = {
     {"exit", mode_exit, 0},
     {"many", mode_many, 1},
     {"pipe", mode_pipe, 1},
+    {"sigwait", mode_sigwait, 1},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -738,7 +780,7 @@ static int usage(void)
 {
     static const char msg[] =
         "usage: threads MODE\n"
-        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe deadlock all\n";
+        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait deadlock all\n";
     write_all(2, msg, sizeof msg - 1);
     return 2;
 }

@@ -24,6 +24,7 @@ from tests.conftest import can_run_i386_natively, guest
 
 THREADS = guest("threads")
 MODES = [
+    "sigwait",
     "join",
     "mutex",
     "cond",

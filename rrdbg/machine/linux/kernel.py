@@ -140,6 +140,9 @@ class LinuxState:
     #: exit() of the first thread while others run: the process's status
     #: when the last one ends (Linux reports the leader's code).
     leader_code: int | None = None
+    #: Process-directed signals every thread blocks (Linux's shared pending
+    #: queue): the first thread to unblock or sigwait for one takes it.
+    shared: list[tuple[int, bytes]] = field(default_factory=list)
 
     def tasks(self) -> list[Task]:
         """Every task, in tid order."""
@@ -156,7 +159,14 @@ class LinuxState:
         signals = t.signals.to_json()
         signals["timers"] = [[n, tm.to_json()] for n, tm in sorted(self.timers.items())]
         threads: dict[str, Any] = {}
-        if self.others or self.next_tid or t.robust_list or t.wait or t.result is not None:
+        if (
+            self.others
+            or self.next_tid
+            or self.shared
+            or t.robust_list
+            or t.wait
+            or t.result is not None
+        ):
             threads = {
                 "tid": t.tid,
                 "robust_list": t.robust_list,
@@ -167,6 +177,7 @@ class LinuxState:
                 "next_tid": self.next_tid,
                 "wait_order": self.wait_order,
                 "leader_code": self.leader_code,
+                "shared": [[s, i.hex()] for s, i in self.shared],
             }
         return {
             "brk_start": self.brk_start,
@@ -221,6 +232,7 @@ class LinuxState:
             next_tid=int(threads.get("next_tid", 0)),
             wait_order=int(threads.get("wait_order", 0)),
             leader_code=None if leader_code is None else int(leader_code),
+            shared=[(int(s), bytes.fromhex(i)) for s, i in threads.get("shared", [])],
         )
 
 
@@ -474,21 +486,44 @@ class Linux:
 
     def send(self, sig: int, info: bytes) -> None:
         """Generate ``sig`` for the process (kill, timers): it goes to the
-        first thread that does not block it, the first thread (the leader)
-        tried first, as Linux's complete_signal prefers the task the signal
-        was sent to; if every thread blocks it, to the leader."""
-        self.send_to(self.signal_target(sig), sig, info)
+        first thread that does not block it (or waits for it in sigwait),
+        the first thread (the leader) tried first, as Linux's
+        complete_signal prefers the task it was sent to; if every thread
+        blocks it, it waits in the process's shared queue."""
+        target = self.signal_target(sig)
+        if target is not None:
+            self.send_to(target, sig, info)
+        elif sig >= 32 or all(s != sig for s, _ in self.state.shared):
+            self.state.shared.append((sig, info))
 
-    def signal_target(self, sig: int) -> Task:
+    def signal_target(self, sig: int) -> Task | None:
         tasks = self.state.tasks()
         if len(tasks) == 1:
             return tasks[0]
         leader = self.state.find(self.ids.pid)
         order = ([leader] if leader is not None else []) + [t for t in tasks if t is not leader]
         for t in order:
-            if not t.sigmask & bit(sig) and (t.wait is None or t.wait.kind != "exited"):
+            w = t.wait
+            if w is not None and w.kind == "sigwait" and w.bitset & bit(sig):
+                return t  # sigwait unblocks what it waits for, as Linux does
+            if not t.sigmask & bit(sig) and (w is None or w.kind != "exited"):
                 return t
-        return order[0]
+        return None
+
+    def take_shared(self, wanted: int) -> None:
+        """Move the shared signals in ``wanted`` (a mask) to the running
+        task's queue: it unblocked them, or sigwaits for them."""
+        st = self.state
+        if not st.shared:
+            return
+        keep = []
+        for sig, info in st.shared:
+            if bit(sig) & wanted:
+                st.task.signals.enqueue(sig, info)
+                self.need_signal_check = True
+            else:
+                keep.append((sig, info))
+        st.shared = keep
 
     def send_to(self, task: Task, sig: int, info: bytes) -> None:
         """Generate ``sig`` for one thread: queued unless it would be
@@ -499,10 +534,14 @@ class Linux:
         if self.ignored(sig) and not task.sigmask & bit(sig):
             return
         task.signals.enqueue(sig, info)
-        if task is self.state.task:
-            self.need_signal_check = True
+        # (The running task may be blocked too: its wait just began, or
+        # every task waits and time is passing.)
+        if task.wait is not None and task.wait.kind == "sigwait" and task.wait.bitset & bit(sig):
+            self.wake(task, BLOCKED)  # sigwaitinfo is made again and takes it
         elif task.wait is not None and self.interrupts(task):
             self.interrupt(task)
+        elif task is self.state.task:
+            self.need_signal_check = True
 
     def kill_self(self, sig: int, code: int = SI_USER) -> int:
         """kill of the process itself (signal 0 only checks)."""
@@ -526,6 +565,7 @@ class Linux:
         return self.tkill(self.state.task, sig)
 
     def deliverable(self) -> bool:
+        self.take_shared(~self.state.task.sigmask)
         return bool(self.state.task.signals.pending_mask() & ~self.state.task.sigmask)
 
     def set_mask(self, mask: int) -> None:

@@ -37,6 +37,7 @@ from rrdbg.machine.linux.signals import (
     read_frame,
     siginfo,
 )
+from rrdbg.machine.linux.task import Wait
 
 # -- dispositions and masks ---------------------------------------------------
 
@@ -140,16 +141,23 @@ def _sigprocmask(k: Linux, how: int, nset: int, oset: int, *_: int) -> int:
 def _rt_sigpending(k: Linux, out: int, size: int, *_: int) -> int:
     if size > 8:
         return -errno.EINVAL
-    pending = k.state.task.signals.pending_mask() & k.state.task.sigmask
+    pending = (k.state.task.signals.pending_mask() | _shared_mask(k)) & k.state.task.sigmask
     k.mem.write(out, struct.pack("<Q", pending)[:size])
     return 0
 
 
 @syscall(73)  # sigpending
 def _sigpending(k: Linux, out: int, *_: int) -> int:
-    pending = k.state.task.signals.pending_mask() & k.state.task.sigmask
+    pending = (k.state.task.signals.pending_mask() | _shared_mask(k)) & k.state.task.sigmask
     k.mem.write(out, struct.pack("<I", pending & 0xFFFFFFFF))
     return 0
+
+
+def _shared_mask(k: Linux) -> int:
+    mask = 0
+    for sig, _ in k.state.shared:
+        mask |= bit(sig)
+    return mask
 
 
 @syscall(186)  # sigaltstack
@@ -240,6 +248,7 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
     (wanted,) = struct.unpack("<Q", k.mem.read(uset, 8))
     wanted &= ~UNBLOCKABLE
     st = k.state.task.signals
+    k.take_shared(wanted)
     while True:
         for sig, _ in st.queue:
             if bit(sig) & wanted:
@@ -250,6 +259,13 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
                 return sig
         if k.interrupting():
             return -errno.EINTR  # another signal, for a handler
+        if timeout == 0:
+            return -errno.EAGAIN
+        if k.state.others:
+            # The thread waits; a wanted signal makes it call again (and
+            # find it), the deadline gives EAGAIN.
+            deadline = 0 if timeout is None else k.virtual_ns() + timeout
+            return k.block(Wait("sigwait", bitset=wanted, deadline=deadline, timeout=-errno.EAGAIN))
         real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
         end = None if timeout is None else k.virtual_ns() + timeout
         if not real and end is None:
