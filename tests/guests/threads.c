@@ -297,7 +297,8 @@ static int race_iters = RACE_ITERS;   /* `threads race N` makes it N */
 
 static void *race_worker(void *arg)
 {
-    (void)arg;
+    if (arg != NULL)
+        pthread_setname_np(pthread_self(), (const char *)arg);  /* prctl */
     for (int i = 0; i < race_iters; i++)
         race_shared = race_shared + 1;   /* load, add, store: not atomic */
     return NULL;
@@ -335,8 +336,8 @@ static int mode_race(void)
 {
     pthread_t a, b;
     race_shared = 0;
-    CHECK(pthread_create(&a, NULL, race_worker, NULL));
-    CHECK(pthread_create(&b, NULL, race_worker, NULL));
+    CHECK(pthread_create(&a, NULL, race_worker, "racer-a"));
+    CHECK(pthread_create(&b, NULL, race_worker, "racer-b"));
     CHECK(pthread_join(a, NULL));
     CHECK(pthread_join(b, NULL));
     out("race shared=%d\n", race_shared);

@@ -83,19 +83,26 @@ def test_info_threads_lists_every_thread_and_the_stop_names_the_worker(
             'printf "@tid %d\\n", $_thread',
         ],
     )
-    rows = re.findall(r"^(\*| ) +(\d) +Thread (\d+)\.(\d+) \"threads\" (.*)$", out, re.MULTILINE)
+    rows = re.findall(r"^(\*| ) +(\d) +Thread (\d+)\.(\d+) \"([\w-]+)\" (.*)$", out, re.MULTILINE)
     assert len(rows) == 6, out  # main and its two workers, twice
     first, second = rows[:3], rows[3:]
     tids = sorted({int(r[3]) for r in rows})
     assert len(tids) == 3 and len({r[2] for r in rows}) == 1  # one process
-    assert re.search(r"Thread \d+ \"threads\" hit Breakpoint 1, race_worker", out)
+    # Names as prctl(PR_SET_NAME) gave them (pthread_setname_np), else the program's.
+    # (At the second stop one worker has named itself; the stopped one not yet.)
+    names = [r[4] for r in second]
+    assert names[0] == "threads" and sorted(names[1:]) in (
+        ["racer-a", "threads"],
+        ["racer-b", "threads"],
+    ), names
+    assert re.search(r"Thread \d+ \"[\w-]+\" hit Breakpoint 1, race_worker", out)
     # Each stop is in a worker (gdb's threads 2 and 3), the other one shown
     # where it is; main waits in pthread_join.
     stopped = [[r for r in rows if r[0] == "*"] for rows in (first, second)]
     assert [s[0][1] for s in stopped] == ["2", "3"] or [s[0][1] for s in stopped] == ["3", "2"]
-    assert all("race_worker" in s[0][4] for s in stopped)
+    assert all("race_worker" in s[0][5] for s in stopped)
     assert _tagged(out, "tid") == [int(s[0][1]) for s in stopped]
-    assert "in _dl_sysinfo_int80" in first[0][4] or "pthread" in first[0][4], first
+    assert "in _dl_sysinfo_int80" in first[0][5] or "pthread" in first[0][5], first
     assert {tid for _, tid in writes} == set(tids)  # main sets it to 0 first
 
 
@@ -128,7 +135,9 @@ def test_reverse_continue_finds_the_last_write_by_a_given_thread(
     expected = max(k for k, t in writes if t == tid)
     assert _tagged(out, "tid") == [gdb_thread], out
     assert _when(out) == [expected], out
-    assert f'Thread {gdb_thread} "threads" hit Hardware watchpoint 2: race_shared' in out
+    assert re.search(
+        rf'Thread {gdb_thread} "racer-[ab]" hit Hardware watchpoint 2: race_shared', out
+    )
 
 
 def test_stepping_one_thread_back_and_forth_across_switches(
