@@ -346,11 +346,13 @@ class Cpu:
         self._started = True
 
     def set_gdt_entry(self, index: int, base: int, limit: int, access: int, flags: int) -> None:
-        """Install a descriptor (used by set_thread_area)."""
-        self.memory.poke(GDT_ADDRESS + 8 * index, _descriptor(base, limit, access, flags))
+        """Install a descriptor (set_thread_area, thread switches).  Straight
+        into the GDT's page, which is always mapped and never code: the CPU
+        reads descriptors from memory at each segment load."""
+        self.memory.load_raw(GDT_ADDRESS + 8 * index, _descriptor(base, limit, access, flags))
 
     def clear_gdt_entry(self, index: int) -> None:
-        self.memory.poke(GDT_ADDRESS + 8 * index, bytes(8))
+        self.memory.load_raw(GDT_ADDRESS + 8 * index, bytes(8))
 
     def gdt_entry(self, index: int) -> tuple[int, int, int, int] | None:
         """The descriptor at ``index`` as (base, limit, access, flags); None
