@@ -21,7 +21,8 @@ or $RRDBG_CORPUS_CACHE, or --cache):
    (static, and some dynamic too).
 3. inputs: deterministic input data (text, CSV, JSON, a directory tree with
    fixed mtimes, scripts for sqlite3, lua, python, perl, awk, sed, bc, jq,
-   compressed files, a tar archive, ext2 images).
+   compressed files, a 1 MiB text with its .gz and a multi-block .xz for the
+   threaded compressors, a tar archive, ext2 images).
 4. run: every invocation runs in a fresh copy of the inputs, natively (twice,
    to catch a nondeterministic invocation), under ``rrdbg run``, and under
    ``rrdbg record`` followed by ``rrdbg replay``.  Compared: stdout bytes, the
@@ -394,8 +395,21 @@ C_PROGRAMS: dict[str, tuple[str, bool]] = {
     "nanosleep_eintr": ("nanosleep_eintr.c", True),
     "dyn_misc": ("dyn_misc.c", False),
     "fork_wait": ("fork_wait.c", True),
-    "threads": ("threads.c", True),
 }
+# The threaded programs, each static and dynamic (NAME_dyn): libpthread's
+# code then comes from the program or from the sysroot's libc.so.6.
+THREAD_PROGRAMS: tuple[str, ...] = (
+    "threads",
+    "pt_mutex_cond",
+    "pt_barrier_rwlock",
+    "pt_once_tls_key",
+    "pt_cancel_timedwait",
+    "pt_spin_atomic",
+    "pt_robust_pi",
+)
+for _name in THREAD_PROGRAMS:
+    C_PROGRAMS[_name] = (f"{_name}.c", True)
+    C_PROGRAMS[f"{_name}_dyn"] = (f"{_name}.c", False)
 
 
 def build_c_programs(cache: Cache) -> None:
@@ -597,6 +611,53 @@ INPUT_SCRIPTS: dict[str, str] = {
 }
 
 
+def xz_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def pad4(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 4)
+
+
+def xz_blocks(data: bytes, block_size: int) -> bytes:
+    """An .xz stream of LZMA2 blocks of block_size bytes each (preset 1, a
+    1 MiB dictionary, CRC32 checks), with both sizes in every block header as
+    xz -T writes them: that is what lets xz -d -T2 decompress the blocks in
+    threads (Python's lzma writes one block without sizes)."""
+    import lzma
+    import zlib
+
+    def crc(b: bytes) -> bytes:
+        return struct.pack("<I", zlib.crc32(b))
+
+    flags = b"\x00\x01"  # check type CRC32
+    out = bytearray(b"\xfd7zXZ\x00" + flags + crc(flags))
+    records = []
+    for start in range(0, len(data), block_size):
+        chunk = data[start : start + block_size]
+        lzma2 = [{"id": lzma.FILTER_LZMA2, "preset": 1}]
+        packed = lzma.compress(chunk, format=lzma.FORMAT_RAW, filters=lzma2)
+        # flags: both sizes present, one filter; LZMA2 (0x21), one property
+        # byte: dictionary 1 MiB (16).
+        body = b"\xc0" + xz_varint(len(packed)) + xz_varint(len(chunk)) + b"\x21\x01\x10"
+        # The size byte: (header size with its CRC32) / 4 - 1.
+        header = pad4(bytes([len(pad4(b"." + body)) // 4]) + body)
+        header += crc(header)
+        out += header + pad4(packed) + crc(chunk)
+        records.append((len(header) + len(packed) + 4, len(chunk)))
+    index = b"\x00" + xz_varint(len(records))
+    index += b"".join(xz_varint(unpadded) + xz_varint(size) for unpadded, size in records)
+    index = pad4(index)
+    index += crc(index)
+    backward = struct.pack("<I", len(index) // 4 - 1) + flags
+    return bytes(out + index + crc(backward) + backward + b"YZ")
+
+
 def write_inputs(cache: Cache) -> list[str]:
     """Generate the input directory afresh; returns notes (steps skipped)."""
     notes: list[str] = []
@@ -644,6 +705,19 @@ def write_inputs(cache: Cache) -> list[str]:
     (inputs / "sample.gz").write_bytes(gzip.compress(text_bytes, mtime=0))
     (inputs / "sample.bz2").write_bytes(bz2.compress(text_bytes))
     (inputs / "sample.xz").write_bytes(lzma.compress(text_bytes))
+    # 1 MiB of short lines (140,000 of them: GNU sort sorts a buffer in
+    # threads from 131,072 lines), for the threaded compressors and sort.
+    big_rng = Lcg(77)
+    lines: list[str] = []
+    size = 0
+    while size < 1 << 20:
+        line = " ".join(word(big_rng) for _ in range(1 + big_rng.below(2)))
+        lines.append(line)
+        size += len(line) + 1
+    big = ("\n".join(lines) + "\n").encode()
+    (inputs / "big.txt").write_bytes(big)
+    (inputs / "big.gz").write_bytes(gzip.compress(big, mtime=0))
+    (inputs / "big.xz").write_bytes(xz_blocks(big, 262144))
     for name, body in INPUT_SCRIPTS.items():
         (inputs / name).write_text(textwrap.dedent(body))
 
@@ -880,6 +954,18 @@ def _define() -> None:
     for how in ("term", "abort", "segv", "kill", "exit"):
         add(c, f"sig_default {how}", "@sig_default", how)
 
+    c = "threads"
+    for name in THREAD_PROGRAMS:
+        add(c, name, f"@{name}")
+        add(c, f"{name}_dyn", f"@{name}_dyn")
+    add(c, "pigz -n -c (default threads)", "pigz", "-n", "-c", "words.txt")
+    add(c, "pigz -p 2 -c", "pigz", "-p", "2", "-c", "big.txt")
+    add(c, "pigz -d -p 2 -c", "pigz", "-d", "-p", "2", "-c", "big.gz")
+    add(c, "pigz -p 2 -k (file)", "pigz", "-p", "2", "-k", "big.txt")
+    add(c, "xz -1 -T2 --block-size -c", "xz", "-1", "-T2", "--block-size=262144", "-c", "big.txt")
+    add(c, "xz -d -T2 -c (5 blocks)", "xz", "-d", "-T2", "-c", "big.xz")
+    add(c, "sort --parallel=2", "sort", "--parallel=2", "-S", "8M", "big.txt")
+
     c = NEEDS_PROCESSES
     p = NEEDS_PROCESSES
     add(c, "busybox sh pipe", bb, "sh", "-c", "echo a | cat", expect=p)
@@ -889,8 +975,6 @@ def _define() -> None:
     add(c, "bash-static $(...)", bash, "-c", "echo $(echo sub) $(( 6 * 7 ))", expect=p)
     add(c, "zsh-static pipe", "/bin/zsh-static", "-f", "-c", "print a | read x; print $x", expect=p)
     add(c, "fork_wait", "@fork_wait", expect=p)
-    add(c, "threads", "@threads", expect=p)
-    add(c, "pigz (threads)", "pigz", "-n", "-c", "words.txt", expect=p)
     add(
         c, "gawk getline from command", "gawk", 'BEGIN { "echo hi" | getline x; print x }', expect=p
     )
