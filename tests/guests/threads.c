@@ -2,7 +2,7 @@
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
  * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
- * sigwait
+ * sigwait poll
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -695,6 +697,56 @@ static int mode_sigwait(void)
     return failed != NULL;
 }
 
+/* ---- poll: main polls a pipe a worker writes to later -------------------- */
+
+static int poll_fds[2];
+
+static void *poll_writer(void *arg)
+{
+    (void)arg;
+    usleep(5000);
+    if (write(poll_fds[1], "x", 1) != 1)
+        return (void *)1;
+    usleep(5000);
+    if (write(poll_fds[1], "y", 1) != 1)
+        return (void *)1;
+    usleep(100000);  /* alive, writing nothing, while main's polls time out */
+    return NULL;
+}
+
+static int mode_poll(void)
+{
+    pthread_t t;
+    void *failed;
+    char c;
+    CHECK(pipe(poll_fds));
+    CHECK(pthread_create(&t, NULL, poll_writer, NULL));
+    struct pollfd p = {poll_fds[0], POLLIN, 0};
+    int n = poll(&p, 1, 1000);               /* ready when the worker writes */
+    out("poll ready=%d in=%d\n", n, (p.revents & POLLIN) != 0);
+    if (read(poll_fds[0], &c, 1) != 1)
+        return FAIL("read\n");
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(poll_fds[0], &set);
+    struct timeval tv = {1, 0};
+    n = select(poll_fds[0] + 1, &set, NULL, NULL, &tv);
+    out("select ready=%d set=%d\n", n, FD_ISSET(poll_fds[0], &set) != 0);
+    if (read(poll_fds[0], &c, 1) != 1)
+        return FAIL("read\n");
+    n = poll(&p, 1, 10);                     /* nobody writes: a timeout */
+    out("poll timeout=%d\n", n);
+    FD_SET(poll_fds[0], &set);
+    tv.tv_sec = 0;
+    tv.tv_usec = 10000;
+    n = select(poll_fds[0] + 1, &set, NULL, NULL, &tv);
+    out("select timeout=%d set=%d\n", n, FD_ISSET(poll_fds[0], &set) != 0);
+    CHECK(pthread_join(t, &failed));
+    close(poll_fds[0]);
+    close(poll_fds[1]);
+    return failed != NULL;
+}
+
 /* ---- pipe: a worker writes 100 KB into a pipe main reads ---------------- */
 
 static int pipe_fds[2];
@@ -774,6 +826,7 @@ static const struct mode modes[] = {
     {"many", mode_many, 1},
     {"pipe", mode_pipe, 1},
     {"sigwait", mode_sigwait, 1},
+    {"poll", mode_poll, 1},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -781,7 +834,7 @@ static int usage(void)
 {
     static const char msg[] =
         "usage: threads MODE\n"
-        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait deadlock all\n";
+        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait poll deadlock all\n";
     write_all(2, msg, sizeof msg - 1);
     return 2;
 }

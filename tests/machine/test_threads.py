@@ -25,6 +25,7 @@ from tests.conftest import can_run_i386_natively, guest
 THREADS = guest("threads")
 MODES = [
     "sigwait",
+    "poll",
     "join",
     "mutex",
     "cond",

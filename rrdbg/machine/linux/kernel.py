@@ -164,12 +164,14 @@ class LinuxState:
             or self.next_tid
             or self.shared
             or t.robust_list
+            or t.poll_deadline
             or t.wait
             or t.result is not None
         ):
             threads = {
                 "tid": t.tid,
                 "robust_list": t.robust_list,
+                "poll_deadline": t.poll_deadline,
                 "wait": None if t.wait is None else t.wait.to_json(),
                 "result": t.result,
                 "others": [o.thread_json() for _, o in sorted(self.others.items())],
@@ -212,6 +214,7 @@ class LinuxState:
             tid_address=int(data["tid_address"]),
             comm=bytes.fromhex(data.get("comm", "")),
             robust_list=int(threads.get("robust_list", 0)),
+            poll_deadline=int(threads.get("poll_deadline", 0)),
             wait=None if wait is None else Wait.from_json(wait),
             result=None if result is None else int(result),
         )
@@ -702,6 +705,8 @@ class Linux:
         (BLOCKED: the syscall is made again, its number still in EAX)."""
         task.wait = None
         task.result = result
+        if result != BLOCKED:
+            task.poll_deadline = 0  # the call ends (EINTR): it is not made again
 
     def interrupt(self, task: Task) -> None:
         """A signal cuts a blocked task's wait short: EINTR (a sleep also

@@ -13,9 +13,11 @@ from __future__ import annotations
 import errno
 import struct
 
-from rrdbg.machine.linux.kernel import Linux, _signed, syscall
+from rrdbg.machine.linux.fdtable import FileKind
+from rrdbg.machine.linux.kernel import BLOCKED, Linux, _signed, syscall
 from rrdbg.machine.linux.signals import UNBLOCKABLE
 from rrdbg.machine.linux.sys_files import _iovecs, _written
+from rrdbg.machine.linux.task import Wait
 from rrdbg.machine.memory import PROT_WRITE
 
 _MAX_IO = 1 << 24
@@ -273,9 +275,14 @@ def _poll_handles(
     """revents for (guest fd, events) pairs, waiting up to ``timeout_ns``
     (None: forever) of virtual time; -EINTR if a signal cut the wait."""
     records = b""
+    own = True  # only the process's own pipes, files and directories
     for fd, events in entries:
         handle = k._handle(fd) if fd >= 0 else None
         records += struct.pack("<ih", -1 if handle is None else handle, events)
+        f = None if handle is None else k.fdt.files.get(handle)
+        own = own and (handle is None or (f is not None and f.kind is not FileKind.CONSOLE))
+    if own and k.state.others:
+        return _poll_own(k, entries, records, timeout_ns)
     real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
     wait = timeout_ns
     if real:
@@ -301,6 +308,28 @@ def _poll_handles(
         wait = timeout_ns
         if k.interrupting():
             return -errno.EINTR
+
+
+def _poll_own(
+    k: Linux, entries: list[tuple[int, int]], records: bytes, timeout_ns: int | None
+) -> list[int] | int:
+    """Polling only the process's own pipes (and files) while other threads
+    run: nothing but those threads can make them ready, so the thread
+    blocks (no host wait) until a pipe changes or the timeout passes, then
+    polls again: the call is made again, its deadline kept in the task."""
+    result = k.host.fs_call("poll", (records, 0))
+    if isinstance(result, int):
+        return result
+    revents = [struct.unpack_from("<h", result, 2 * i)[0] & 0xFFFF for i in range(len(entries))]
+    revents = [0 if fd < 0 else r for (fd, _), r in zip(entries, revents, strict=True)]
+    task = k.state.task
+    now = k.virtual_ns()
+    deadline = task.poll_deadline or (0 if timeout_ns is None else now + max(timeout_ns, 1))
+    if any(revents) or (deadline and deadline <= now):
+        task.poll_deadline = 0
+        return revents
+    task.poll_deadline = deadline
+    return k.block(Wait("pipe", deadline=deadline, timeout=BLOCKED))
 
 
 def _poll(k: Linux, fds: int, nfds: int, timeout_ns: int | None) -> int:

@@ -97,6 +97,9 @@ class Task:
     #: The icount at which it was last switched out (0: it never ran): its
     #: latest instruction is the one just before.
     ran_until: int = 0
+    #: A poll/select blocked on the process's own pipes: its deadline in
+    #: virtual ns (0: none), kept while the call is made again.
+    poll_deadline: int = 0
 
     def gdt_entry(self, index: int) -> tuple[int, int, int, int] | None:
         """The GDT descriptor (base, limit, access, flags) that the TLS
@@ -123,6 +126,7 @@ class Task:
             "wait": None if self.wait is None else self.wait.to_json(),
             "result": self.result,
             "ran_until": self.ran_until,
+            "poll_deadline": self.poll_deadline,
         }
 
     @classmethod
@@ -141,6 +145,7 @@ class Task:
             wait=None if wait is None else Wait.from_json(wait),
             result=None if result is None else int(result),
             ran_until=int(data.get("ran_until", 0)),
+            poll_deadline=int(data.get("poll_deadline", 0)),
         )
 
 
