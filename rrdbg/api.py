@@ -102,11 +102,13 @@ def record_program(
     snapshot_interval: int | None = None,
     force: bool = False,
     sysroot: str | os.PathLike[str] | None = None,
+    quantum: int | None = None,
 ) -> RecordResult:
     """Run ``program`` (an i386 Linux executable, static or dynamically
     linked, or with ``machine="pc"`` a Multiboot kernel) and record it into
     the directory ``output``, as ``rrdbg record`` does.  ``sysroot`` is
-    ``--sysroot``.  The guest's output goes to this process's stdout."""
+    ``--sysroot``, ``quantum`` is ``--quantum`` (threads' time slice).  The
+    guest's output goes to this process's stdout."""
     from rrdbg.record.recording import PcOptions, record_pc
     from rrdbg.record.recording import record as record_linux
 
@@ -136,6 +138,7 @@ def record_program(
         force=force,
         force_hint="pass force=True to replace it",
         sysroot=None if sysroot is None else str(sysroot),
+        quantum=quantum,
     )
     return RecordResult(Path(out), stats.result.exit.shell_status, stats.result.icount)
 

@@ -566,6 +566,9 @@ def _cmd_info(ns: argparse.Namespace) -> int:
         print(f"machine:     pc, {pc.ram_mb} MB of RAM, command line {pc.cmdline!r}")
     print(f"recorded by: rrdbg {h.rrdbg_version}, Unicorn {h.unicorn_version}", end="")
     print(f", CPU model {h.cpu_model}")
+    if "quantum" in h.extra:
+        cpus = h.extra.get("cpus", "1")
+        print(f"threads:     quantum {h.extra['quantum']} instructions, {cpus} CPUs reported")
     if d.end is not None:
         status = (
             f"exit code {d.end.exit_code}"

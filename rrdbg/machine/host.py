@@ -88,6 +88,12 @@ class Host(ABC):
     def realtime_epoch_ns(self) -> int:
         """Wall-clock time at boot; guest clocks advance from it in virtual time."""
 
+    def cpu_count(self) -> int:
+        """How many CPUs the guest is told it may use (sched_getaffinity).
+        A recording keeps the number in its header (not as an event), so
+        hosts that replay say 1 and the replay takes the header's."""
+        return 1
+
     @abstractmethod
     def read(self, handle: int, n: int) -> bytes | int: ...
     @abstractmethod
@@ -289,6 +295,9 @@ class LiveHost(Host):
 
     def environment(self) -> list[bytes]:
         return list(self._env)
+
+    def cpu_count(self) -> int:
+        return len(os.sched_getaffinity(0))
 
     def ids(self) -> Ids:
         return Ids(

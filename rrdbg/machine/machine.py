@@ -139,12 +139,14 @@ class LinuxMachine:
         warn: TextIO | None = None,
         exe_path: str | None = None,
         quantum: int | None = None,
+        cpus: int | None = None,
     ) -> None:
         """``exe_path`` is the path the guest knows its program by
         (``/proc/self/exe``), when ``program_path`` is a copy of it (a
         recording's kept file); default: ``program_path`` made absolute.
         ``quantum``: the scheduler's time slice in instructions (default
-        DEFAULT_QUANTUM)."""
+        DEFAULT_QUANTUM); ``cpus``: the CPUs the program is told it may use
+        (default: the host's, for a live run; 1 otherwise)."""
         self.program = read_program(program_path)
         self.host = host
         self.engine = Engine()
@@ -166,6 +168,7 @@ class LinuxMachine:
         )
         if quantum is not None:
             self.linux.quantum = quantum
+        self.linux.cpus = cpus if cpus is not None else host.cpu_count()
         self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
         self.linux.cpu = self.regs = CpuRegisters(self.engine)
         #: Which signals stop a run before their delivery (a debugger's

@@ -80,6 +80,9 @@ class RecordingHost(Host):
         self._log(Kind.IDS, (), value)
         return value
 
+    def cpu_count(self) -> int:
+        return self.live.cpu_count()  # kept in the header (new_recording)
+
     def random_bytes(self, n: int) -> bytes:
         value = self.live.random_bytes(n)
         self._log(Kind.RANDOM, (n,), value)

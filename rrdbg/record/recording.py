@@ -177,6 +177,7 @@ def new_recording(
     program_image: bytes | None = None,
     parents: bool = True,
     quantum: int | None = None,
+    cpus: int | None = None,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -206,6 +207,7 @@ def new_recording(
             program_image=program_image,
             parents=parents,
             quantum=quantum,
+            cpus=cpus,
         )
     except OSError as exc:
         raise RrdbgError(f"{directory}: cannot write a recording there: {_reason(exc)}") from None
@@ -230,6 +232,7 @@ def _new_recording(
     program_image: bytes | None,
     parents: bool,
     quantum: int | None,
+    cpus: int | None,
 ) -> NewRecording:
     # Bad programs fail before anything is created.
     if program_image is not None:
@@ -287,7 +290,7 @@ def _new_recording(
             "snapshot_name": snapshot_name,
             # Blocking reads wait as interruptible ones (a recorded poll first).
             "reads": "interruptible",
-            **(pc.header_fields() if pc else {"quantum": str(quantum or DEFAULT_QUANTUM)}),
+            **(pc.header_fields() if pc else _linux_fields(quantum, cpus)),
         },
     )
     try:
@@ -556,6 +559,13 @@ class Replay:
             )
 
 
+def _linux_fields(quantum: int | None, cpus: int | None) -> dict[str, str]:
+    """The header fields a Linux program's replay needs to schedule its
+    threads as the recording did."""
+    count = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    return {"quantum": str(quantum or DEFAULT_QUANTUM), "cpus": str(count)}
+
+
 def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
     """Make a replaying machine behave as the recorded one did: reads wait
     as interruptible ones only if they did (not in recordings made before),
@@ -564,6 +574,9 @@ def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
     quantum = header.extra.get("quantum", "")
     if quantum.isdigit() and int(quantum) > 0:
         machine.linux.quantum = int(quantum)
+    # Recordings made before the count was kept told the program 1 CPU.
+    cpus = header.extra.get("cpus", "")
+    machine.linux.cpus = int(cpus) if cpus.isdigit() and int(cpus) > 0 else 1
 
 
 def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:

@@ -69,6 +69,9 @@ class TimelineHost(Host):
     def ids(self) -> Ids:
         return self._pick().ids()
 
+    def cpu_count(self) -> int:
+        return self._pick().cpu_count()
+
     def random_bytes(self, n: int) -> bytes:
         return self._pick().random_bytes(n)
 

@@ -1396,6 +1396,7 @@ class Timeline:
             program_image=m.program_image,
             parents=False,
             quantum=self.machine.linux.quantum if isinstance(self.machine, LinuxMachine) else None,
+            cpus=self.machine.linux.cpus if isinstance(self.machine, LinuxMachine) else None,
             force_hint="monitor save writes a new directory",
         )
         writer = rec.writer

@@ -2,7 +2,7 @@
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
  * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
- * sigwait poll
+ * sigwait poll cpus
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -844,6 +844,14 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "race") == 0) {
         race_iters = atoi(argv[2]);
         return mode_race() != 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "cpus") == 0) {
+        /* what nproc and thread pools size themselves by */
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) != 0)
+            return FAIL("sched_getaffinity: %s\n", strerror(errno));
+        out("cpus %d\n", CPU_COUNT(&set));
+        return 0;
     }
     if (argc == 3 && strcmp(argv[1], "serial") == 0) {
         /* race's work in one thread (benchmarks/bench_threads.py) */

@@ -132,3 +132,16 @@ def test_the_quantum_option_says_the_default() -> None:
 
     shown = _run([*_rrdbg("run", "--help")])
     assert f"(default {DEFAULT_QUANTUM};" in " ".join(shown.stdout.decode().split())
+
+
+@pytest.mark.skipif(not can_run_i386_natively(), reason="cannot run i386 binaries natively")
+def test_the_cpus_a_program_may_use_are_the_hosts_and_replays_keep_them(tmp_path: Path) -> None:
+    """Thread pools (pigz, xz -T0, sort) size themselves by sched_getaffinity:
+    as natively; a recording keeps the number for its replays."""
+    native = _run([THREADS, "cpus"])
+    assert _run([*_rrdbg("run"), THREADS, "cpus"]).stdout == native.stdout
+    one = _run(
+        ["taskset", "-c", "0", *_rrdbg("record", "-o", str(tmp_path / "one.rr")), THREADS, "cpus"]
+    )
+    assert one.stdout == b"cpus 1\n"
+    assert _run([*_rrdbg("replay", str(tmp_path / "one.rr"))]).stdout == b"cpus 1\n"

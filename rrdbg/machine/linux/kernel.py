@@ -290,6 +290,10 @@ class Linux:
         self.need_signal_check = False
         #: The scheduler's time slice in instructions (a recording keeps it).
         self.quantum = DEFAULT_QUANTUM
+        #: The CPUs sched_getaffinity reports (the host's when run live; a
+        #: recording keeps the number): programs size their thread pools by
+        #: it, and the threads still run one at a time.
+        self.cpus = 1
         #: Threads clone just made, with their stack pointer (0: the
         #: parent's) and whether TLS was given: the machine builds their
         #: CPU context from the parent's after the syscall.

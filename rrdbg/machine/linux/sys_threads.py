@@ -343,22 +343,29 @@ def _sched_yield(k: Linux, *_: int) -> int:
     return 0
 
 
+def _cpu_mask(k: Linux) -> int:
+    return (1 << max(1, min(k.cpus, 1024))) - 1
+
+
 @syscall(242)  # sched_getaffinity
 def _sched_getaffinity(k: Linux, pid: int, size: int, mask: int, *_: int) -> int:
-    if size < 4:
+    cpus = max(1, min(k.cpus, 1024))
+    # Linux answers in whole longs covering its CPUs (nr_cpu_ids bits).
+    need = (cpus + 31) // 32 * 4
+    if size < need or size & 3:
         return -errno.EINVAL
     if pid and k.state.find(pid) is None:
         return -errno.ESRCH
-    k.mem.write(mask, struct.pack("<I", 1))
-    return 4
+    k.mem.write(mask, _cpu_mask(k).to_bytes(need, "little"))
+    return need
 
 
-@syscall(241)  # sched_setaffinity: one CPU, which every thread may use
+@syscall(241)  # sched_setaffinity: accepted if it names a CPU there is
 def _sched_setaffinity(k: Linux, pid: int, size: int, mask: int, *_: int) -> int:
     if pid and k.state.find(pid) is None:
         return -errno.ESRCH
-    wanted = k.mem.read(mask, min(size, 128))
-    return 0 if wanted and wanted[0] & 1 else -errno.EINVAL
+    wanted = int.from_bytes(k.mem.read(mask, min(size, 128)), "little")
+    return 0 if wanted & _cpu_mask(k) else -errno.EINVAL
 
 
 # -- signals between threads ---------------------------------------------------------
