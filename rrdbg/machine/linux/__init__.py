@@ -55,14 +55,7 @@ __all__ = [
     "Task",
 ]
 # The handler modules register themselves on import.
-_AREAS = (
-    sys_files,
-    sys_io,
-    sys_memory,
-    sys_meta,
-    sys_misc,
-    sys_process,
-    sys_signals,
-    sys_threads,
-    sys_time,
-)
+# fmt: off
+_AREAS = (sys_files, sys_io, sys_memory, sys_meta, sys_misc, sys_process, sys_signals,
+          sys_threads, sys_time)
+# fmt: on

@@ -227,23 +227,14 @@ def _futex(
         bitset = futex.BITSET_MATCH_ANY if cmd == 0 else val3
         if not bitset:
             return -errno.EINVAL
-        deadline = 0
-        if timeout:
-            span = _timespec(k, timeout, ts)
-            if span is None:
-                return -errno.EINVAL
-            if cmd == 0:  # relative
-                deadline = k.virtual_ns() + span
-            else:  # absolute, on CLOCK_MONOTONIC or CLOCK_REALTIME
-                base = k.epoch_ns if op & _FUTEX_CLOCK_REALTIME else MONOTONIC_BASE_NS
-                deadline = span - base
-                if deadline <= k.virtual_ns():
-                    return -errno.ETIMEDOUT
+        # WAIT's timeout is relative; WAIT_BITSET's absolute, on
+        # CLOCK_MONOTONIC or (with the flag) CLOCK_REALTIME.
+        deadline = _deadline(k, timeout, ts, cmd == 9, bool(op & _FUTEX_CLOCK_REALTIME))
+        if deadline < 0:
+            return deadline
         if futex._read(k, uaddr) != val:
             return -errno.EAGAIN
-        return k.block(
-            Wait("futex", uaddr, bitset, max(deadline, 1) if timeout else 0, -errno.ETIMEDOUT)
-        )
+        return k.block(Wait("futex", uaddr, bitset, deadline, -errno.ETIMEDOUT))
     if cmd in (1, 10):  # FUTEX_WAKE, FUTEX_WAKE_BITSET
         bitset = futex.BITSET_MATCH_ANY if cmd == 1 else val3
         if not bitset:
@@ -280,16 +271,11 @@ def _lock_pi(k: Linux, uaddr: int, cmd: int, op: int, timeout: int, ts: str) -> 
         return 0
     if cmd == 8:
         return -errno.EAGAIN
-    deadline = 0
-    if timeout:
-        span = _timespec(k, timeout, ts)
-        if span is None:
-            return -errno.EINVAL
-        # LOCK_PI's timeout is on CLOCK_REALTIME; LOCK_PI2's as the flag says.
-        realtime = cmd == 6 or op & _FUTEX_CLOCK_REALTIME
-        deadline = span - (k.epoch_ns if realtime else MONOTONIC_BASE_NS)
-        if deadline <= k.virtual_ns():
-            return -errno.ETIMEDOUT
+    # Absolute: LOCK_PI's on CLOCK_REALTIME, LOCK_PI2's as the flag says.
+    realtime = cmd == 6 or bool(op & _FUTEX_CLOCK_REALTIME)
+    deadline = _deadline(k, timeout, ts, True, realtime)
+    if deadline < 0:
+        return deadline
     futex._write(k, uaddr, word | futex.FUTEX_WAITERS)
     return k.block(Wait("pi", uaddr, deadline=deadline, timeout=-errno.ETIMEDOUT))
 
@@ -307,6 +293,20 @@ def _unlock_pi(k: Linux, uaddr: int) -> int:
     futex._write(k, uaddr, heir.tid | more)
     k.wake(heir, 0)
     return 0
+
+
+def _deadline(k: Linux, timeout: int, ts: str, absolute: bool, realtime: bool) -> int:
+    """A futex timeout as a virtual-time deadline: 0 for none, -EINVAL for a
+    malformed timespec, -ETIMEDOUT for an absolute one already passed."""
+    if not timeout:
+        return 0
+    span = _timespec(k, timeout, ts)
+    if span is None:
+        return -errno.EINVAL
+    if not absolute:
+        return k.virtual_ns() + max(span, 1)
+    deadline = span - (k.epoch_ns if realtime else MONOTONIC_BASE_NS)
+    return deadline if deadline > k.virtual_ns() else -errno.ETIMEDOUT
 
 
 def _count(value: int) -> int:

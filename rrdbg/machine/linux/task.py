@@ -16,6 +16,7 @@ the kernel (a futex wait, a sleep) says on what (``Wait``); the scheduler
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -45,30 +46,13 @@ class Wait:
     rem_format: str = ""
 
     def to_json(self) -> list[Any]:
-        return [
-            self.kind,
-            self.address,
-            self.bitset,
-            self.deadline,
-            self.timeout,
-            self.order,
-            self.rem,
-            self.rem_format,
-        ]
+        return list(dataclasses.astuple(self))
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Wait:
-        kind, address, bitset, deadline, timeout, order, rem, rem_format = data
-        return cls(
-            str(kind),
-            int(address),
-            int(bitset),
-            int(deadline),
-            int(timeout),
-            int(order),
-            int(rem),
-            str(rem_format),
-        )
+        kind, *numbers, rem_format = data
+        address, bitset, deadline, timeout, order, rem = (int(n) for n in numbers)
+        return cls(str(kind), address, bitset, deadline, timeout, order, rem, str(rem_format))
 
 
 @dataclass(slots=True)
