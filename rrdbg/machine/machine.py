@@ -365,7 +365,7 @@ class LinuxMachine:
         bases it loaded)."""
         st = self.linux.state
         current = st.task
-        if current.wait is None or current.wait.kind != "exited":
+        if not current.exited:
             current.context = self.engine.context_bytes()
             current.ran_until = self.icount
             st.others[current.tid] = current
@@ -405,7 +405,7 @@ class LinuxMachine:
         return [
             (t.tid, (t.comm.decode("utf-8", "replace") if t.comm else base))
             for t in self.linux.state.tasks()
-            if t.wait is None or t.wait.kind != "exited"
+            if not t.exited
         ]
 
     def thread_ran_until(self, tid: int) -> int | None:

@@ -2,7 +2,7 @@
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
  * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
- * sigwait poll cpus
+ * sigwait poll sigqueue cpus
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -747,6 +747,72 @@ static int mode_poll(void)
     return failed != NULL;
 }
 
+/* ---- sigqueue: a signal with a value to one thread; ppoll's mask --------- */
+
+static volatile int sq_sig, sq_val, sq_in_worker, pp_handled;
+static pthread_t sq_worker_id;
+static pthread_barrier_t sq_both;
+static int pp_fds[2];
+
+static void sq_handler(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    sq_sig = sig;
+    sq_val = si->si_value.sival_int;
+    sq_in_worker = pthread_equal(pthread_self(), sq_worker_id);
+}
+
+static void pp_handler(int sig)
+{
+    (void)sig;
+    pp_handled = 1;
+}
+
+static void *sq_worker(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&sq_both);
+    pthread_barrier_wait(&sq_both);
+    /* SIGUSR2 blocked but for ppoll's mask: the signal must cut the wait */
+    sigset_t blocked, during;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+    sigemptyset(&during);
+    struct pollfd p = {pp_fds[0], POLLIN, 0};
+    pthread_barrier_wait(&sq_both);
+    int r = ppoll(&p, 1, NULL, &during);
+    out("ppoll=%d %s handled=%d\n", r, r < 0 ? strerror(errno) : "ready", pp_handled);
+    return NULL;
+}
+
+static int mode_sigqueue(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sq_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGUSR2, pp_handler);
+    CHECK(pipe(pp_fds));
+    CHECK(pthread_barrier_init(&sq_both, NULL, 2));
+    CHECK(pthread_create(&sq_worker_id, NULL, sq_worker, NULL));
+    pthread_barrier_wait(&sq_both);
+    union sigval v = {.sival_int = 42};
+    CHECK(pthread_sigqueue(sq_worker_id, SIGUSR1, v));
+    pthread_barrier_wait(&sq_both);
+    pthread_barrier_wait(&sq_both);
+    usleep(20000);                          /* the worker waits in ppoll */
+    CHECK(pthread_kill(sq_worker_id, SIGUSR2));
+    CHECK(pthread_join(sq_worker_id, NULL));
+    out("sigqueue sig=%d value=%d in_worker=%d\n", sq_sig, sq_val, sq_in_worker);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+    close(pp_fds[0]);
+    close(pp_fds[1]);
+    return 0;
+}
+
 /* ---- pipe: a worker writes 100 KB into a pipe main reads ---------------- */
 
 static int pipe_fds[2];
@@ -827,6 +893,7 @@ static const struct mode modes[] = {
     {"pipe", mode_pipe, 1},
     {"sigwait", mode_sigwait, 1},
     {"poll", mode_poll, 1},
+    {"sigqueue", mode_sigqueue, 1},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -834,7 +901,7 @@ static int usage(void)
 {
     static const char msg[] =
         "usage: threads MODE\n"
-        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait poll deadlock all\n";
+        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait poll sigqueue deadlock all\n";
     write_all(2, msg, sizeof msg - 1);
     return 2;
 }

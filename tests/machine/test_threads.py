@@ -26,6 +26,7 @@ THREADS = guest("threads")
 MODES = [
     "sigwait",
     "poll",
+    "sigqueue",
     "join",
     "mutex",
     "cond",

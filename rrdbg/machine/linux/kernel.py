@@ -513,7 +513,7 @@ class Linux:
             w = t.wait
             if w is not None and w.kind == "sigwait" and w.bitset & bit(sig):
                 return t  # sigwait unblocks what it waits for, as Linux does
-            if not t.sigmask & bit(sig) and (w is None or w.kind != "exited"):
+            if not t.sigmask & bit(sig) and not t.exited:
                 return t
         return None
 

@@ -60,13 +60,13 @@ def idle(k: Linux) -> None:
         deadlines = [
             t.wait.deadline
             for t in k.state.tasks()
-            if t.wait is not None and t.wait.deadline and t.wait.kind != "exited"
+            if t.wait is not None and t.wait.deadline and not t.exited
         ]
         deadlines += [
             tm.deadline for tm in k.state.timers.values() if tm.deadline and tm.clock == "real"
         ]
         if not deadlines:
-            live = [t for t in k.state.tasks() if t.wait is None or t.wait.kind != "exited"]
+            live = [t for t in k.state.tasks() if not t.exited]
             what = "the program waits" if len(live) == 1 else "every thread of the program waits"
             k.warn_once("deadlock", f"{what} for something that can never happen; ending it")
             raise ProcessExit(ExitStatus(signal=9))

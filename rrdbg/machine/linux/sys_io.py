@@ -369,13 +369,19 @@ def _with_mask(k: Linux, sigmask: int, size: int, wait: object) -> int:
     if size != 8:
         return -errno.EINVAL
     (mask,) = struct.unpack("<Q", k.mem.read(sigmask, 8))
-    old = k.state.task.sigmask
+    st = k.state.task.signals
+    # Made again after blocking (a thread waiting on its own pipes): the
+    # mask from before the first call is kept in saved_mask meanwhile.
+    old = st.saved_mask if st.saved_mask is not None else k.state.task.sigmask
     k.set_mask(mask & ~UNBLOCKABLE)
     result = wait()
-    if result == -errno.EINTR:
-        k.state.task.signals.saved_mask = old  # the handler's frame restores it
+    if result in (-errno.EINTR, BLOCKED):
+        # EINTR: the handler's frame restores it; BLOCKED: the temporary
+        # mask applies while the thread waits, as Linux's does.
+        st.saved_mask = old
         k.need_signal_check = True
     else:
+        st.saved_mask = None
         k.set_mask(old)
     return result
 

@@ -37,7 +37,7 @@ from rrdbg.machine.linux.signals import (
     read_frame,
     siginfo,
 )
-from rrdbg.machine.linux.task import Wait
+from rrdbg.machine.linux.task import Task, Wait
 
 # -- dispositions and masks ---------------------------------------------------
 
@@ -195,19 +195,24 @@ def _rt_sigqueueinfo(k: Linux, pid: int, sig: int, uinfo: int, *_: int) -> int:
 
 @syscall(335)  # rt_tgsigqueueinfo
 def _rt_tgsigqueueinfo(k: Linux, tgid: int, tid: int, sig: int, uinfo: int, *_: int) -> int:
-    if tgid != k.ids.pid or tid != k.ids.pid:
+    task = k.state.find(_signed(tid))
+    if _signed(tgid) != k.ids.pid or task is None or task.exited:
         return -errno.ESRCH
-    return _queue_info(k, sig, uinfo)
+    return _queue_info(k, sig, uinfo, task)
 
 
-def _queue_info(k: Linux, sig: int, uinfo: int) -> int:
-    """sigqueue: the caller's own siginfo (SI_QUEUE and its value), with the
-    signal number the call names."""
+def _queue_info(k: Linux, sig: int, uinfo: int, task: Task | None = None) -> int:
+    """sigqueue (to the process, or to one thread: pthread_sigqueue): the
+    caller's own siginfo (SI_QUEUE and its value), with the signal number
+    the call names."""
     if not _valid(sig):
         return -errno.EINVAL
     info = bytearray(k.mem.read(uinfo, 128))
     struct.pack_into("<i", info, 0, sig)
-    k.send(sig, bytes(info))
+    if task is None:
+        k.send(sig, bytes(info))
+    else:
+        k.send_to(task, sig, bytes(info))
     return 0
 
 

@@ -188,9 +188,7 @@ def _get_robust_list(k: Linux, tid: int, head_ptr: int, len_ptr: int, *_: int) -
 @syscall(1)  # exit: this thread
 def _exit(k: Linux, code: int, *_: int) -> int:
     task = k.state.task
-    if not k.state.others or all(
-        t.wait is not None and t.wait.kind == "exited" for t in k.state.others.values()
-    ):
+    if not k.state.others or all(t.exited for t in k.state.others.values()):
         status = k.state.leader_code if task.tid != k.ids.pid else None
         raise ProcessExit(ExitStatus(code=(code if status is None else status) & 0xFF))
     if task.tid == k.ids.pid:
@@ -374,7 +372,7 @@ def _sched_setaffinity(k: Linux, pid: int, size: int, mask: int, *_: int) -> int
 @syscall(238)  # tkill
 def _tkill(k: Linux, tid: int, sig: int, *_: int) -> int:
     task = k.state.find(_signed(tid))
-    if task is None or _exited(task):
+    if task is None or task.exited:
         return -errno.ESRCH
     return k.tkill(task, sig)
 
@@ -382,10 +380,6 @@ def _tkill(k: Linux, tid: int, sig: int, *_: int) -> int:
 @syscall(270)  # tgkill
 def _tgkill(k: Linux, tgid: int, tid: int, sig: int, *_: int) -> int:
     task = k.state.find(_signed(tid))
-    if _signed(tgid) != k.ids.pid or task is None or _exited(task):
+    if _signed(tgid) != k.ids.pid or task is None or task.exited:
         return -errno.ESRCH
     return k.tkill(task, sig)
-
-
-def _exited(task: Task) -> bool:
-    return task.wait is not None and task.wait.kind == "exited"

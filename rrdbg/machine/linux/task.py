@@ -85,6 +85,11 @@ class Task:
     #: virtual ns (0: none), kept while the call is made again.
     poll_deadline: int = 0
 
+    @property
+    def exited(self) -> bool:
+        """It called exit and waits to be dropped at the next switch."""
+        return self.wait is not None and self.wait.kind == "exited"
+
     def gdt_entry(self, index: int) -> tuple[int, int, int, int] | None:
         """The GDT descriptor (base, limit, access, flags) that the TLS
         entry ``index`` of this task asks for; None: the entry is empty."""
