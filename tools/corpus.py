@@ -410,6 +410,23 @@ THREAD_PROGRAMS: tuple[str, ...] = (
 for _name in THREAD_PROGRAMS:
     C_PROGRAMS[_name] = (f"{_name}.c", True)
     C_PROGRAMS[f"{_name}_dyn"] = (f"{_name}.c", False)
+# Small cases of thread semantics (signals to blocked threads, restarts,
+# pipes between threads, PI and robust locks, zero timeouts), static only.
+THREAD_CASES: tuple[str, ...] = (
+    "pt_sig_shared",
+    "pt_sigwait_two",
+    "pt_sigpipe_thread",
+    "pt_alarm_pipe",
+    "pt_read_restart",
+    "pt_pi_signal",
+    "pt_robust_pi_heir",
+    "pt_zero_timeouts",
+    "pt_ppoll_mask",
+    "pt_dup2_pipe",
+    "pt_timer_futex",
+)
+for _name in THREAD_CASES:
+    C_PROGRAMS[_name] = (f"{_name}.c", True)
 
 
 def build_c_programs(cache: Cache) -> None:
@@ -958,6 +975,8 @@ def _define() -> None:
     for name in THREAD_PROGRAMS:
         add(c, name, f"@{name}")
         add(c, f"{name}_dyn", f"@{name}_dyn")
+    for name in THREAD_CASES:
+        add(c, name, f"@{name}", *(("5000000",) if name == "pt_timer_futex" else ()))
     add(c, "pigz -n -c (default threads)", "pigz", "-n", "-c", "words.txt")
     add(c, "pigz -p 2 -c", "pigz", "-p", "2", "-c", "big.txt")
     add(c, "pigz -d -p 2 -c", "pigz", "-d", "-p", "2", "-c", "big.gz")

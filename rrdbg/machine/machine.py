@@ -284,12 +284,18 @@ class LinuxMachine:
                 ended = self._deliver_signals(limit)
                 if ended is not None:
                     return ended
+                if self._slice_over():
+                    continue  # the delivery took the slice's last instruction
             run_to = limit
             due = k.next_timer_icount()
             if due is not None and self.icount < due < limit:
                 run_to = due
-            if k.state.others and self.icount < k.state.slice_end < run_to:
-                run_to = k.state.slice_end
+            if k.state.others:
+                # The slice's end, and a blocked thread's deadline (woken
+                # then, running at its turn).
+                for at in (k.state.slice_end, k.next_wait_icount()):
+                    if at is not None and self.icount < at < run_to:
+                        run_to = at
             stop = self.cpu.run(run_to, exact=exact or run_to != limit)
             k.expire_timers()
             self._after_syscall()
@@ -303,7 +309,8 @@ class LinuxMachine:
             if stop.reason is StopReason.SYSCALL and self.exit is None:
                 continue
             if stop.reason is StopReason.LIMIT and run_to != limit:
-                continue  # a timer's deadline or the end of a time slice
+                sched.expire_waits(k)
+                continue  # a deadline (timer, wait) or the end of a time slice
             if stop.reason is StopReason.EXIT and self._slice_over():
                 # The running thread reached a stop address just as its
                 # slice ended: it does not run that instruction now.
@@ -333,6 +340,9 @@ class LinuxMachine:
         sched.expire_waits(k)
         current = st.task
         if current.wait is None and st.others and self.icount < st.slice_end:
+            # Still its turn; a wait it just began may have ended already
+            # (a signal, a deadline): its result is due now.
+            self._give_result(current)
             return None
         try:
             chosen = sched.pick_next(k)
@@ -346,17 +356,20 @@ class LinuxMachine:
         if chosen is not current:
             self._switch_to(chosen)
         st.slice_end = self.icount + k.quantum if st.others else 0
-        task = st.task
-        if task.result == BLOCKED:
-            # Made again: back to its int $0x80, EAX still the number.
-            self.cpu.eip = self.cpu.eip - 2
-            task.result = None
-        elif task.result is not None:
-            self.engine.reg_write(x86.UC_X86_REG_EAX, task.result & 0xFFFFFFFF)
-            task.result = None
+        self._give_result(st.task)
         if chosen is not current and chosen.tid == self.run_until_thread:
             return Stop(StopReason.SWITCH, self.icount)
         return None
+
+    def _give_result(self, task: Task) -> None:
+        """The running task's blocking call ends: its result into EAX, or
+        (BLOCKED) back to its int $0x80 to make it again, EAX still the
+        number."""
+        if task.result == BLOCKED:
+            self.cpu.eip = self.cpu.eip - 2
+        elif task.result is not None:
+            self.engine.reg_write(x86.UC_X86_REG_EAX, task.result & 0xFFFFFFFF)
+        task.result = None
 
     def _switch_to(self, task: Task) -> None:
         """Make ``task`` the running one: save the CPU context of the one

@@ -563,7 +563,7 @@ def _linux_fields(quantum: int | None, cpus: int | None) -> dict[str, str]:
     """The header fields a Linux program's replay needs to schedule its
     threads as the recording did."""
     count = cpus if cpus is not None else len(os.sched_getaffinity(0))
-    return {"quantum": str(quantum or DEFAULT_QUANTUM), "cpus": str(count)}
+    return {"quantum": str(quantum or DEFAULT_QUANTUM), "cpus": str(count), "timers": "exact"}
 
 
 def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
@@ -571,6 +571,7 @@ def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
     as interruptible ones only if they did (not in recordings made before),
     and threads are scheduled with the recorded quantum."""
     machine.linux.interruptible_reads = header.extra.get("reads") == "interruptible"
+    machine.linux.exact_timers = header.extra.get("timers") == "exact"
     quantum = header.extra.get("quantum", "")
     if quantum.isdigit() and int(quantum) > 0:
         machine.linux.quantum = int(quantum)

@@ -71,6 +71,9 @@ class StopEvent:
     hardware: bool = False
     #: A one-line note for the user (shown through the console), or "".
     note: str = ""
+    #: The thread the stop is about when it is not the one that runs next
+    #: (a watchpoint met by the last instruction of a thread's time slice).
+    thread: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -509,7 +509,7 @@ class Session:
     def _plain_stop_reply(self, stop: StopEvent) -> Reply:
         # The protocol speaks gdb's signal numbers, the target Linux's.
         stop = dataclasses.replace(stop, signal=to_gdb(stop.signal))
-        tid = self.target.current_thread
+        tid = stop.thread or self.target.current_thread
         match stop.kind:
             case StopKind.EXITED:
                 if stop.exit_code is not None:

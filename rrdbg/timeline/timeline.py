@@ -162,7 +162,8 @@ class Timeline:
         self.pass_signals: frozenset[int] = frozenset()
         #: The signal gdb asked to deliver on the coming resume (None: none).
         self._resume_signal: int | None = None
-        self._watch_hit: tuple[WatchKind, int, int] | None = None
+        #: (kind, address, icount, thread) of the access a forward run met.
+        self._watch_hit: tuple[WatchKind, int, int, int] | None = None
         self._closed = False
         self._read_registers = registers_reader(machine.engine)
         #: Bytes the in-memory checkpoints may use (policy.evictions).
@@ -846,11 +847,15 @@ class Timeline:
                 m.stop_for_signal = None
                 m.run_until_thread = None
         if self._watch_hit is not None:
-            kind, address, count = self._watch_hit
+            kind, address, count, writer = self._watch_hit
             self._watch_hit = None
             if count + 1 < m.icount or m.exit is not None:
                 self.seek(count + 1)
-            stop = StopEvent(StopKind.WATCHPOINT, m.icount, watch=(kind, address))
+            # The thread that made the access, even if its slice ended with
+            # it (another thread runs next): its registers, its stop.
+            if writer != m.current_tid and any(t == writer for t, _ in m.threads()):
+                self._selected = writer
+            stop = StopEvent(StopKind.WATCHPOINT, m.icount, watch=(kind, address), thread=writer)
         self.frontier = max(self.frontier, m.icount)
         self.host.shown_until = max(self.host.shown_until, m.icount)
         if stop.kind is StopKind.POSITION:
@@ -1055,7 +1060,7 @@ class Timeline:
                 ):
                     cpu = self.machine.cpu
                     count = cpu.count_at(cpu.eip)
-                    self._watch_hit = (w.kind, w.address, count)
+                    self._watch_hit = (w.kind, w.address, count, self.machine.current_tid)
                     cpu.request_stop()
                     return
 

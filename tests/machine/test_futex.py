@@ -71,7 +71,7 @@ def test_wait_compares_the_word_then_blocks(k: Linux) -> None:
     assert _futex(k, a, WAIT | PRIVATE, 4) == -errno.EAGAIN
     assert _futex(k, a + 1, WAIT, 5) == -errno.EINVAL  # not aligned
     assert _futex(k, a, WAIT, 5) == BLOCKED
-    assert k.state.task.wait == Wait("futex", a, 0xFFFFFFFF, 0, -errno.ETIMEDOUT, 0)
+    assert k.state.task.wait == Wait("futex", a, 0xFFFFFFFF, 0, -errno.ETIMEDOUT, 0, nr=FUTEX)
 
 
 def test_wake_is_first_come_first_served_and_counts(k: Linux) -> None:

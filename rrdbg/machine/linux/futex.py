@@ -55,7 +55,10 @@ def requeue(k: Linux, address: int, to: int, wake_count: int, move_count: int) -
         if moved >= move_count:
             break
         assert t.wait is not None
+        # At the end of the other word's queue, as Linux appends them.
         t.wait.address = to
+        t.wait.order = k.state.wait_order
+        k.state.wait_order += 1
         moved += 1
     return woken + moved
 
@@ -127,11 +130,20 @@ def exit_robust_list(k: Linux, task: Task) -> None:
             continue
         if word & FUTEX_TID_MASK != task.tid:
             continue
-        _write(k, lock, (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
-        if word & FUTEX_WAITERS:
+        heirs = waiters(k, lock, "pi")
+        try:
+            if heirs:
+                # A PI lock goes to its first waiter, marked as its owner died.
+                more = FUTEX_WAITERS if len(heirs) > 1 else 0
+                _write(k, lock, heirs[0].tid | FUTEX_OWNER_DIED | more)
+            else:
+                _write(k, lock, (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+        except GuestMemoryError:
+            continue  # a lock word it cannot write: skipped, as Linux does
+        if heirs:
+            k.wake(heirs[0], 0)
+        elif word & FUTEX_WAITERS:
             wake(k, lock, 1)
-            for t in waiters(k, lock, "pi")[:1]:
-                k.wake(t, 0)
 
 
 def _sext12(x: int) -> int:

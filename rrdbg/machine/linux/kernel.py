@@ -290,6 +290,10 @@ class Linux:
         self.need_signal_check = False
         #: The scheduler's time slice in instructions (a recording keeps it).
         self.quantum = DEFAULT_QUANTUM
+        #: A timer armed by a syscall fires at its exact icount even before
+        #: the machine's next stop; off when replaying a recording made
+        #: before (it fired at the next stop).
+        self.exact_timers = True
         #: The CPUs sched_getaffinity reports (the host's when run live; a
         #: recording keeps the number): programs size their thread pools by
         #: it, and the threads still run one at a time.
@@ -337,6 +341,9 @@ class Linux:
         except GuestMemoryError:
             return -errno.EFAULT
         if result == BLOCKED:
+            wait = self.state.task.wait
+            if wait is not None:
+                wait.nr = nr
             return result
         if result == -ERESTARTSYS:
             # EINTR unless the signal's delivery restarts it (machine.py).
@@ -426,7 +433,7 @@ class Linux:
         """Something was read from, written to or closed on a pipe: threads
         waiting on a pipe make their call again (when they next run)."""
         for t in self.state.others.values():
-            if t.wait is not None and t.wait.kind == "pipe":
+            if t.wait is not None and t.wait.kind in ("pipe", "poll"):
                 self.wake(t, BLOCKED)
 
     def _stat64(self, st: FileStat) -> bytes:
@@ -505,7 +512,7 @@ class Linux:
 
     def signal_target(self, sig: int) -> Task | None:
         tasks = self.state.tasks()
-        if len(tasks) == 1:
+        if len(tasks) == 1 and not tasks[0].sigmask & bit(sig):
             return tasks[0]
         leader = self.state.find(self.ids.pid)
         order = ([leader] if leader is not None else []) + [t for t in tasks if t is not leader]
@@ -517,17 +524,20 @@ class Linux:
                 return t
         return None
 
-    def take_shared(self, wanted: int) -> None:
+    def take_shared(self, wanted: int, *, one: bool = False) -> None:
         """Move the shared signals in ``wanted`` (a mask) to the running
-        task's queue: it unblocked them, or sigwaits for them."""
+        task's queue: it unblocked them, or (``one``: the first only)
+        sigwaits for them."""
         st = self.state
         if not st.shared:
             return
+        taken = 0
         keep = []
         for sig, info in st.shared:
-            if bit(sig) & wanted:
+            if bit(sig) & wanted and not (one and taken):
                 st.task.signals.enqueue(sig, info)
                 self.need_signal_check = True
+                taken += 1
             else:
                 keep.append((sig, info))
         st.shared = keep
@@ -597,6 +607,15 @@ class Linux:
             best = at if best is None else min(best, at)
         return best
 
+    def next_wait_icount(self) -> int | None:
+        """The icount at which the earliest deadline of a blocked thread's
+        wait passes while others run (it is woken exactly then)."""
+        waits = [t.wait for t in self.state.others.values() if t.wait is not None]
+        deadlines = [w.deadline for w in waits if w.deadline and w.kind != "exited"]
+        if not deadlines:
+            return None
+        return (min(deadlines) - self.state.sleep_ns) // NS_PER_INSN
+
     def expire_timers(self) -> None:
         """Fire every timer whose deadline has passed (called at each stop)."""
         for number, t in sorted(self.state.timers.items()):
@@ -614,13 +633,18 @@ class Linux:
                 continue
             if number < 0:  # setitimer's: SIGALRM, SIGVTALRM, SIGPROF
                 self.send(t.signo, siginfo(t.signo, SI_KERNEL))
-            elif t.queued and any(s == t.signo for s, _ in self.state.task.signals.queue):
+            elif t.queued and self._timer_signal_pending(t.signo):
                 t.overrun += fired
             else:
                 t.overrun = fired - 1
                 t.queued = True
                 info = siginfo(t.signo, SI_TIMER, number, t.overrun, t.value)
                 self.send(t.signo, info)
+
+    def _timer_signal_pending(self, sig: int) -> bool:
+        """Is a timer's signal still queued anywhere (any thread, shared)?"""
+        queues = [t.signals.queue for t in self.state.tasks()] + [self.state.shared]
+        return any(s == sig for q in queues for s, _ in q)
 
     def sleep(self, ns: int) -> int:
         """Let ``ns`` of virtual time pass, as a sleeping process does; real
@@ -656,6 +680,8 @@ class Linux:
         if f.kind in (FileKind.FILE, FileKind.DIRECTORY):
             return True
         own_pipe = f.kind is FileKind.PIPE
+        if own_pipe and self.state.others:
+            return True  # the read blocks only its thread (sys_files._would_block)
         query = struct.pack("<ih", handle, _POLLIN)
         while True:
             due = self._interrupting_deadlines()
@@ -713,12 +739,21 @@ class Linux:
             task.poll_deadline = 0  # the call ends (EINTR): it is not made again
 
     def interrupt(self, task: Task) -> None:
-        """A signal cuts a blocked task's wait short: EINTR (a sleep also
-        says how much time was left)."""
+        """A signal cuts a blocked task's wait short, as Linux's return
+        codes say: a PI lock is always taken again (ERESTARTNOINTR); a pipe
+        read or write and an untimed futex wait fail with EINTR unless the
+        handler has SA_RESTART (ERESTARTSYS: machine.py makes them again);
+        the rest fail with EINTR (a sleep also says how much time was
+        left)."""
         wait = task.wait
         assert wait is not None
         if wait.kind == "exited":
             return
+        if wait.kind == "pi":
+            self.wake(task, BLOCKED)
+            return
+        if wait.kind == "pipe" or (wait.kind == "futex" and not wait.deadline):
+            task.signals.restart = wait.nr
         if wait.kind == "sleep" and wait.rem and wait.rem_format:
             left = max(wait.deadline - self.virtual_ns(), 0)
             with contextlib.suppress(GuestMemoryError):

@@ -33,6 +33,7 @@ from rrdbg.machine.linux.kernel import (
     _u32,
     syscall,
 )
+from rrdbg.machine.linux.signals import SI_USER, siginfo
 from rrdbg.machine.linux.task import Wait
 from rrdbg.machine.memory import PROT_WRITE
 
@@ -119,7 +120,8 @@ def _write(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
 def _written(k: Linux, result: int) -> int:
     """A write to a pipe nobody reads raises SIGPIPE first, as on Linux."""
     if result == -errno.EPIPE:
-        k.kill_self(_SIGPIPE)
+        # To the writing thread, as Linux's send_sig (SI_USER).
+        k.send_to(k.state.task, _SIGPIPE, siginfo(_SIGPIPE, SI_USER, k.ids.pid, k.ids.uid))
     return result
 
 
@@ -231,6 +233,7 @@ def _dup3(k: Linux, old: int, new: int, flags: int, *, allow_same: bool) -> int:
     released = k.fdt.dup_to(_signed(old), new, cloexec=bool(flags & 0o2000000))
     if released is not None:
         k.host.close(released)
+        k.pipe_event()  # if that was a pipe's last end, its waiters see it
     return new
 
 

@@ -275,12 +275,12 @@ def _poll_handles(
     """revents for (guest fd, events) pairs, waiting up to ``timeout_ns``
     (None: forever) of virtual time; -EINTR if a signal cut the wait."""
     records = b""
-    own = True  # only the process's own pipes, files and directories
+    own = True  # only the process's own pipes (and closed fds)
     for fd, events in entries:
         handle = k._handle(fd) if fd >= 0 else None
         records += struct.pack("<ih", -1 if handle is None else handle, events)
         f = None if handle is None else k.fdt.files.get(handle)
-        own = own and (handle is None or (f is not None and f.kind is not FileKind.CONSOLE))
+        own = own and (handle is None or (f is not None and f.kind is FileKind.PIPE))
     if own and k.state.others:
         return _poll_own(k, entries, records, timeout_ns)
     real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
@@ -324,12 +324,12 @@ def _poll_own(
     revents = [0 if fd < 0 else r for (fd, _), r in zip(entries, revents, strict=True)]
     task = k.state.task
     now = k.virtual_ns()
-    deadline = task.poll_deadline or (0 if timeout_ns is None else now + max(timeout_ns, 1))
-    if any(revents) or (deadline and deadline <= now):
+    deadline = task.poll_deadline or (0 if timeout_ns is None else now + timeout_ns)
+    if any(revents) or timeout_ns == 0 or (deadline and deadline <= now):
         task.poll_deadline = 0
         return revents
     task.poll_deadline = deadline
-    return k.block(Wait("pipe", deadline=deadline, timeout=BLOCKED))
+    return k.block(Wait("poll", deadline=deadline, timeout=BLOCKED))
 
 
 def _poll(k: Linux, fds: int, nfds: int, timeout_ns: int | None) -> int:

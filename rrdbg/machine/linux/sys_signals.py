@@ -253,7 +253,8 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
     (wanted,) = struct.unpack("<Q", k.mem.read(uset, 8))
     wanted &= ~UNBLOCKABLE
     st = k.state.task.signals
-    k.take_shared(wanted)
+    if not st.pending_mask() & wanted:
+        k.take_shared(wanted, one=True)  # the thread's own first, then one shared
     while True:
         for sig, _ in st.queue:
             if bit(sig) & wanted:
@@ -379,6 +380,8 @@ def _getitimer(k: Linux, which: int, out: int, *_: int) -> int:
 
 @syscall(104)  # setitimer
 def _setitimer(k: Linux, which: int, new: int, old: int, *_: int) -> int:
+    # A new deadline: the machine stops after the call to run to it exactly.
+    k.need_signal_check = k.exact_timers
     if which not in ITIMER_IDS:
         return -errno.EINVAL
     raw = k.mem.read(new, 16) if new else bytes(16)
@@ -397,6 +400,8 @@ def _setitimer(k: Linux, which: int, new: int, old: int, *_: int) -> int:
 
 @syscall(27)  # alarm
 def _alarm(k: Linux, seconds: int, *_: int) -> int:
+    # A new deadline: the machine stops after the call to run to it exactly.
+    k.need_signal_check = k.exact_timers
     timers = k.state.timers
     old = timers.get(ITIMER_IDS[0])
     left = 0
@@ -451,6 +456,8 @@ def _timer_get(k: Linux, t: Timer, fmt: str) -> bytes:
 
 
 def _timer_settime(k: Linux, number: int, flags: int, new: int, old: int, fmt: str) -> int:
+    # A new deadline: the machine stops after the call to run to it exactly.
+    k.need_signal_check = k.exact_timers
     t = _posix_timer(k, number)
     if t is None:
         return -errno.EINVAL

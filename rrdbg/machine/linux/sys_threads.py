@@ -228,10 +228,12 @@ def _futex(
         # WAIT's timeout is relative; WAIT_BITSET's absolute, on
         # CLOCK_MONOTONIC or (with the flag) CLOCK_REALTIME.
         deadline = _deadline(k, timeout, ts, cmd == 9, bool(op & _FUTEX_CLOCK_REALTIME))
-        if deadline < 0:
+        if deadline == -errno.EINVAL:
             return deadline
         if futex._read(k, uaddr) != val:
             return -errno.EAGAIN
+        if deadline < 0:
+            return deadline  # ETIMEDOUT
         return k.block(Wait("futex", uaddr, bitset, deadline, -errno.ETIMEDOUT))
     if cmd in (1, 10):  # FUTEX_WAKE, FUTEX_WAKE_BITSET
         bitset = futex.BITSET_MATCH_ANY if cmd == 1 else val3
@@ -302,7 +304,8 @@ def _deadline(k: Linux, timeout: int, ts: str, absolute: bool, realtime: bool) -
     if span is None:
         return -errno.EINVAL
     if not absolute:
-        return k.virtual_ns() + max(span, 1)
+        # A zero timeout has passed already (after the word's check).
+        return k.virtual_ns() + span if span else -errno.ETIMEDOUT
     deadline = span - (k.epoch_ns if realtime else MONOTONIC_BASE_NS)
     return deadline if deadline > k.virtual_ns() else -errno.ETIMEDOUT
 

@@ -44,15 +44,19 @@ class Wait:
     #: nanosleep's remaining-time pointer and format (EINTR writes it).
     rem: int = 0
     rem_format: str = ""
+    #: The syscall that blocked (a signal may make it again: SA_RESTART).
+    nr: int = 0
 
     def to_json(self) -> list[Any]:
         return list(dataclasses.astuple(self))
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Wait:
-        kind, *numbers, rem_format = data
-        address, bitset, deadline, timeout, order, rem = (int(n) for n in numbers)
-        return cls(str(kind), address, bitset, deadline, timeout, order, rem, str(rem_format))
+        kind, address, bitset, deadline, timeout, order, rem, rem_format, *rest = data
+        numbers = (int(n) for n in (address, bitset, deadline, timeout, order, rem))
+        a, b, d, t, o, r = numbers
+        nr = int(rest[0]) if rest else 0
+        return cls(str(kind), a, b, d, t, o, r, str(rem_format), nr)
 
 
 @dataclass(slots=True)
