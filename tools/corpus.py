@@ -424,6 +424,7 @@ THREAD_CASES: tuple[str, ...] = (
     "pt_ppoll_mask",
     "pt_dup2_pipe",
     "pt_timer_futex",
+    "pt_pipe_big_write",
 )
 for _name in THREAD_CASES:
     C_PROGRAMS[_name] = (f"{_name}.c", True)

@@ -165,6 +165,7 @@ class LinuxState:
             or self.shared
             or t.robust_list
             or t.poll_deadline
+            or t.pipe_done
             or t.wait
             or t.result is not None
         ):
@@ -172,6 +173,7 @@ class LinuxState:
                 "tid": t.tid,
                 "robust_list": t.robust_list,
                 "poll_deadline": t.poll_deadline,
+                "pipe_done": t.pipe_done,
                 "wait": None if t.wait is None else t.wait.to_json(),
                 "result": t.result,
                 "others": [o.thread_json() for _, o in sorted(self.others.items())],
@@ -215,6 +217,7 @@ class LinuxState:
             comm=bytes.fromhex(data.get("comm", "")),
             robust_list=int(threads.get("robust_list", 0)),
             poll_deadline=int(threads.get("poll_deadline", 0)),
+            pipe_done=int(threads.get("pipe_done", 0)),
             wait=None if wait is None else Wait.from_json(wait),
             result=None if result is None else int(result),
         )
@@ -736,7 +739,8 @@ class Linux:
         task.wait = None
         task.result = result
         if result != BLOCKED:
-            task.poll_deadline = 0  # the call ends (EINTR): it is not made again
+            # The call ends (EINTR, a count): it is not made again.
+            task.poll_deadline = task.pipe_done = 0
 
     def interrupt(self, task: Task) -> None:
         """A signal cuts a blocked task's wait short, as Linux's return
@@ -751,6 +755,9 @@ class Linux:
             return
         if wait.kind == "pi":
             self.wake(task, BLOCKED)
+            return
+        if wait.kind == "pipe" and task.pipe_done:
+            self.wake(task, task.pipe_done)  # a write cut short: what it wrote
             return
         if wait.kind == "pipe" or (wait.kind == "futex" and not wait.deadline):
             task.signals.restart = wait.nr

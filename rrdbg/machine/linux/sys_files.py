@@ -26,6 +26,7 @@ from rrdbg.machine.linux.kernel import (
     _TIOCGPGRP,
     _TIOCGWINSZ,
     ERESTARTSYS,
+    O_NONBLOCK,
     ExitStatus,
     Linux,
     ProcessExit,
@@ -114,7 +115,31 @@ def _write(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     handle = k._handle(fd)
     if handle is None:
         return -errno.EBADF
-    return _would_block(k, handle, _written(k, k.host.write(handle, k.mem.read(buf, count))))
+    return _write_data(k, handle, k.mem.read(buf, count))
+
+
+def _write_data(k: Linux, handle: int, data: bytes) -> int:
+    """write/writev.  A blocking write to one of the process's own pipes
+    while other threads run waits until all of it is written, as Linux's
+    does: the part written so far is kept in the task while it waits (a
+    signal then ends the call with that count)."""
+    f = k.fdt.files.get(handle)
+    task = k.state.task
+    if f is None or f.kind is not FileKind.PIPE or f.flags & O_NONBLOCK or not k.state.others:
+        return _would_block(k, handle, _written(k, k.host.write(handle, data)))
+    done = task.pipe_done
+    result = _written(k, k.host.write(handle, data[done:]))
+    if result < 0 and result != -errno.EAGAIN:
+        task.pipe_done = 0
+        return done or result
+    if result > 0:
+        done += result
+        k.pipe_event()
+    if done >= len(data):
+        task.pipe_done = 0
+        return done
+    task.pipe_done = done
+    return k.block(Wait("pipe"))
 
 
 def _written(k: Linux, result: int) -> int:
@@ -160,7 +185,7 @@ def _writev(k: Linux, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     data = b"".join(k.mem.read(base, length) for base, length in _iovecs(k, iov, iovcnt))
     if not data:
         return 0
-    return _would_block(k, handle, _written(k, k.host.write(handle, data)))
+    return _write_data(k, handle, data)
 
 
 def _iovecs(k: Linux, iov: int, iovcnt: int) -> list[tuple[int, int]]:

@@ -88,6 +88,8 @@ class Task:
     #: A poll/select blocked on the process's own pipes: its deadline in
     #: virtual ns (0: none), kept while the call is made again.
     poll_deadline: int = 0
+    #: A blocking write to an own pipe waiting for room: bytes written so far.
+    pipe_done: int = 0
 
     @property
     def exited(self) -> bool:
@@ -120,6 +122,7 @@ class Task:
             "result": self.result,
             "ran_until": self.ran_until,
             "poll_deadline": self.poll_deadline,
+            "pipe_done": self.pipe_done,
         }
 
     @classmethod
@@ -139,6 +142,7 @@ class Task:
             result=None if result is None else int(result),
             ran_until=int(data.get("ran_until", 0)),
             poll_deadline=int(data.get("poll_deadline", 0)),
+            pipe_done=int(data.get("pipe_done", 0)),
         )
 
 
