@@ -253,9 +253,11 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
     (wanted,) = struct.unpack("<Q", k.mem.read(uset, 8))
     wanted &= ~UNBLOCKABLE
     st = k.state.task.signals
-    if not st.pending_mask() & wanted:
-        k.take_shared(wanted, one=True)  # the thread's own first, then one shared
     while True:
+        if not st.pending_mask() & wanted:
+            # The thread's own first, then one the process shares (timers'
+            # signals that every thread blocks wait there).
+            k.take_shared(wanted, one=True)
         for sig, _ in st.queue:
             if bit(sig) & wanted:
                 info = st.take_signal(sig)
@@ -282,7 +284,7 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
         if (
             end is not None
             and k.virtual_ns() >= end
-            and not any(bit(s) & wanted for s, _ in st.queue)
+            and not (st.pending_mask() | _shared_mask(k)) & wanted
         ):
             return -errno.EAGAIN
 
