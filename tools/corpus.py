@@ -34,8 +34,7 @@ what differed and rrdbg's own diagnostics (its stderr lines starting with
 "rrdbg: ", e.g. "unsupported syscall NAME (NR) returns ENOSYS").
 
 Exit status: 0 every expectation met (invocations not in KNOWN_FAILURES work
-in both rrdbg modes; "needs processes" invocations never end with status 0
-and output that differs from the native run), 1 an expectation failed,
+in both rrdbg modes), 1 an expectation failed,
 2 a setup error (no gcc -m32, bad option), 3 the package mirror is
 unreachable.
 """
@@ -97,6 +96,9 @@ PACKAGES: tuple[str, ...] = (
     "python3.11",
     "perl-base",
     "pigz",
+    "dash",
+    "findutils",
+    "make",
 )
 
 SUITE = "bookworm"
@@ -113,16 +115,12 @@ RRDBG_TIMEOUT = 120.0
 NATIVE_TIMEOUT = 60.0
 
 WORK = "work"
-NEEDS_PROCESSES = "needs processes"
 
 # Invocations expected to fail today, with the reason.  The test asserts that
 # every other invocation in an expected-to-work category matches the native
 # run in both rrdbg modes.  Remove an entry once the emulator handles it (the
 # report says "known failure now works" for such entries).
-KNOWN_FAILURES: dict[str, str] = {
-    # -- needs processes although filed under its package's category
-    "busybox: zcat": "busybox zcat decompresses in a child process (clone): the next issue",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------
@@ -394,7 +392,6 @@ C_PROGRAMS: dict[str, tuple[str, bool]] = {
     "timer_dyn": ("timer.c", False),
     "nanosleep_eintr": ("nanosleep_eintr.c", True),
     "dyn_misc": ("dyn_misc.c", False),
-    "fork_wait": ("fork_wait.c", True),
 }
 # The threaded programs, each static and dynamic (NAME_dyn): libpthread's
 # code then comes from the program or from the sysroot's libc.so.6.
@@ -428,6 +425,19 @@ THREAD_CASES: tuple[str, ...] = (
 )
 for _name in THREAD_CASES:
     C_PROGRAMS[_name] = (f"{_name}.c", True)
+# Processes as C programs make them: fork and a pipe, popen and system,
+# posix_spawnp, a pipeline built by hand, a SIGCHLD reaper; static and
+# dynamic.
+PROCESS_PROGRAMS: tuple[str, ...] = (
+    "fork_wait",
+    "pc_popen",
+    "pc_spawn",
+    "pc_pipeline",
+    "pc_reaper",
+)
+for _name in PROCESS_PROGRAMS:
+    C_PROGRAMS[_name] = (f"{_name}.c", True)
+    C_PROGRAMS[f"{_name}_dyn"] = (f"{_name}.c", False)
 
 
 def build_c_programs(cache: Cache) -> None:
@@ -477,6 +487,43 @@ def word(rng: Lcg) -> str:
 
 
 INPUT_SCRIPTS: dict[str, str] = {
+    "pipeline.sh": """\
+        # A shell script of the usual kind: coreutils in pipelines, command
+        # substitution, a loop over files, a function with a status.
+        set -e
+        total=$(cat tree/dir*/file*.txt | wc -l)
+        echo "lines under tree: $total"
+        for f in $(find tree -name 'file1.txt' | sort); do
+            printf '%s: %s\\n' "$(dirname "$f")" "$(head -n 1 "$f" | tr a-z A-Z)"
+        done
+        cut -d, -f3 data.csv | tail -n +2 | sort | uniq -c | sort -k1,1nr -k2 | head -n 3
+        words=$(grep -c '^ka' words.txt || true)
+        echo "ka words: $words"
+        check() { test -s "$1" && return 0; return 4; }
+        if check data.csv; then echo "data.csv is not empty"; fi
+        check nothing.txt || echo "nothing.txt: status $?"
+        sort -u words.txt | md5sum | cut -c1-12 > pipeline-out.txt
+        cat pipeline-out.txt
+        """,
+    "Makefile.corpus": """\
+        # make -j2: independent targets run two at a time; the final one
+        # concatenates them in a fixed order.
+        PARTS = out/a.txt out/b.txt out/c.txt out/d.txt
+        all: summary.txt
+        \tcat summary.txt
+        out:
+        \tmkdir -p out
+        out/a.txt: words.txt | out
+        \tsort words.txt | head -n 50 > $@
+        out/b.txt: data.csv | out
+        \tcut -d, -f2 data.csv | sort -r | head -n 20 > $@
+        out/c.txt: numbers.txt | out
+        \tsort -n numbers.txt | tail -n 5 > $@
+        out/d.txt: out/a.txt out/c.txt
+        \tcat out/a.txt out/c.txt | wc -l > $@
+        summary.txt: $(PARTS)
+        \tfor p in $(PARTS); do echo "$$p $$(wc -l < $$p)"; done > $@
+        """,
     "script.sh": """\
         # POSIX shell, builtins only (no external commands, no subshells).
         fib() {
@@ -799,7 +846,7 @@ class Invocation:
     category: str
     argv: tuple[str, ...]  # argv[0]: a sysroot path (/usr/bin/sort) or @cprog
     stdin: str | None = None  # a file in the inputs
-    expect: str = WORK  # WORK or NEEDS_PROCESSES
+    expect: str = WORK
     needs: str | None = None  # an input file that must exist (else skipped)
 
 
@@ -986,22 +1033,51 @@ def _define() -> None:
     add(c, "xz -d -T2 -c (5 blocks)", "xz", "-d", "-T2", "-c", "big.xz")
     add(c, "sort --parallel=2", "sort", "--parallel=2", "-S", "8M", "big.txt")
 
-    c = NEEDS_PROCESSES
-    p = NEEDS_PROCESSES
-    add(c, "busybox sh pipe", bb, "sh", "-c", "echo a | cat", expect=p)
-    add(c, "busybox sh $(...)", bb, "sh", "-c", 'x=$(echo hi); echo "got $x"', expect=p)
-    add(c, "busybox sh external", bb, "sh", "-c", "ls tree; echo status $?", expect=p)
-    add(c, "bash-static external", bash, "-c", "busybox echo child; echo status $?", expect=p)
-    add(c, "bash-static $(...)", bash, "-c", "echo $(echo sub) $(( 6 * 7 ))", expect=p)
-    add(c, "zsh-static pipe", "/bin/zsh-static", "-f", "-c", "print a | read x; print $x", expect=p)
-    add(c, "fork_wait", "@fork_wait", expect=p)
-    add(
-        c, "gawk getline from command", "gawk", 'BEGIN { "echo hi" | getline x; print x }', expect=p
-    )
-    add(c, "perl backticks", "perl", "-e", 'my $x = `echo hi`; print "got $x"', expect=p)
+    c = "processes"
+    sh = "/bin/sh"  # dash
+    add(c, "busybox sh pipe", bb, "sh", "-c", "echo a | cat")
+    add(c, "busybox sh $(...)", bb, "sh", "-c", 'x=$(echo hi); echo "got $x"')
+    add(c, "busybox sh external", bb, "sh", "-c", "ls tree; echo status $?")
+    add(c, "busybox sh 3-stage pipeline", bb, "sh", "-c",
+        "seq 1 300 | sort -rn | head -n 4; echo status $?")  # fmt: skip
+    add(c, "busybox sh background + wait", bb, "sh", "-c",
+        "sleep 0.05 & echo started; wait $!; echo waited $?")  # fmt: skip
+    add(c, "bash-static external", bash, "-c", "busybox echo child; echo status $?")
+    add(c, "bash-static $(...)", bash, "-c", "echo $(echo sub) $(( 6 * 7 ))")
+    add(c, "bash-static pipefail", bash, "-c",
+        "set -o pipefail; false | true; echo pipefail $?; "
+        "cat words.txt | tr a-z A-Z | sort | uniq | wc -l; echo ${PIPESTATUS[*]}")  # fmt: skip
+    add(c, "zsh-static pipe", "/bin/zsh-static", "-f", "-c", "print a | read x; print $x")
+    add(c, "dash script with coreutils", sh, "pipeline.sh")
+    add(c, "sh -c xargs", sh, "-c", "find tree -type f -name '*.txt' | sort | xargs wc -c")
+    add(c, "xargs -P2 -n1", sh, "-c",
+        "seq 1 12 | xargs -P 2 -n 1 expr 100 + | sort -n | tr '\\n' ' '; echo")  # fmt: skip
+    add(c, "find -exec (batched)", "find", "tree", "-name", "*.txt", "-exec", "wc", "-l", "{}", "+")
+    add(c, "find -exec (one each)", "find", "tree", "-name", "file0.txt", "-exec", "cat", "{}", ";")
+    add(c, "timeout (command ends)", sh, "-c", "timeout 5 sh -c 'echo inside; exit 3'; echo $?")
+    add(c, "timeout (expires)", sh, "-c", "timeout 0.1 sleep 10; echo status $?")
+    add(c, "make -j2", "make", "-j2", "-s", "-f", "Makefile.corpus")
+    add(c, "env + nice + nohup", sh, "-c",
+        "env X=1 sh -c 'echo X=$X'; nice -n 5 sh -c 'echo niced'; "
+        "nohup echo nohup 2>/dev/null")  # fmt: skip
+    add(c, "gawk getline from command", "gawk", 'BEGIN { "echo hi" | getline x; print x }')
+    add(c, "gawk system + print | cmd", "gawk",
+        'BEGIN { system("echo sys"); print "b\\na" | "sort"; close("sort"); '
+        'print "end" }')  # fmt: skip
+    add(c, "perl backticks", "perl", "-e", 'my $x = `echo hi`; print "got $x"')
+    add(c, "perl system", "perl", "-e", 'system("echo", "from perl"); print $? >> 8, "\\n"')
     add(c, "python3 subprocess", py, "-c",
-        "import subprocess; print(subprocess.run(['echo', 'hi'], capture_output=True).stdout)",
-        expect=p)  # fmt: skip
+        "import subprocess; "
+        "print(subprocess.run(['echo', 'hi'], capture_output=True).stdout)")  # fmt: skip
+    add(c, "python3 subprocess shell pipe", py, "-c",
+        "import subprocess; r = subprocess.run('echo hi | tr a-z A-Z; exit 4', shell=True, "
+        "capture_output=True); print(r.stdout, r.returncode)")  # fmt: skip
+    add(c, "python3 os.fork", py, "-c",
+        "import os; pid = os.fork(); pid == 0 and os._exit(5); "
+        "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")  # fmt: skip
+    for name in PROCESS_PROGRAMS:
+        add(c, name, f"@{name}")
+        add(c, f"{name}_dyn", f"@{name}_dyn")
 
 
 _define()
@@ -1039,8 +1115,6 @@ class Outcome:
     rr_ok: bool = False
     run_diff: list[str] = field(default_factory=list)
     rr_diff: list[str] = field(default_factory=list)
-    clean_failure: bool = False  # needs processes: non-zero status with a message
-    silent_wrong: bool = False  # status 0 with stdout or files unlike native
     diagnostics: list[str] = field(default_factory=list)
     modes: dict[str, ModeResult] = field(default_factory=dict)
 
@@ -1054,8 +1128,6 @@ class Outcome:
             return False  # a corpus bug: the comparison means nothing
         if self.skipped:
             return True
-        if self.expect == NEEDS_PROCESSES:
-            return self.known_failure is not None or not self.silent_wrong
         if self.known_failure is not None:
             return True
         return self.works
@@ -1092,6 +1164,10 @@ class Context:
 def fixed_env(sysroot: Path) -> dict[str, str]:
     return {
         "PATH": f"{sysroot}/usr/bin:{sysroot}/bin:{sysroot}/usr/sbin:{sysroot}/sbin",
+        # The programs a native run starts (a shell's commands) use the host's
+        # i386 loader with the sysroot's libraries; under rrdbg the sysroot's
+        # loader finds the same files.
+        "LD_LIBRARY_PATH": f"{sysroot}/lib/i386-linux-gnu:{sysroot}/usr/lib/i386-linux-gnu",
         "LC_ALL": "C",
         "TZ": "UTC",
         "HOME": "/nonexistent-home",
@@ -1318,12 +1394,6 @@ def run_invocation(ctx: Context, inv: Invocation) -> Outcome:
         for line in mode.diagnostics:
             seen.setdefault(line, None)
     outcome.diagnostics = list(seen)
-    for mode in (run, record):
-        if mode.status == 0 and compare(native, mode, files=True):
-            outcome.silent_wrong = True
-    outcome.clean_failure = all(
-        m.status not in (None, 0) and bool(m.diagnostics) for m in (run, record)
-    )
     return outcome
 
 
@@ -1372,17 +1442,7 @@ def report(outcomes: Sequence[Outcome], notes: Iterable[str], seconds: float) ->
         lines.append("")
         lines.append("failures (invocation | what differed | rrdbg diagnostics):")
     for o in failures:
-        if o.expect == NEEDS_PROCESSES:
-            verdict = (
-                "FAILS SILENTLY (status 0, wrong output)" if o.silent_wrong
-                else "fails cleanly" if o.clean_failure
-                else "fails (non-zero status, no rrdbg message)"
-            )  # fmt: skip
-            tag = f"[needs processes: {verdict}]"
-        elif o.known_failure is not None:
-            tag = f"[known: {o.known_failure}]"
-        else:
-            tag = "[UNEXPECTED]"
+        tag = f"[known: {o.known_failure}]" if o.known_failure is not None else "[UNEXPECTED]"
         diffs = list(dict.fromkeys(o.run_diff + o.rr_diff))
         diag = " / ".join(o.diagnostics) or "(none)"
         tail = ""

@@ -9,6 +9,7 @@ devices and virtual time for the PC).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -16,7 +17,35 @@ from rrdbg.machine.cpu import Cpu, Stop
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import Symbols
-from rrdbg.machine.memory import GuestMemory
+from rrdbg.machine.memory import GuestMemory, Region
+
+
+class StateMemory(Protocol):
+    """The memory a machine's snapshots save: ``GuestMemory`` itself, or
+    every process's address space seen as one (machine.TreeMemory)."""
+
+    def regions(self) -> Iterator[Region]: ...
+
+    def view(self, addr: int, size: int) -> memoryview: ...
+
+    def load_raw(self, addr: int, data: bytes | memoryview) -> None: ...
+
+    def map(self, start: int, size: int, perms: int, name: str = "") -> None: ...
+
+    def unmap_all(self) -> None: ...
+
+
+class AddressSpace(Protocol):
+    """What a debugger reads and instruments: one address space, its CPU."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def memory(self) -> GuestMemory: ...
+
+    @property
+    def cpu(self) -> Cpu: ...
 
 
 class Machine(Protocol):
@@ -25,6 +54,14 @@ class Machine(Protocol):
 
     @property
     def memory(self) -> GuestMemory: ...
+
+    @property
+    def debuggee(self) -> AddressSpace:
+        """The process a debugger follows (a PC: the machine itself)."""
+
+    @property
+    def state_memory(self) -> StateMemory:
+        """What snapshots save and restore (``memory`` for one address space)."""
 
     @property
     def cpu(self) -> Cpu: ...
@@ -104,8 +141,17 @@ class DebuggableMachine(Machine, Protocol):
     def pid(self) -> int: ...
 
     @property
+    def running_tid(self) -> int:
+        """The thread that executes the next instruction (any process)."""
+
+    @property
+    def multitask(self) -> bool:
+        """Whether more than one task (thread, process) may run."""
+
+    @property
     def current_tid(self) -> int:
-        """The thread that executes the next instruction."""
+        """The followed process's current thread (the one that executes the
+        next instruction, or will when that process runs again)."""
 
     def threads(self) -> list[tuple[int, str]]:
         """(tid, name) of every live thread, in tid order."""

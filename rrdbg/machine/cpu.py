@@ -146,6 +146,10 @@ class StopReason(enum.Enum):
     #: (Linux) The thread the machine was asked to wait for
     #: (``run_until_thread``) has just been switched in.
     SWITCH = "switch"
+    #: (Linux) The followed process forked, vforked or exec'd, or its vfork
+    #: child exec'd or ended (``LinuxMachine.event`` says which); only when
+    #: the machine was asked to report them (``process_events``).
+    PROCESS = "process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +348,19 @@ class Cpu:
         self.counter.total = 0
         self._icount = 0
         self._started = True
+
+    def adopt(self, icount: int) -> None:
+        """Start running from a context restored into the engine (a forked
+        process: in user mode already) at count ``icount``."""
+        self.count_from(icount)
+        self._started = True
+
+    def count_from(self, icount: int) -> None:
+        """Go on counting from ``icount`` (another CPU ran meanwhile: the
+        count is the machine's)."""
+        self.counter.limit = ic.NO_LIMIT
+        self.counter.total = icount
+        self._icount = icount
 
     def set_gdt_entry(self, index: int, base: int, limit: int, access: int, flags: int) -> None:
         """Install a descriptor (set_thread_area, thread switches).  Straight

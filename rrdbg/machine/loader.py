@@ -214,10 +214,16 @@ def build_stack(
     argv: list[bytes],
     hwcap: int,
     interp_base: int = 0,
+    *,
+    env: list[bytes] | None = None,
+    execfn: bytes | None = None,
 ) -> int:
-    """Map the stack and lay out argc/argv/envp/auxv; returns the initial ESP."""
+    """Map the stack and lay out argc/argv/envp/auxv; returns the initial
+    ESP.  ``env``: the environment (default: the host's); ``execfn``: the
+    path execve was given (AT_EXECFN; default argv[0])."""
     memory.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
-    env = host.environment()
+    if env is None:
+        env = host.environment()
     ids = host.ids()
     # Strings are packed downward from the top, like the kernel does.
     pos = STACK_TOP - 4  # the kernel leaves a NULL word at the very top
@@ -228,7 +234,9 @@ def build_stack(
         memory.poke(pos, s + b"\0")
         return pos
 
-    execfn = push_string(argv[0] if argv else program.path.encode())
+    if execfn is None:
+        execfn = argv[0] if argv else program.path.encode()
+    execfn_addr = push_string(execfn)
     env_ptrs = [push_string(e) for e in reversed(env)][::-1]
     arg_ptrs = [push_string(a) for a in reversed(argv)][::-1]
     platform = push_string(b"i686")
@@ -253,7 +261,7 @@ def build_stack(
         (AT_SECURE, 0),
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, 0),
-        (AT_EXECFN, execfn),
+        (AT_EXECFN, execfn_addr),
         (AT_PLATFORM, platform),
         (AT_NULL, 0),
     ]

@@ -12,9 +12,11 @@ machines retire the same instructions and reach the same ``digest()``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -25,9 +27,10 @@ from rrdbg.errors import EmulatorError, GuestMemoryError, LoaderError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY, Cpu, Fault, Stop, StopReason
 from rrdbg.machine.engine import Engine
-from rrdbg.machine.host import Host
-from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit, sched
-from rrdbg.machine.linux.kernel import BLOCKED, MMAP_TOP
+from rrdbg.machine.host import Host, Ids
+from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit, sched, sys_process
+from rrdbg.machine.linux.kernel import BLOCKED, MMAP_TOP, USER_TOP
+from rrdbg.machine.linux.process import System, Zombie
 from rrdbg.machine.linux.signals import (
     DEFAULT_IGNORE,
     DEFAULT_STOP,
@@ -60,7 +63,7 @@ from rrdbg.machine.loader import (
     parse_program,
     read_program,
 )
-from rrdbg.machine.memory import GuestMemory
+from rrdbg.machine.memory import GuestMemory, Region
 
 #: Where a dynamic loader is placed to measure it before it is placed for good.
 _PROBE_BASE = 0x10000
@@ -97,6 +100,81 @@ STATE_REGS = (
     ("fs", x86.UC_X86_REG_FS),
     ("gs", x86.UC_X86_REG_GS),
 )
+
+
+@dataclass(slots=True)
+class Process:
+    """One process's machine side: its address space, the CPU that runs
+    it (a Unicorn engine of its own, so a switch between processes costs
+    no remapping), and its kernel side."""
+
+    linux: Linux
+    engine: Engine
+    memory: GuestMemory
+    cpu: Cpu
+    regs: CpuRegisters
+    read_syscall_regs: Callable[[], list[int]]
+
+
+class TreeMemory:
+    """Every process's address space seen as one, for checkpoints and
+    snapshots: slot i, the i-th process in pid order, at ``i << 32``.  A
+    one-process machine is slot 0 alone: its snapshots are those of a
+    machine without processes.  Restoring (``unmap_all`` then ``map``)
+    fills the slots with containers, new ones if there are more processes
+    than now; ``take`` hands them to ``load_state``, which says whose they
+    are."""
+
+    def __init__(self, machine: LinuxMachine) -> None:
+        self._m = machine
+        self._pending: list[Process] | None = None
+
+    def containers(self) -> list[Process]:
+        if self._pending is not None:
+            return self._pending
+        return [self._m.procs[p] for p in sorted(self._m.procs)]
+
+    def take(self, count: int) -> list[Process]:
+        """The first ``count`` slots' containers (restoring ends here)."""
+        slots = list(self.containers())
+        self._pending = None
+        while len(slots) < count:
+            slots.append(self._m._blank_process())
+        return slots[:count]
+
+    def _slot(self, addr: int) -> GuestMemory:
+        i = addr >> 32
+        slots = self.containers()
+        if i >= len(slots):
+            if self._pending is None:
+                self._pending = list(slots)
+            while len(self._pending) <= i:
+                self._pending.append(self._m._blank_process())
+            slots = self._pending
+        return slots[i].memory
+
+    def regions(self) -> Iterator[Region]:
+        for i, proc in enumerate(self.containers()):
+            base = i << 32
+            for r in proc.memory.regions():
+                yield Region(r.start + base, r.end + base, r.perms, r.name)
+
+    def view(self, addr: int, size: int) -> memoryview:
+        return self._slot(addr).view(addr & _LOW32, size)
+
+    def load_raw(self, addr: int, data: bytes | memoryview) -> None:
+        self._slot(addr).load_raw(addr & _LOW32, data)
+
+    def map(self, start: int, size: int, perms: int, name: str = "") -> None:
+        self._slot(start).map(start & _LOW32, size, perms, name)
+
+    def unmap_all(self) -> None:
+        self._pending = list(self.containers())
+        for proc in self._pending:
+            proc.memory.unmap_all()
+
+
+_LOW32 = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,28 +227,36 @@ class LinuxMachine:
         (default: the host's, for a live run; 1 otherwise)."""
         self.program = read_program(program_path)
         self.host = host
-        self.engine = Engine()
-        self.memory = GuestMemory(self.engine)
-        self.cpu = Cpu(self.memory, self.engine, native=native)
+        self._native = native
+        self._warn = warn
         self.exit: ExitStatus | None = None
         self.fault: Fault | None = None
         ids = host.ids()
-        self.linux = Linux(
-            self.memory,
-            host,
-            exe_path=(exe_path or os.path.abspath(program_path)).encode(),
-            set_tls=self.cpu.set_gdt_entry,
-            clear_tls=self.cpu.clear_gdt_entry,
-            icount=lambda: self.cpu.counter.total,
-            ids=ids,
-            epoch_ns=host.realtime_epoch_ns(),
-            warn=warn,
+        self._epoch_ns = host.realtime_epoch_ns()
+        proc = self._new_process(
+            ids, (exe_path or os.path.abspath(program_path)).encode(), system=None
         )
+        #: Every process with an address space, by pid; the one running is
+        #: ``_proc``, and ``engine``, ``memory``, ``cpu``, ``linux`` and
+        #: ``regs`` are its (everything below works on the running process).
+        self.procs: dict[int, Process] = {ids.pid: proc}
+        self._proc = proc
+        self.engine: Engine
+        self.memory: GuestMemory
+        self.cpu: Cpu
+        self.linux: Linux
+        self.regs: CpuRegisters
+        self._read_syscall_regs: Callable[[], list[int]]
+        self._use(proc)
+        self._root_ids = ids
+        self._root_exe = proc.linux.exe_path
+        #: The process a debugger looks at (registers, memory, breakpoints,
+        #: threads): the first one.
+        self.followed = ids.pid
+        self._tree = TreeMemory(self)
         if quantum is not None:
             self.linux.quantum = quantum
         self.linux.cpus = cpus if cpus is not None else host.cpu_count()
-        self._read_syscall_regs = self.engine.batch_reader(_SYSCALL_REGS)
-        self.linux.cpu = self.regs = CpuRegisters(self.engine)
         #: Which signals stop a run before their delivery (a debugger's
         #: choice; None: none do).  The stop is a SIGNAL stop; the next run
         #: delivers the signal.
@@ -182,44 +268,105 @@ class LinuxMachine:
         self.run_until_thread: int | None = None
         #: Context switches made (a statistic for benchmarks; not state).
         self.switches = 0
-        self.cpu.on_syscall = self._syscall
-        # Virtual TSC: one tick per retired instruction (no host time leaks).
-        self.cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
-        map_program(self.program, self.memory)
-        # A new process's FPU is in its FNINIT state (every x87 register
-        # empty), not the CPU's reset state (tag word 0x5555).
-        self.regs.fpu_reset()
-        self.linux.set_brk_start(self.program.brk_start)
-        #: The dynamic loader of a dynamically linked program, where it was put.
-        self.interp: Program | None = None
-        if self.program.interp is not None:
-            self.interp = self._load_interp(self.program.interp)
+        #: A process's end seen inside a syscall, carried out after it.
+        self._ending: ExitStatus | None = None
+        #: Stop (PROCESS) when the followed process forks, vforks or execs, or
+        #: its vfork child execs or ends (a debugger's fork/exec events).
+        self.process_events = False
+        #: The last such event: ("fork" | "vfork" | "vforkdone", child pid,
+        #: b"") or ("exec", pid, the new program's path).
+        self.event: tuple[str, int, bytes] | None = None
         args = [a.encode() if isinstance(a, str) else a for a in argv]
         #: The file the program was loaded from, and the path the guest knows
         #: it by (the same, unless replaying a recording's kept copy).
         self.program_path = program_path
         self.exe_path = exe_path or os.path.abspath(program_path)
         self.argv: list[bytes] = args
-        interp_base = 0 if self.interp is None else load_span(self.interp)[0]
-        esp = build_stack(self.program, self.memory, host, args, HWCAP, interp_base)
-        self._auxv = _auxv_at(self.memory, esp)
-        entry = self.program.entry if self.interp is None else self.interp.entry
-        self.cpu.enter_user_mode(entry, esp)
+        #: The dynamic loader of a dynamically linked program, where it was put.
+        self.interp: Program | None
+        self.interp, self._auxv = self._load(self.program, args)
         self.linux.state.task.tid = ids.pid
+
+    # -- processes: address spaces and CPUs ------------------------------
+    def _new_process(self, ids: Ids, exe_path: bytes, system: System | None) -> Process:
+        """An empty address space with its own CPU and kernel side."""
+        engine = Engine()
+        memory = GuestMemory(engine)
+        cpu = Cpu(memory, engine, native=self._native)
+        linux = Linux(
+            memory,
+            self.host,
+            exe_path=exe_path,
+            set_tls=cpu.set_gdt_entry,
+            clear_tls=cpu.clear_gdt_entry,
+            icount=lambda: self.cpu.counter.total,
+            ids=ids,
+            epoch_ns=self._epoch_ns,
+            warn=self._warn,
+            system=system,
+        )
+        regs = CpuRegisters(engine)
+        linux.cpu = regs
+        cpu.on_syscall = self._syscall
+        # Virtual TSC: one tick per retired instruction (no host time leaks).
+        cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
+        return Process(linux, engine, memory, cpu, regs, engine.batch_reader(_SYSCALL_REGS))
+
+    def _use(self, proc: Process) -> None:
+        """Make ``proc`` the running process (its CPU counts on from the
+        machine's icount)."""
+        if proc is not self._proc:
+            icount = self.icount
+            if self._proc.linux.sys.procs.get(self._proc.linux.pid) is self._proc.linux:
+                self._proc.linux.state.task.ran_until = icount
+            proc.cpu.count_from(icount)
+            self.switches += 1
+        self._proc = proc
+        self.engine = proc.engine
+        self.memory = proc.memory
+        self.cpu = proc.cpu
+        self.linux = proc.linux
+        self.regs = proc.regs
+        self._read_syscall_regs = proc.read_syscall_regs
+
+    def _load(
+        self,
+        program: Program,
+        args: list[bytes],
+        env: list[bytes] | None = None,
+        execfn: bytes | None = None,
+    ) -> tuple[Program | None, bytes]:
+        """Map ``program`` (and its dynamic loader) into the running
+        process's empty address space, lay out its stack and start its CPU
+        at the entry point, as Linux's exec does; (loader, auxv)."""
+        map_program(program, self.memory)
+        # A new process's FPU is in its FNINIT state (every x87 register
+        # empty), not the CPU's reset state (tag word 0x5555).
+        self.regs.fpu_reset()
+        self.linux.set_brk_start(program.brk_start)
+        interp = None if program.interp is None else self._load_interp(program, program.interp)
+        interp_base = 0 if interp is None else load_span(interp)[0]
+        esp = build_stack(
+            program, self.memory, self.host, args, HWCAP, interp_base, env=env, execfn=execfn
+        )
+        auxv = _auxv_at(self.memory, esp)
+        entry = program.entry if interp is None else interp.entry
+        self.cpu.enter_user_mode(entry, esp)
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.
         for _, reg in STATE_REGS[:8]:
             if reg not in (x86.UC_X86_REG_ESP, x86.UC_X86_REG_EIP):
                 self.engine.reg_write(reg, 0)
+        return interp, auxv
 
-    def _load_interp(self, path: str) -> Program:
+    def _load_interp(self, program: Program, path: str) -> Program:
         """Map the dynamic loader below the mmap area's top, as Linux maps
         an ET_DYN interpreter; its bytes come through the host (recorded,
         and kept by a recording like every mapped file)."""
         host = self.host
-        fail = f"{self.program.path}: its dynamic loader {path}"
+        fail = f"{program.path}: its dynamic loader {path}"
         handle = host.open(os.fsencode(path), 0, 0)
         if handle < 0:
-            raise _no_interp(self.program.path, path, handle)
+            raise _no_interp(program.path, path, handle)
         try:
             st = host.fstat(handle)
             image = host.map_file(handle, 0, st.size) if not isinstance(st, int) else st
@@ -231,7 +378,7 @@ class LinuxMachine:
         if not probe.is_pie or probe.interp is not None:
             raise LoaderError(f"{fail} is not a shared object")
         lo, hi = load_span(probe)
-        base = self.memory.find_free(hi - lo, MMAP_TOP, bottom=self.program.brk_start)
+        base = self.memory.find_free(hi - lo, MMAP_TOP, bottom=program.brk_start)
         if base is None:
             raise LoaderError(f"{fail} does not fit in the address space")
         interp = parse_program(path, image, load_base=base - (lo - _PROBE_BASE))
@@ -244,7 +391,7 @@ class LinuxMachine:
         try:
             result = self.linux.dispatch(regs[0], regs[1:])
         except ProcessExit as done:
-            self.exit = done.status
+            self._ending = done.status
             return True
         if result == BLOCKED:
             return True  # the scheduler runs another task; EAX comes on waking
@@ -274,39 +421,55 @@ class LinuxMachine:
         before delivery."""
         if self.exit is not None:
             raise EmulatorError("the program has already exited")
-        k = self.linux
         while True:
-            k.expire_timers()
+            k = self.linux
+            sched.expire_timers(k)
             ended = self._schedule()
             if ended is not None:
                 return ended
+            k = self.linux
             if self.icount < limit and k.deliverable():
                 ended = self._deliver_signals(limit)
                 if ended is not None:
                     return ended
-                if self._slice_over():
-                    continue  # the delivery took the slice's last instruction
+                if k.sys.procs.get(k.pid) is not k or self._slice_over():
+                    # The delivery ended the process, or took the slice's
+                    # last instruction.
+                    continue
             run_to = limit
-            due = k.next_timer_icount()
+            due = sched.next_timer_icount(k)
             if due is not None and self.icount < due < limit:
                 run_to = due
-            if k.state.others:
+            if k.multitask:
                 # The slice's end, and a blocked thread's deadline (woken
                 # then, running at its turn).
                 for at in (k.state.slice_end, k.next_wait_icount()):
                     if at is not None and self.icount < at < run_to:
                         run_to = at
             stop = self.cpu.run(run_to, exact=exact or run_to != limit)
-            k.expire_timers()
+            sched.expire_timers(k)
+            if self._ending is not None:
+                status, self._ending = self._ending, None
+                if self._end_process(status):
+                    return stop
+                if self.event is not None and self.process_events:
+                    ended = self._schedule()
+                    return ended or Stop(StopReason.PROCESS, self.icount)
+                self.event = None
+                continue
             self._after_syscall()
+            if self.event is not None and self.process_events and stop.reason is StopReason.SYSCALL:
+                ended = self._schedule()
+                return ended or Stop(StopReason.PROCESS, self.icount)
+            self.event = None
             if stop.reason is StopReason.FAULT:
                 assert stop.fault is not None
                 if self._fault_to_handler(stop.fault):
                     continue
-                self.fault = stop.fault
-                self.exit = ExitStatus(signal=stop.fault.signal)
-                return stop
-            if stop.reason is StopReason.SYSCALL and self.exit is None:
+                if self._end_process(ExitStatus(signal=stop.fault.signal), stop.fault):
+                    return stop
+                continue
+            if stop.reason is StopReason.SYSCALL:
                 continue
             if stop.reason is StopReason.LIMIT and run_to != limit:
                 sched.expire_waits(k)
@@ -315,19 +478,41 @@ class LinuxMachine:
                 # The running thread reached a stop address just as its
                 # slice ended: it does not run that instruction now.
                 continue
-            if self.exit is None:
-                # At a stop, the running task is the one that executes the
-                # next instruction: the state at an icount is the same
-                # however it was reached.
-                ended = self._schedule()
-                if ended is not None:
-                    return ended
+            # At a stop, the running task is the one that executes the next
+            # instruction: the state at an icount is the same however it
+            # was reached.
+            ended = self._schedule()
+            if ended is not None:
+                return ended
             return stop
+
+    def _end_process(self, status: ExitStatus, fault: Fault | None = None) -> bool:
+        """The running process has ended (exit_group, a fatal signal or
+        fault, its last thread's exit).  Alone, the machine ends with it
+        (True); else its kernel side is torn down (the parent is told), its
+        address space dropped, and the scheduler picks another task at the
+        next turn.  The machine's status is the first process's."""
+        k = self.linux
+        sys = k.sys
+        if len(sys.procs) == 1:
+            if k.pid == sys.root or (sys.root_code is None and sys.root_signal is None):
+                self.exit = status
+                self.fault = fault
+            else:
+                self.exit = ExitStatus(code=sys.root_code, signal=sys.root_signal)
+            return True
+        if k.pid == sys.root:
+            self.fault = fault
+        self._give_memory_back(self._proc)
+        self._note_vfork_done(k)
+        sys_process.process_ended(k, status.code, status.signal)
+        del self.procs[k.pid]
+        return False
 
     # -- threads (the scheduler's policy is linux/sched.py) ---------------
     def _slice_over(self) -> bool:
-        st = self.linux.state
-        return bool(st.others) and self.icount >= st.slice_end
+        k = self.linux
+        return k.multitask and self.icount >= k.state.slice_end
 
     def _schedule(self) -> Stop | None:
         """Switch tasks where the scheduler says so: the running task
@@ -335,11 +520,12 @@ class LinuxMachine:
         ended (every thread waits forever)."""
         k = self.linux
         st = k.state
-        if not st.others and st.task.wait is None and st.task.result is None:
+        alive = k.sys.procs.get(k.pid) is k
+        if alive and not k.multitask and st.task.wait is None and st.task.result is None:
             return None  # one thread: nothing to decide
         sched.expire_waits(k)
         current = st.task
-        if current.wait is None and st.others and self.icount < st.slice_end:
+        if alive and current.wait is None and k.multitask and self.icount < st.slice_end:
             # Still its turn; a wait it just began may have ended already
             # (a signal, a deadline): its result is due now.
             self._give_result(current)
@@ -350,14 +536,22 @@ class LinuxMachine:
                 sched.idle(k)
                 chosen = sched.pick_next(k)
         except ProcessExit as done:
-            self.exit = done.status
+            # Every task waits for something that can never happen.
+            sys = k.sys
+            if sys.root in sys.procs:
+                self.exit = done.status
+            else:  # the first process has ended: its status stands
+                self.exit = ExitStatus(code=sys.root_code, signal=sys.root_signal)
             return Stop(StopReason.END, self.icount)
         assert chosen is not None
-        if chosen is not current:
-            self._switch_to(chosen)
-        st.slice_end = self.icount + k.quantum if st.others else 0
-        self._give_result(st.task)
-        if chosen is not current and chosen.tid == self.run_until_thread:
+        task, owner = chosen
+        if owner is not k:
+            self._use(self.procs[owner.pid])
+        if task is not owner.state.task:
+            self._switch_to(task)
+        owner.state.slice_end = self.icount + owner.quantum if owner.multitask else 0
+        self._give_result(task)
+        if task is not current and task.tid == self.run_until_thread:
             return Stop(StopReason.SWITCH, self.icount)
         return None
 
@@ -390,56 +584,72 @@ class LinuxMachine:
         self._load_tls(task)
 
     def _load_tls(self, task: Task) -> None:
-        for index in range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES):
-            entry = task.gdt_entry(index)
-            # Only what differs (threads of one process usually differ in
-            # one entry, the one %gs selects).
-            if self.cpu.gdt_entry(index) == entry:
-                continue
-            if entry is None:
-                self.cpu.clear_gdt_entry(index)
-            else:
-                self.cpu.set_gdt_entry(index, *entry)
+        _load_tls(self.cpu, task)
 
-    # -- threads as a debugger sees them ------------------------------------
+    # -- threads and processes as a debugger sees them --------------------------
+    @property
+    def debuggee(self) -> Process:
+        """The process a debugger looks at (``followed``): its registers,
+        memory and breakpoints; the running one once it has ended."""
+        return self.procs.get(self.followed, self._proc)
+
     @property
     def pid(self) -> int:
-        return self.linux.ids.pid
+        return self.debuggee.linux.pid
+
+    @property
+    def running_tid(self) -> int:
+        """The thread that executes the next instruction (in any process)."""
+        return self.linux.state.task.tid
 
     @property
     def current_tid(self) -> int:
-        """The thread that executes the next instruction."""
-        return self.linux.state.task.tid
+        """The debugged process's current thread: the one that executes the
+        next instruction, or (another process running) the one that will
+        when the process runs again."""
+        return self.debuggee.linux.state.task.tid
+
+    @property
+    def multitask(self) -> bool:
+        """More than one task (thread or process) may run."""
+        return self.linux.multitask
 
     def threads(self) -> list[tuple[int, str]]:
-        """(tid, name) of every thread alive, in tid order; the name is the
-        one prctl(PR_SET_NAME) gave, else the program's."""
-        base = os.path.basename(self.exe_path)[:15]
+        """(tid, name) of every thread alive of the debugged process, in tid
+        order; the name is the one prctl(PR_SET_NAME) gave, else the
+        program's."""
+        k = self.debuggee.linux
+        base = os.path.basename(os.fsdecode(k.exe_path))[:15]
         return [
             (t.tid, (t.comm.decode("utf-8", "replace") if t.comm else base))
-            for t in self.linux.state.tasks()
+            for t in k.state.tasks()
             if not t.exited
         ]
 
     def thread_ran_until(self, tid: int) -> int | None:
-        """For a thread that is not running: the icount it was last switched
-        out at (0: it never ran); None for the running one or no thread."""
-        task = self.linux.state.others.get(tid)
+        """For a thread of the debugged process that does not execute the
+        next instruction: the icount it was last switched out at (0: it
+        never ran); None for the running one or no thread."""
+        if tid == self.running_tid:
+            return None
+        task = self.debuggee.linux.state.find(tid)
         return None if task is None else task.ran_until
 
     @contextlib.contextmanager
     def viewing(self, tid: int) -> Iterator[None]:
-        """Inside, the CPU's registers are thread ``tid``'s (read them only)."""
-        task = self.linux.state.others.get(tid)
+        """Inside, the debugged process's CPU registers are thread ``tid``'s
+        (read them only)."""
+        d = self.debuggee
+        task = d.linux.state.others.get(tid)
         if task is None:
             yield
             return
-        mine = self.engine.context_bytes()
-        self.engine.restore_context_bytes(task.context)
+        mine = d.engine.context_bytes()
+        d.engine.restore_context_bytes(task.context)
         try:
             yield
         finally:
-            self.engine.restore_context_bytes(mine)
+            d.engine.restore_context_bytes(mine)
 
     def _start_threads(self) -> None:
         """Give the threads clone just made their registers: the parent's
@@ -464,10 +674,119 @@ class LinuxMachine:
         if not k.state.slice_end:
             k.state.slice_end = self.icount + k.quantum
 
+    def _start_processes(self) -> None:
+        """Give the children fork just made an address space (a copy of the
+        parent's: every region and its contents, the GDT's TLS entries
+        aside) and the parent's registers after the call, with EAX = 0."""
+        k = self.linux
+        made, k.new_processes = k.new_processes, []
+        parent = self._proc
+        context = self.engine.context_bytes()
+        for new in made:
+            child = self._new_process(new.ids, k.exe_path, k.sys)
+            child.linux.state = new.state
+            _copy_address_space(parent.memory, child.memory)
+            child.engine.restore_context_bytes(context)
+            child.engine.reg_write(x86.UC_X86_REG_EAX, 0)
+            if new.stack:
+                child.engine.reg_write(x86.UC_X86_REG_ESP, new.stack)
+            child.cpu.adopt(self.icount)
+            _load_tls(child.cpu, new.state.task)
+            if new.child_tid:
+                with contextlib.suppress(GuestMemoryError):
+                    child.memory.write(new.child_tid, struct.pack("<I", new.ids.pid))
+            self.procs[new.ids.pid] = child
+            if k.pid == self.followed:
+                kind = "vfork" if new.state.vfork_parent else "fork"
+                self.event = (kind, new.ids.pid, b"")
+        # The parent's slice goes on (a new process preempts nobody).
+        if not k.state.slice_end:
+            k.state.slice_end = self.icount + k.quantum
+
+    def _note_vfork_done(self, k: Linux) -> None:
+        if k.state.vfork_parent and k.state.vfork_parent == self.followed:
+            self.event = ("vforkdone", k.pid, b"")
+
+    def _give_memory_back(self, proc: Process) -> None:
+        """A CLONE_VM child (vfork, posix_spawn) execs or ends: what it
+        wrote into the memory it shares with its parent goes there (the
+        parent was suspended meanwhile, so this is what sharing gives)."""
+        k = proc.linux
+        owner = self.procs.get(k.state.vm_parent)
+        k.state.vm_parent = 0
+        if owner is None:
+            return
+        src, dst = proc.memory, owner.memory
+        for r in src.regions():
+            if r.start >= USER_TOP:
+                continue
+            for d in dst.overlapping(r.start, r.end):
+                lo, hi = max(r.start, d.start), min(r.end, d.end)
+                for at in range(lo, hi, _DIGEST_BLOCK):
+                    size = min(_DIGEST_BLOCK, hi - at)
+                    mine = src.view(at, size)
+                    if mine != dst.view(at, size):
+                        dst.poke(at, mine.tobytes())
+
+    def _exec(self) -> None:
+        """Carry out an execve that passed its checks: the process gets a
+        new address space and CPU with the program loaded, its other
+        threads end, and the kernel side does the rest (process.py)."""
+        k = self.linux
+        request, k.exec_request = k.exec_request, None
+        assert request is not None
+        icount = self.icount
+        name = os.fsdecode(request.path)
+        program = parse_program(name, request.image)
+        old = self._proc
+        self._give_memory_back(old)
+        self._note_vfork_done(k)
+        if k.pid == self.followed:
+            self.event = ("exec", k.pid, request.path)
+        proc = self._new_process(k.ids, request.path, k.sys)
+        # The kernel side stays (pid, fds, dispositions ...): moved over.
+        del k.sys.procs[k.pid]
+        k.sys.procs[k.pid] = proc.linux = k
+        k.mem = proc.memory
+        k.exe_path = request.path
+        k.bind_cpu(proc.cpu.set_gdt_entry, proc.cpu.clear_gdt_entry, proc.regs)
+        sys_process.exec_kernel_side(k, os.path.basename(request.path)[:15])
+        self.procs[k.pid] = proc
+        self._proc = proc
+        self._use_same(proc)
+        # The loader's host calls (the dynamic loader, AT_RANDOM) happen at
+        # this icount; starting the CPU counts from 0 again: set it back.
+        proc.cpu.adopt(icount)
+        interp, auxv = self._load(program, request.argv, request.envp, request.filename)
+        proc.cpu.adopt(icount)
+        del old
+        if k.pid == k.sys.root:
+            # What a debugger shows of the first process: its new program.
+            self.program, self.interp, self._auxv = program, interp, auxv
+            self.program_path = self.exe_path = name
+            self.argv = request.argv
+
+    def _blank_process(self) -> Process:
+        """An empty container a snapshot's process is restored into."""
+        return self._new_process(self._root_ids, b"", self.linux.sys)
+
+    def _use_same(self, proc: Process) -> None:
+        self._proc = proc
+        self.engine = proc.engine
+        self.memory = proc.memory
+        self.cpu = proc.cpu
+        self.linux = proc.linux
+        self.regs = proc.regs
+        self._read_syscall_regs = proc.read_syscall_regs
+
     def _after_syscall(self) -> None:
         k = self.linux
         k.need_signal_check = False
         self._start_threads()
+        if k.new_processes:
+            self._start_processes()
+        if k.exec_request is not None:
+            self._exec()
         restored, k.sigreturn = k.sigreturn, None
         if restored is not None:
             self.regs.set_regs(restored.regs)
@@ -530,8 +849,7 @@ class LinuxMachine:
                 self._reported = (self.icount, sig)
                 return Stop(StopReason.SIGNAL, self.icount, signal=sig)
             if action.handler == SIG_DFL:
-                self.exit = ExitStatus(signal=sig)
-                return Stop(StopReason.END, self.icount)
+                return self._died(sig)
             if st.restart:
                 # The syscall this signal cut short: made again when the
                 # handler returns (SA_RESTART), else it fails with EINTR
@@ -558,8 +876,7 @@ class LinuxMachine:
             except GuestMemoryError:
                 # No room for the frame (a stack overflow into its guard):
                 # Linux's force_sigsegv.
-                self.exit = ExitStatus(signal=SIGSEGV)
-                return Stop(StopReason.END, self.icount)
+                return self._died(SIGSEGV)
             self.regs.set_regs(entry.regs)
             self.regs.fpu_reset()
             mask = k.state.task.sigmask | action.mask
@@ -574,6 +891,13 @@ class LinuxMachine:
             del sp
             # Delivery is the kernel entering the handler: one instruction.
             self.cpu.set_icount(self.icount + 1)
+        return None
+
+    def _died(self, sig: int) -> Stop | None:
+        """The running process is killed by ``sig``: END if that ends the
+        machine, else None (another process runs next)."""
+        if self._end_process(ExitStatus(signal=sig)):
+            return Stop(StopReason.END, self.icount)
         return None
 
     def _fault_to_handler(self, fault: Fault) -> bool:
@@ -603,29 +927,48 @@ class LinuxMachine:
             self.run(self.icount + RUN_SLICE, exact=False)
         return RunResult(self.icount, self.exit, self.fault)
 
-    def restore(
-        self, icount: int, cpu_context: bytes, linux: LinuxState, *, keep_code: bool = False
-    ) -> None:
-        """Adopt a saved CPU context, count and syscall state.
-
-        The caller has already restored the memory map and contents.  Cached
-        translations and block counts are dropped (the code may differ)
-        unless the caller knows no executable byte changed (``keep_code``).
-        """
-        self.engine.restore_context_bytes(cpu_context)
-        if not keep_code:
-            self.cpu.flush_code()
-        self.cpu.set_icount(icount)
-        if not linux.task.tid:  # a snapshot from before threads
-            linux.task.tid = self.linux.ids.pid
-        self.linux.state = linux
-        self.linux.new_threads = []
-        self.exit = None
-        self.fault = None
-        self._reported = None
+    # -- machine state (checkpoints, snapshots) ------------------------------
+    @property
+    def state_memory(self) -> TreeMemory:
+        """Every process's address space, as snapshots save it."""
+        return self._tree
 
     def save_state(self) -> dict[str, Any]:
-        return self.linux.state.to_json()
+        """The kernel side as JSON: the running process's state under the
+        keys a one-process machine has always used; with other processes
+        (or any that ended), a "tree" key with theirs, in the slot order of
+        ``state_memory``, their CPU contexts and the process table."""
+        k = self.linux
+        sys = k.sys
+        for each in sys.procs.values():
+            each.state.sleep_ns = sys.sleep_ns
+            each.state.next_tid = sys.next_pid
+        data = k.state.to_json()
+        if (
+            len(sys.procs) == 1
+            and k.pid == sys.root
+            and not sys.zombies
+            and self.followed == sys.root
+        ):
+            return data
+        procs = []
+        for proc in self._tree.containers():
+            p = proc.linux
+            entry: dict[str, Any] = {"pid": p.pid, "ppid": p.ids.ppid, "exe": p.exe_path.hex()}
+            if p is not k:
+                entry["state"] = p.state.to_json()
+                entry["context"] = zlib.compress(proc.engine.context_bytes()).hex()
+                entry["ran_until"] = p.state.task.ran_until
+            procs.append(entry)
+        data["tree"] = {
+            "running": k.pid,
+            "root": sys.root,
+            "followed": self.followed,
+            "root_status": [sys.root_code, sys.root_signal],
+            "zombies": [z.to_json() for _, z in sorted(sys.zombies.items())],
+            "procs": procs,
+        }
+        return data
 
     def virtual_ns(self) -> int:
         return self.linux.virtual_ns()
@@ -633,7 +976,77 @@ class LinuxMachine:
     def load_state(
         self, icount: int, cpu_context: bytes, state: dict[str, Any], *, keep_code: bool
     ) -> None:
-        self.restore(icount, cpu_context, LinuxState.from_json(state), keep_code=keep_code)
+        """Adopt a saved count, the running process's CPU context and the
+        kernel side (``save_state``'s JSON); the caller has already restored
+        ``state_memory`` (the address spaces, slot by slot).  Cached
+        translations are dropped unless no executable byte changed
+        (``keep_code``)."""
+        tree = state.get("tree")
+        sys = self.linux.sys
+        root_ids = self._root_ids
+        entries: list[dict[str, Any]] = (
+            list(tree["procs"])
+            if tree is not None
+            else [{"pid": root_ids.pid, "ppid": root_ids.ppid, "exe": self._root_exe.hex()}]
+        )
+        running_pid = int(tree["running"]) if tree is not None else root_ids.pid
+        containers = self._tree.take(len(entries))
+        running_state = LinuxState.from_json(state)
+        sys.procs.clear()
+        sys.zombies.clear()
+        sys.files = running_state.fdt.files
+        sys.sleep_ns = running_state.sleep_ns
+        sys.next_pid = running_state.next_tid
+        self.procs = {}
+        running: Process | None = None
+        for proc, entry in zip(containers, entries, strict=True):
+            pid = int(entry["pid"])
+            k = proc.linux
+            if pid == running_pid:
+                st = running_state
+                running = proc
+            else:
+                st = LinuxState.from_json(entry["state"])
+                proc.engine.restore_context_bytes(zlib.decompress(bytes.fromhex(entry["context"])))
+                st.task.ran_until = int(entry.get("ran_until", 0))
+            if not st.task.tid:  # a snapshot from before threads
+                st.task.tid = pid
+            st.fdt.files = sys.files
+            k.state = st
+            k.sys = sys
+            k.ids = dataclasses.replace(root_ids, pid=pid, ppid=int(entry["ppid"]))
+            k.exe_path = bytes.fromhex(entry["exe"])
+            k.new_threads = []
+            k.new_processes = []
+            k.exec_request = None
+            k.sigreturn = None
+            k.need_signal_check = False
+            if not keep_code:
+                proc.cpu.flush_code()
+            sys.procs[pid] = k
+            self.procs[pid] = proc
+        if running is None:
+            raise ValueError(f"the running process {running_pid} is not in the state")
+        if tree is not None:
+            sys.root = int(tree["root"])
+            sys.root_code, sys.root_signal = (
+                None if v is None else int(v) for v in tree["root_status"]
+            )
+            for z in tree["zombies"]:
+                zombie = Zombie.from_json(z)
+                sys.zombies[zombie.pid] = zombie
+            self.followed = int(tree.get("followed", sys.root))
+        else:
+            sys.root = self.followed = root_ids.pid
+            sys.root_code = sys.root_signal = None
+        self._proc = running
+        self._use_same(running)
+        self.engine.restore_context_bytes(cpu_context)
+        self.cpu.count_from(icount)
+        self._ending = None
+        self.exit = None
+        self.fault = None
+        self._reported = None
 
     # -- what a timeline asks (DebuggableMachine) -------------------------
     def event_icount(self) -> int:
@@ -685,7 +1098,9 @@ class LinuxMachine:
         return {name: self.engine.reg_read(reg) for name, reg in STATE_REGS}
 
     def digest(self) -> str:
-        """SHA-256 over registers (incl. x87/SSE), the memory map and contents."""
+        """SHA-256 over registers (incl. x87/SSE), the memory map and
+        contents, and the kernel state that decides what runs next: of
+        every process (one process: exactly as before processes existed)."""
         h = hashlib.sha256()
         h.update(struct.pack("<Q", self.icount))
         for _, reg in STATE_REGS:
@@ -695,30 +1110,74 @@ class LinuxMachine:
             h.update(repr(self.engine.reg_read_any(x86.UC_X86_REG_FP0 + i)).encode())
         for reg in (x86.UC_X86_REG_FPSW, x86.UC_X86_REG_FPCW, x86.UC_X86_REG_MXCSR):
             h.update(repr(self.engine.reg_read_any(reg)).encode())
-        for r in self.memory.regions():
+        mem = self._tree
+        for r in mem.regions():
             h.update(struct.pack("<QQI", r.start, r.end, r.perms))
             # Untouched memory (most of a stack) is common: a zero block adds
             # one marker byte instead of 64 KiB to the hash.
             for lo in range(r.start, r.end, _DIGEST_BLOCK):
-                block = self.memory.view(lo, min(_DIGEST_BLOCK, r.end - lo)).tobytes()
+                block = mem.view(lo, min(_DIGEST_BLOCK, r.end - lo)).tobytes()
                 if block == _ZERO_BLOCK[: len(block)]:
                     h.update(b"\0")
                 else:
                     h.update(b"\1")
                     h.update(block)
-        st = self.linux.state
-        h.update(struct.pack("<IIQQ", st.brk_start, st.brk, st.sleep_ns, st.task.sigmask))
-        if st.others:
-            # Other threads: their registers and what they wait for.
-            h.update(struct.pack("<IQ", st.task.tid, st.slice_end))
-            for tid, t in sorted(st.others.items()):
-                h.update(struct.pack("<IQ", tid, t.sigmask))
-                # Architectural registers only: a context also holds the
-                # CPU's lazy flag state, which depends on how it got there.
-                h.update(repr(self.engine.context_read(t.context, _DIGEST_REGS)).encode())
-                h.update(repr(None if t.wait is None else t.wait.to_json()).encode())
-                h.update(repr(t.result).encode())
+        k = self.linux
+        sys = k.sys
+        for proc in mem.containers():
+            p = proc.linux
+            st = p.state
+            if p is not k:
+                # Another process: its pid, where it is, what it waits for.
+                h.update(struct.pack("<I", p.pid))
+                ctx = proc.engine.context_bytes()
+                h.update(repr(proc.engine.context_read(ctx, _DIGEST_REGS)).encode())
+            h.update(struct.pack("<IIQQ", st.brk_start, st.brk, sys.sleep_ns, st.task.sigmask))
+            if st.others or p is not k:
+                # Other threads: their registers and what they wait for.
+                h.update(struct.pack("<IQ", st.task.tid, st.slice_end))
+                tasks = sorted(st.others.items())
+                if p is not k:
+                    tasks.append((st.task.tid, st.task))
+                for tid, t in tasks:
+                    h.update(struct.pack("<IQ", tid, t.sigmask))
+                    # Architectural registers only: a context also holds the
+                    # CPU's lazy flag state, which depends on how it got there.
+                    if t.context:
+                        h.update(repr(proc.engine.context_read(t.context, _DIGEST_REGS)).encode())
+                    h.update(repr(None if t.wait is None else t.wait.to_json()).encode())
+                    h.update(repr(t.result).encode())
+        if sys.zombies:
+            h.update(repr([z.to_json() for _, z in sorted(sys.zombies.items())]).encode())
         return h.hexdigest()
+
+
+def _load_tls(cpu: Cpu, task: Task) -> None:
+    """Put ``task``'s TLS descriptors in ``cpu``'s GDT."""
+    for index in range(TLS_FIRST_ENTRY, TLS_FIRST_ENTRY + TLS_ENTRIES):
+        entry = task.gdt_entry(index)
+        # Only what differs (threads of one process usually differ in
+        # one entry, the one %gs selects).
+        if cpu.gdt_entry(index) == entry:
+            continue
+        if entry is None:
+            cpu.clear_gdt_entry(index)
+        else:
+            cpu.set_gdt_entry(index, *entry)
+
+
+def _copy_address_space(source: GuestMemory, target: GuestMemory) -> None:
+    """fork's copy: every user region with its permissions and name, and
+    its contents (blocks of zeros skipped: fresh mappings read as zero)."""
+    for r in source.regions():
+        if r.start >= USER_TOP:
+            continue  # the GDT: each CPU has its own
+        target.map(r.start, r.size, r.perms, r.name)
+        for lo in range(r.start, r.end, _DIGEST_BLOCK):
+            size = min(_DIGEST_BLOCK, r.end - lo)
+            block = source.view(lo, size)
+            if block != _ZERO_BLOCK[:size]:
+                target.load_raw(lo, block)
 
 
 def _fault_details(fault: Fault, memory: GuestMemory) -> tuple[int, int, int, int, int]:

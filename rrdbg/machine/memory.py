@@ -239,7 +239,7 @@ class GuestMemory:
             addr = chunk_end
         raise GuestMemoryError(f"string at {addr:#x} is too long", addr)
 
-    def load_raw(self, addr: int, data: bytes) -> None:
+    def load_raw(self, addr: int, data: bytes | memoryview) -> None:
         """Write bytes straight into the backing store (snapshot restore).
 
         No mapping or permission check: the caller restores the map first and

@@ -1077,6 +1077,12 @@ class PcMachine:
     # -- one CPU: one thread, as QEMU's gdbstub shows a one-CPU machine -------
     pid = 1
     current_tid = 1
+    running_tid = 1
+    multitask = False
+
+    @property
+    def debuggee(self) -> PcMachine:
+        return self
 
     def threads(self) -> list[tuple[int, str]]:
         return [(1, os.path.basename(self.exe_path)[:15])]
@@ -1119,6 +1125,10 @@ class PcMachine:
         return None
 
     # -- state (checkpoints, snapshots) -------------------------------------
+    @property
+    def state_memory(self) -> GuestMemory:
+        return self.memory
+
     def save_state(self) -> dict[str, Any]:
         """Devices, virtual time and how the run ended, JSON-able."""
         u = self.uart

@@ -54,7 +54,8 @@ def keep_file(directory: Path, source: str, sha256: bytes, data: bytes | None = 
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:
-        os.link(source, partial)
+        # (link() does not follow a symbolic link: /bin/sh -> dash.)
+        os.link(os.path.realpath(source), partial)
     except OSError:
         with contextlib.suppress(OSError):
             shutil.copyfile(source, partial)

@@ -33,7 +33,7 @@ from rrdbg.machine.base import Machine
 from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
-from rrdbg.machine.linux.kernel import DEFAULT_QUANTUM
+from rrdbg.machine.linux.process import DEFAULT_QUANTUM
 from rrdbg.machine.linux.signals import SI_USER, siginfo
 from rrdbg.machine.loader import read_kernel, read_program
 from rrdbg.machine.machine import RUN_SLICE, LinuxMachine, RunResult, check_interpreter
@@ -585,12 +585,12 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
     discarded or sent) again."""
     if kind == Kind.DEBUG_REGISTER:
         name, value = decode_debug_register(payload)
-        write_register(machine.engine, name, value)
+        write_register(machine.debuggee.engine, name, value)
     elif kind == Kind.DEBUG_SIGNAL:
         discarded, sent = decode_debug_signal(payload)
         if not isinstance(machine, LinuxMachine):
             raise RrdbgError("a signal event in a recording of a kernel")
-        linux = machine.linux
+        linux = machine.debuggee.linux
         if discarded:
             linux.state.task.signals.discard(discarded)
             machine.settle_restart()
@@ -600,8 +600,9 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
             machine.note_signal_stop(machine.icount, sent)
     else:
         address, data = decode_debug_memory(payload)
-        machine.memory.poke(address, data)
-        machine.cpu.invalidate_code(address, address + len(data))
+        space = machine.debuggee
+        space.memory.poke(address, data)
+        space.cpu.invalidate_code(address, address + len(data))
 
 
 def _raise_if_incomplete(directory: Path, reader: LogReader, icount: int) -> None:

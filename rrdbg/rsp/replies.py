@@ -112,7 +112,29 @@ class ReplayLog:
     begin: bool
 
 
-StopReason: TypeAlias = SwBreak | HwBreak | Watch | ReplayLog
+@dataclass(frozen=True, slots=True)
+class Forked:
+    """Stop reason ``fork:pPID.TID;`` (``vfork:`` with ``vfork``): the thread
+    that stopped made the new process ``pid`` (its first thread ``tid``)."""
+
+    pid: int
+    tid: int
+    vfork: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VForkDone:
+    """Stop reason ``vforkdone:;``: the child of a vfork has exec'd or ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Execd:
+    """Stop reason ``exec:<hex path>;``: the process now runs ``path``."""
+
+    path: bytes
+
+
+StopReason: TypeAlias = SwBreak | HwBreak | Watch | ReplayLog | Forked | VForkDone | Execd
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +216,12 @@ def _reason(reason: StopReason) -> bytes:
             return b"%s:%x;" % (kind.value.encode("ascii"), address)
         case ReplayLog(begin):
             return b"replaylog:begin;" if begin else b"replaylog:end;"
+        case Forked(pid, tid, vfork):
+            return b"%s:p%x.%x;" % (b"vfork" if vfork else b"fork", pid, tid)
+        case VForkDone():
+            return b"vforkdone:;"
+        case Execd(path):
+            return b"exec:%s;" % hex_encode(path)
         case _:
             assert_never(reason)
 

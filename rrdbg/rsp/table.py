@@ -81,6 +81,9 @@ class Capability(enum.Enum):
     LIBRARIES = "libraries-svr4"
     #: ``qXfer:siginfo:read``: the siginfo of the signal stopped for.
     SIGINFO = "siginfo"
+    #: ``fork-events+``, ``vfork-events+`` and ``exec-events+``: stops when
+    #: the process forks or execs (a Linux program; gdb must offer them too).
+    PROCESSES = "processes"
 
 
 #: Every capability: what ``parse_request`` assumes unless told otherwise.
@@ -178,6 +181,9 @@ class PacketTable:
             features.insert(at, b"qXfer:auxv:read+")
         if Capability.LIBRARIES in capabilities:
             features.insert(at, b"qXfer:libraries-svr4:read+")
+        if Capability.PROCESSES in capabilities:
+            after = max(i for i, f in enumerate(features) if f.startswith(b"qXfer:")) + 1
+            features[after:after] = [b"fork-events+", b"vfork-events+", b"exec-events+"]
         if Capability.SIGINFO in capabilities:
             features.insert(at, b"qXfer:siginfo:read+")
         return b";".join(features)

@@ -136,13 +136,13 @@ class SnapshotStore:
 
     def _chunks(self, machine: Machine) -> list[int]:
         out: set[int] = set()
-        for r in machine.memory.regions():
+        for r in machine.state_memory.regions():
             out.update(range(r.start // self.chunk, (r.end - 1) // self.chunk + 1))
         return sorted(out)
 
     def save(self, machine: Machine, name: str, cursor: bytes) -> SnapshotInfo:
         """Write the machine's current state as snapshot ``name``."""
-        mem = machine.memory
+        mem = machine.state_memory
         clusters: dict[int, bytes | int] = {}
         saved: dict[int, bytes] = {}
         sums: dict[int, int] = {}
@@ -219,7 +219,7 @@ class SnapshotStore:
                     f"{self.image.path}: snapshot {info.name!r}: damaged (memory chunk {c})"
                 )
             chunks[c] = (data, off)
-        mem = machine.memory
+        mem = machine.state_memory
         mem.unmap_all()
         for start, end, perms, name in header.regions:
             mem.map(start, end - start, perms, name)

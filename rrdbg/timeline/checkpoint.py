@@ -39,7 +39,7 @@ class Checkpoint:
 
 def capture(machine: Machine, previous: Checkpoint | None = None) -> Checkpoint:
     """The machine's state now (it must be stopped between instructions)."""
-    mem = machine.memory
+    mem = machine.state_memory
     parts: dict[int, list[tuple[int, int]]] = {}
     for r in mem.regions():
         for c in range(r.start // CHUNK, (r.end - 1) // CHUNK + 1):
@@ -77,7 +77,7 @@ def restore(machine: Machine, checkpoint: Checkpoint) -> None:
     block counts and translations are kept: a restore then costs about a
     memory comparison instead of a re-translation of the program.
     """
-    mem = machine.memory
+    mem = machine.state_memory
     regions = tuple((r.start, r.end, r.perms, r.name) for r in mem.regions())
     same_map = regions == checkpoint.regions
     code_kept = same_map

@@ -50,6 +50,7 @@ from rrdbg.errors import (
 from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
 from rrdbg.machine.cpu import StopReason, signal_name
+from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Lines, Symbols
 from rrdbg.machine.machine import LinuxMachine
@@ -165,7 +166,7 @@ class Timeline:
         #: (kind, address, icount, thread) of the access a forward run met.
         self._watch_hit: tuple[WatchKind, int, int, int] | None = None
         self._closed = False
-        self._read_registers = registers_reader(machine.engine)
+        self._reader: tuple[Engine, Callable[[], dict[str, bytes]]] | None = None
         #: Bytes the in-memory checkpoints may use (policy.evictions).
         self.budget = policy.DEFAULT_BUDGET
         #: QEMU's replay_break: stop when execution reaches this icount.
@@ -354,6 +355,13 @@ class Timeline:
     #: The thread select_thread chose, if not the running one.
     _selected: int | None = None
 
+    def _read_registers(self) -> dict[str, bytes]:
+        # The followed process's CPU (a new one after an exec).
+        engine = self.machine.debuggee.engine
+        if self._reader is None or self._reader[0] is not engine:
+            self._reader = (engine, registers_reader(engine))
+        return self._reader[1]()
+
     def read_registers(self) -> dict[str, bytes]:
         if self._selected is not None:
             with self.machine.viewing(self._selected):
@@ -361,7 +369,7 @@ class Timeline:
         return self._read_registers()
 
     def read_register(self, name: str) -> bytes:
-        return read_register(self.machine.engine, name)
+        return read_register(self.machine.debuggee.engine, name)
 
     def exec_file(self) -> str | None:
         return self.machine.exe_path
@@ -392,7 +400,7 @@ class Timeline:
 
     def read_memory(self, address: int, length: int) -> bytes:
         try:
-            return self.machine.memory.read(address, length, perms=0)
+            return self.machine.debuggee.memory.read(address, length, perms=0)
         except GuestMemoryError as exc:
             raise TargetError(str(exc), errno=14) from None
 
@@ -413,17 +421,18 @@ class Timeline:
                 errno=22,
             )
         try:
-            write_register(self.machine.engine, name, value)
+            write_register(self.machine.debuggee.engine, name, value)
         except EmulatorError as exc:
             raise TargetError(str(exc), errno=22) from None
         self._after_write(Kind.DEBUG_REGISTER, encode_debug_register(name, value))
 
     def write_memory(self, address: int, data: bytes) -> None:
-        mem = self.machine.memory
+        space = self.machine.debuggee
+        mem = space.memory
         if not mem.is_mapped(address, len(data)):
             raise TargetError(f"cannot write memory at {address:#x}", errno=14)
         mem.poke(address, data)
-        self.machine.cpu.invalidate_code(address, address + len(data))
+        space.cpu.invalidate_code(address, address + len(data))
         self._after_write(Kind.DEBUG_MEMORY, encode_debug_memory(address, data))
 
     def _after_write(self, kind: Kind, payload: bytes) -> None:
@@ -677,7 +686,7 @@ class Timeline:
         try:
             if direction is Direction.BACKWARD:
                 stop = self._backward(step=step, interrupted=interrupted, thread=thread)
-            elif step and len(self.machine.threads()) > 1:
+            elif step and (len(self.machine.threads()) > 1 or self.machine.multitask):
                 stop = self._step_thread(thread, interrupted)
             else:
                 stop = self._forward(step=step, interrupted=interrupted)
@@ -721,7 +730,7 @@ class Timeline:
             return StopEvent(StopKind.HISTORY_BEGIN, 0, note=note)
         if step:
             self.seek(now - 1)
-            if m.current_tid != thread and (ran := m.thread_ran_until(thread)):
+            if m.running_tid != thread and (ran := m.thread_ran_until(thread)):
                 # Another thread ran the instruction before: the stepping
                 # thread's own last one is where it was last switched out.
                 self.seek(ran - 1)
@@ -841,7 +850,9 @@ class Timeline:
             m.run_until_thread = until_thread
         try:
             with self._armed():
-                stop = self._run_to(target, interrupted, step_over=m.cpu.eip in self.breakpoints)
+                # (At a breakpoint only if the followed process runs next.)
+                at_break = m.debuggee.cpu is m.cpu and m.cpu.eip in self.breakpoints
+                stop = self._run_to(target, interrupted, step_over=at_break)
         finally:
             if isinstance(m, LinuxMachine):
                 m.stop_for_signal = None
@@ -894,12 +905,12 @@ class Timeline:
         def alive() -> bool:
             return any(t == thread for t, _ in m.threads())
 
-        if m.current_tid != thread and alive():
+        if m.running_tid != thread and alive():
             stop = self._forward(step=False, interrupted=interrupted, until_thread=thread)
-            if stop.kind is not StopKind.STEP or m.current_tid != thread:
+            if stop.kind is not StopKind.STEP or m.running_tid != thread:
                 return stop
         stop = self._forward(step=True, interrupted=interrupted)
-        if stop.kind is StopKind.STEP and m.current_tid != thread and alive():
+        if stop.kind is StopKind.STEP and m.running_tid != thread and alive():
             stop = self._forward(step=False, interrupted=interrupted, until_thread=thread)
         return stop
 
@@ -918,13 +929,14 @@ class Timeline:
         m = self.machine
         if step_over and m.icount < target:
             # Unicorn halts *at* an exit address: execute that instruction first.
-            addr = m.cpu.eip
-            m.cpu.remove_exit(addr)
+            cpu = m.debuggee.cpu
+            addr = cpu.eip
+            cpu.remove_exit(addr)
             try:
                 stop = self._run_slice(m.icount + 1, interrupted)
             finally:
                 if addr in self.breakpoints:
-                    m.cpu.add_exit(addr)
+                    cpu.add_exit(addr)
             if stop is not None or self._watch_hit is not None:
                 return stop or StopEvent(StopKind.POSITION, m.icount)
         while m.icount < target:
@@ -971,7 +983,7 @@ class Timeline:
                 return StopEvent(StopKind.EXITED, m.icount, signal=status.signal)
             return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code)
         if stop.reason is StopReason.EXIT:
-            hardware = self.breakpoints.get(m.cpu.eip, False)
+            hardware = self.breakpoints.get(m.debuggee.cpu.eip, False)
             return StopEvent(StopKind.BREAKPOINT, m.icount, hardware=hardware)
         if stop.reason is StopReason.REQUEST:
             return None
@@ -997,7 +1009,7 @@ class Timeline:
     @contextmanager
     def _scan_hooks(self, consider: Callable[[StopEvent], None]) -> Iterator[None]:
         """Breakpoints and watchpoints as hooks that note hits without stopping."""
-        cpu = self.machine.cpu
+        cpu = self.machine.debuggee.cpu
         cpu.set_exit_addresses(set())
         handles: list[int] = []
         for address, hardware in self.breakpoints.items():
@@ -1058,9 +1070,9 @@ class Timeline:
                     and address + size > w.address
                     and (w.kind is kind or w.kind is WatchKind.ACCESS)
                 ):
-                    cpu = self.machine.cpu
+                    cpu = self.machine.debuggee.cpu
                     count = cpu.count_at(cpu.eip)
-                    self._watch_hit = (w.kind, w.address, count, self.machine.current_tid)
+                    self._watch_hit = (w.kind, w.address, count, self.machine.running_tid)
                     cpu.request_stop()
                     return
 
@@ -1335,7 +1347,8 @@ class Timeline:
         """Run from here to ``end`` noting every write (icount, pc, how) to the
         range, by the CPU or by the kernel; None if interrupted."""
         m = self.machine
-        cpu = m.cpu
+        cpu = m.debuggee.cpu
+        mem = m.debuggee.memory
         hits: list[tuple[int, int, str]] = []
 
         def on_cpu(addr: int, size: int) -> None:
@@ -1354,7 +1367,7 @@ class Timeline:
             write=True, begin=max(address - 16, 0), end=address + length - 1, callback=on_cpu
         )
         cpu.retranslate()
-        m.memory.on_poke = on_kernel
+        mem.on_poke = on_kernel
         try:
             with self._disarmed():
                 while m.icount < end:
@@ -1364,7 +1377,7 @@ class Timeline:
                             return None
                         break
         finally:
-            m.memory.on_poke = None
+            mem.on_poke = None
             cpu.unwatch(handle)
             cpu.retranslate()
         return hits
@@ -1517,7 +1530,7 @@ class _Arming:
 
     def __enter__(self) -> None:
         t = self.t
-        cpu = t.machine.cpu
+        cpu = t.machine.debuggee.cpu
         # Exits stay armed between runs: gdb removes and re-inserts the same
         # breakpoints around every resume, and an unchanged set costs nothing.
         cpu.set_exit_addresses(set(t.breakpoints) if self.arm else set())
@@ -1539,7 +1552,7 @@ class _Arming:
 
     def __exit__(self, *exc: object) -> None:
         t = self.t
-        cpu = t.machine.cpu
+        cpu = t.machine.debuggee.cpu
         if self.hooks:
             for h in self.hooks:
                 cpu.unwatch(h)

@@ -129,7 +129,7 @@ def test_checkpoints_and_snapshots_hold_every_thread(tmp_path: Path, devnull: in
 
 
 def test_the_quantum_option_says_the_default() -> None:
-    from rrdbg.machine.linux.kernel import DEFAULT_QUANTUM
+    from rrdbg.machine.linux.process import DEFAULT_QUANTUM
 
     shown = _run([*_rrdbg("run", "--help")])
     assert f"(default {DEFAULT_QUANTUM};" in " ".join(shown.stdout.decode().split())

@@ -44,8 +44,8 @@ def test_supported_features_with_reverse() -> None:
     assert supported_features(ALL, 0x20000) == (
         b"PacketSize=20000;multiprocess+;QStartNoAckMode+;QPassSignals+;qXfer:features:read+;"
         b"qXfer:threads:read+;qXfer:siginfo:read+;qXfer:libraries-svr4:read+;"
-        b"qXfer:auxv:read+;qXfer:exec-file:read+;swbreak+;hwbreak+;vContSupported+;"
-        b"ReverseStep+;ReverseContinue+"
+        b"qXfer:auxv:read+;qXfer:exec-file:read+;fork-events+;vfork-events+;exec-events+;"
+        b"swbreak+;hwbreak+;vContSupported+;ReverseStep+;ReverseContinue+"
     )
 
 

@@ -16,8 +16,11 @@ kernel on the PC machine (timer interrupts into ordinary code, ticks held
 back by cli and taken after sti's shadow and popf; its recording has qcow2
 snapshots every 50 k instructions).  Breakpoint candidates there include
 the IRQ0 stub, which is entered by interrupt delivery, not by a jump.
-Also: signal handlers (signals, sigread) and two threads racing on a
-variable under the deterministic scheduler (threads).
+Also: signal handlers (signals, sigread), two threads racing on a
+variable under the deterministic scheduler (threads), and two processes
+passing a byte back and forth through pipes (pipeline): the debugger
+follows the first one, so its breakpoints, watchpoints and steps are the
+first process's, and a step waits for it across the other's slices.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import bisect
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,6 +41,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from rrdbg.machine.machine import LinuxMachine
 from rrdbg.record.recording import PcOptions, record_pc
 from rrdbg.target.interface import Direction, StopKind, WatchKind
 from rrdbg.timeline import policy
@@ -53,6 +58,8 @@ SIGREAD = guest("sigread")
 SR = symbols(SIGREAD)
 THREADS = guest("threads")
 TH = symbols(THREADS)
+PROCS = guest("procs")
+PR = symbols(PROCS)
 F, B = Direction.FORWARD, Direction.BACKWARD
 
 
@@ -63,8 +70,19 @@ def _never() -> bool:
 class _World:
     """A recording plus the model answers from one forward pass."""
 
+    #: For a machine with processes: (icount, pid) of every switch between
+    #: processes in the forward pass, to know when the followed one runs.
+    switches: list[tuple[int, int]] | None = None
+    followed = 0
+
     def __init__(
-        self, directory: Path, candidates: tuple[int, ...], watched: int, *, fatal: bool = False
+        self,
+        directory: Path,
+        candidates: tuple[int, ...],
+        watched: int,
+        *,
+        fatal: bool = False,
+        processes: bool = False,
     ) -> None:
         self.directory = str(directory)
         self.fatal = fatal
@@ -86,6 +104,18 @@ class _World:
         m.cpu.watch_memory(write=True, begin=COUNTER - 16, end=COUNTER + 3, callback=on_write)
         m.cpu.retranslate()
         assert t.history_end is not None
+        if processes:
+            assert isinstance(m, LinuxMachine)
+            self.followed = m.pid
+            self.switches = [(0, m.pid)]
+            use = m._use
+
+            def noting(proc: Any) -> None:
+                if proc.linux.pid != self.switches[-1][1]:  # type: ignore[index]
+                    self.switches.append((m.icount, proc.linux.pid))  # type: ignore[union-attr]
+                use(proc)
+
+            m._use = noting  # type: ignore[method-assign]
         m.run(t.history_end + 1 if fatal else t.history_end)
         self.end = t.history_end
         assert t.fatal_end is fatal
@@ -99,12 +129,43 @@ class _World:
     def timeline(self) -> Timeline:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
 
+    def runs_followed(self, k: int) -> bool:
+        """Whether the followed process executes the instruction at icount k."""
+        if self.switches is None:
+            return True
+        i = bisect.bisect_right(self.switches, (k, 1 << 62)) - 1
+        return self.switches[i][1] == self.followed
+
+    def next_followed(self, k: int) -> int:
+        """The first icount >= k at which the followed process runs."""
+        while k < self.end and not self.runs_followed(k):
+            i = bisect.bisect_right(self.switches or [], (k, 1 << 62))
+            k = self.switches[i][0] if self.switches and i < len(self.switches) else self.end
+        return k
+
+    def previous_followed(self, k: int) -> int:
+        """The last icount < k at which the followed process ran (0: none)."""
+        k -= 1
+        while k > 0 and not self.runs_followed(k):
+            i = bisect.bisect_right(self.switches or [], (k, 1 << 62)) - 1
+            k = (self.switches or [(0, 0)])[i][0] - 1
+        return max(k, 0)
+
 
 @pytest.fixture(
     scope="module",
-    params=["debugme", "debugme-segv", "k_busy", "signals", "sigread", "threads"],
+    params=["debugme", "debugme-segv", "k_busy", "signals", "sigread", "threads", "pipeline"],
 )
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
+    if request.param == "pipeline":
+        # A parent and a child passing a byte back and forth through two
+        # pipes: switches at every blocking read and at the quantum;
+        # breakpoints in both sides' functions (the child's never stop the
+        # followed parent) and a watch on the parent's count.
+        directory = tmp_path_factory.mktemp("stateful") / "pipeline.rr"
+        record_quietly(PROCS, ["pingpong", "30"], directory, quantum=2000)
+        candidates = (PR["trip"], PR["echo_one"], PR["mode_pingpong"], PR["write_all"])
+        return _World(directory, candidates, PR["trips"], processes=True)
     if request.param == "threads":
         # Two threads racing on a variable, switched every 2000 instructions
         # (and at every futex wait of the joins): moving in time crosses
@@ -233,6 +294,15 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             # (until it has been reported: then the history is over).
             assert stop.kind in self._end_kinds(), stop
             assert self.t.icount == before
+        elif self.world.switches is not None:
+            # The followed process executes one instruction: the others run
+            # first while it waits, and after it until it runs again.
+            w = self.world
+            expected = w.next_followed(w.next_followed(before) + 1)
+            if stop.kind in (StopKind.BREAKPOINT, StopKind.WATCHPOINT):
+                assert before < self.t.icount <= expected, (stop, before, expected)
+            else:
+                assert self.t.icount == expected, (stop, before, expected)
         else:
             assert self.t.icount == before + 1
 
@@ -244,8 +314,9 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             assert stop.kind is StopKind.HISTORY_BEGIN
             assert self.t.icount == 0
         else:
-            assert self.t.icount == before - 1
-            undoes_write = self.watching and before - 1 in self.world.writes
+            landing = self.world.previous_followed(before)
+            assert self.t.icount == landing, (stop, before)
+            undoes_write = self.watching and landing in self.world.writes
             assert stop.kind is (StopKind.WATCHPOINT if undoes_write else StopKind.STEP)
 
     @rule()

@@ -9,8 +9,10 @@ of the host, or one end of a pipe the process made.
 
 An ``FdTable`` maps descriptors to open files, with each descriptor's own
 FD_CLOEXEC flag.  Descriptors are the lowest free numbers, as on Linux; the
-host handle is released when the last descriptor for it closes.  Tasks that
-share a table (threads) will share one object; ``fork`` will copy it.
+host handle is released when the last descriptor for it closes.  Threads
+share one table; ``fork`` copies it, and every process's table refers into
+the machine's one dict of open files (process.py), so a file's ``refs``
+counts descriptors in every process.
 
 Invariant: every descriptor's handle is a key of ``files``, and a file's
 ``refs`` is the number of descriptors that refer to it.
@@ -71,6 +73,17 @@ class FdTable:
             table.fds[fd] = fd
             table.files[fd] = OpenFile(fd, os.O_RDONLY if fd == 0 else os.O_WRONLY)
         return table
+
+    def fork(self) -> FdTable:
+        """The child's table after fork: the same descriptors and flags,
+        referring to the same open files (one more reference each)."""
+        for handle in self.fds.values():
+            self.files[handle].refs += 1
+        return FdTable(dict(self.fds), dict(self.cloexec), self.files)
+
+    def close_on_exec(self) -> list[int]:
+        """The descriptors execve closes (FD_CLOEXEC)."""
+        return sorted(fd for fd, flag in self.cloexec.items() if flag and fd in self.fds)
 
     def handle(self, fd: int) -> int | None:
         return self.fds.get(fd)

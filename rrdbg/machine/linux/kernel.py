@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat, Host, Ids
 from rrdbg.machine.linux.fdtable import FdTable, FileKind
+from rrdbg.machine.linux.process import ExecRequest, NewProcess, System
 from rrdbg.machine.linux.signals import (
     DEFAULT_IGNORE,
     DEFAULT_STOP,
@@ -87,9 +88,6 @@ ERESTARTSYS = 512
 #: What a handler returns when its task now waits (``Linux.block``): EAX is
 #: left alone and set when the task is woken (``Task.result``).
 BLOCKED = -(1 << 40)
-#: Instructions a thread runs before the scheduler may switch to another
-#: (docs/threads.md says how it was chosen).  Recordings store theirs.
-DEFAULT_QUANTUM = 5_000_000
 
 _UTSNAME = (b"Linux", b"rrdbg", b"6.1.0-rrdbg", b"#1 SMP PREEMPT_DYNAMIC", b"i686", b"(none)")
 
@@ -143,6 +141,21 @@ class LinuxState:
     #: Process-directed signals every thread blocks (Linux's shared pending
     #: queue): the first thread to unblock or sigwait for one takes it.
     shared: list[tuple[int, bytes]] = field(default_factory=list)
+    #: The process's place in the tree (process.py): its parent (0: the
+    #: host's process that started rrdbg), process group and session (0:
+    #: the first process's), the signal its parent gets when it ends, the
+    #: pid of the parent a vfork suspended until this process execs or
+    #: ends, and the pid of the process whose memory it shares (clone with
+    #: CLONE_VM: its writes go back there when it execs or ends).
+    ppid: int = 0
+    pgid: int = 0
+    sid: int = 0
+    exit_signal: int = 17
+    vfork_parent: int = 0
+    vm_parent: int = 0
+
+    def _process_fields(self) -> tuple[int, ...]:
+        return (self.ppid, self.pgid, self.sid, self.exit_signal, self.vfork_parent, self.vm_parent)
 
     def tasks(self) -> list[Task]:
         """Every task, in tid order."""
@@ -198,6 +211,7 @@ class LinuxState:
             "dumpable": self.dumpable,
             "umask": self.umask,
             **({"threads": threads} if threads else {}),
+            **({"process": list(fields)} if (fields := self._process_fields()) != _ROOT else {}),
         }
 
     @classmethod
@@ -222,7 +236,16 @@ class LinuxState:
             result=None if result is None else int(result),
         )
         others = [Task.from_thread_json(o) for o in threads.get("others", [])]
+        ppid, pgid, sid, exit_signal, vfork_parent, vm_parent = (
+            int(n) for n in (*data.get("process", _ROOT[:5]), 0)[:6]
+        )
         return cls(
+            ppid=ppid,
+            pgid=pgid,
+            sid=sid,
+            exit_signal=exit_signal,
+            vfork_parent=vfork_parent,
+            vm_parent=vm_parent,
             brk_start=int(data["brk_start"]),
             brk=int(data["brk"]),
             sleep_ns=int(data["sleep_ns"]),
@@ -241,6 +264,9 @@ class LinuxState:
             shared=[(int(s), bytes.fromhex(i)) for s, i in threads.get("shared", [])],
         )
 
+
+#: The process fields of the first process (no "process" key in its JSON).
+_ROOT = (0, 0, 0, 17, 0, 0)
 
 SyscallHandler = Callable[["Linux", int, int, int, int, int, int], int]
 _TABLE: dict[int, SyscallHandler] = {}
@@ -277,7 +303,10 @@ class Linux:
         ids: Ids,
         epoch_ns: int,
         warn: TextIO | None = None,
+        system: System | None = None,
     ) -> None:
+        """``system``: the machine's process tree this process joins (None:
+        a new one, this process its root)."""
         self.mem = memory
         self.host = host
         self.exe_path = exe_path
@@ -287,34 +316,94 @@ class Linux:
         self.ids = ids
         self.epoch_ns = epoch_ns
         self.state = LinuxState()
+        if system is None:
+            system = System(root=ids.pid, files=self.state.fdt.files)
+        self.sys = system
+        system.procs[ids.pid] = self
         #: Set when a signal may have become deliverable or a sigreturn
         #: changed the registers: the machine stops after this syscall and
         #: handles it before the program goes on.
         self.need_signal_check = False
-        #: The scheduler's time slice in instructions (a recording keeps it).
-        self.quantum = DEFAULT_QUANTUM
-        #: A timer armed by a syscall fires at its exact icount even before
-        #: the machine's next stop; off when replaying a recording made
-        #: before (it fired at the next stop).
-        self.exact_timers = True
-        #: The CPUs sched_getaffinity reports (the host's when run live; a
-        #: recording keeps the number): programs size their thread pools by
-        #: it, and the threads still run one at a time.
-        self.cpus = 1
         #: Threads clone just made, with their stack pointer (0: the
         #: parent's) and whether TLS was given: the machine builds their
         #: CPU context from the parent's after the syscall.
         self.new_threads: list[tuple[Task, int]] = []
-        #: Reads wait as interruptible ones (wait_to_read); off when replaying
-        #: a recording made before they did (its log has no waits).
-        self.interruptible_reads = True
+        #: Processes fork just made, and an execve to carry out: the
+        #: machine does both after the syscall (process.py).
+        self.new_processes: list[NewProcess] = []
+        self.exec_request: ExecRequest | None = None
         #: Registers a sigreturn brings back (the machine applies them).
         self.sigreturn: Restored | None = None
         #: The CPU, for the syscalls that read registers (the machine sets it).
         self.cpu: CpuAccess | None = None
         self._warn = warn if warn is not None else sys.stderr
-        self._reported: set[int] = set()
-        self._warned: set[str] = set()
+        # (One line per kind of event for the whole machine, not per process.)
+        self._reported: set[int] = system.reported
+        self._warned: set[str] = system.warned
+
+    # Machine-wide settings (process.py keeps them; a recording stores them).
+    @property
+    def quantum(self) -> int:
+        return self.sys.quantum
+
+    @quantum.setter
+    def quantum(self, value: int) -> None:
+        self.sys.quantum = value
+
+    @property
+    def cpus(self) -> int:
+        return self.sys.cpus
+
+    @cpus.setter
+    def cpus(self, value: int) -> None:
+        self.sys.cpus = value
+
+    @property
+    def exact_timers(self) -> bool:
+        return self.sys.exact_timers
+
+    @exact_timers.setter
+    def exact_timers(self, value: bool) -> None:
+        self.sys.exact_timers = value
+
+    @property
+    def interruptible_reads(self) -> bool:
+        return self.sys.interruptible_reads
+
+    @interruptible_reads.setter
+    def interruptible_reads(self, value: bool) -> None:
+        self.sys.interruptible_reads = value
+
+    def bind_cpu(
+        self,
+        set_tls: Callable[[int, int, int, int, int], None],
+        clear_tls: Callable[[int], None],
+        cpu: CpuAccess,
+    ) -> None:
+        """The process runs on another CPU now (execve gave it a new one)."""
+        self._set_tls, self._clear_tls, self.cpu = set_tls, clear_tls, cpu
+
+    @property
+    def multitask(self) -> bool:
+        """Whether another task (a thread, another process) may run while
+        this one waits: then a blocking call blocks only its task."""
+        return bool(self.state.others) or len(self.sys.procs) > 1
+
+    @property
+    def pid(self) -> int:
+        return self.ids.pid
+
+    @property
+    def ppid(self) -> int:
+        return self.state.ppid or self.ids.ppid
+
+    @property
+    def pgid(self) -> int:
+        return self.state.pgid or self.sys.root
+
+    @property
+    def sid(self) -> int:
+        return self.state.sid or self.sys.root
 
     @property
     def task(self) -> Task:
@@ -363,7 +452,7 @@ class Linux:
             self._warn.flush()
 
     def virtual_ns(self) -> int:
-        return self._icount() * NS_PER_INSN + self.state.sleep_ns
+        return self._icount() * NS_PER_INSN + self.sys.sleep_ns
 
     def _clock_ns(self, clock: int) -> int | None:
         if clock in (0, 5, 8, 11):  # REALTIME, REALTIME_COARSE, _ALARM, TAI
@@ -397,6 +486,13 @@ class Linux:
         if not base:
             return path
         return base.rstrip(b"/") + b"/" + path
+
+    def own_exe(self, path: bytes) -> bytes:
+        """/proc/self/exe (or /proc/PID/exe of this process) as the file it
+        stands for: the program this process runs, not rrdbg's Python."""
+        if path == b"/proc/self/exe" or path == b"/proc/%d/exe" % self.pid:
+            return self.exe_path
+        return path
 
     def _at(self, addr: int, dirfd: int = _AT_FDCWD) -> bytes | int:
         """The guest path at ``addr``, resolved as ``_resolve`` does."""
@@ -434,9 +530,10 @@ class Linux:
 
     def pipe_event(self) -> None:
         """Something was read from, written to or closed on a pipe: threads
-        waiting on a pipe make their call again (when they next run)."""
-        for t in self.state.others.values():
-            if t.wait is not None and t.wait.kind in ("pipe", "poll"):
+        waiting on a pipe, in any process, make their call again (when they
+        next run)."""
+        for t, _k in self.sys.tasks():
+            if t.wait is not None and t.wait.kind in ("pipe", "poll") and t is not self.state.task:
                 self.wake(t, BLOCKED)
 
     def _stat64(self, st: FileStat) -> bytes:
@@ -602,7 +699,7 @@ class Linux:
         """The icount at which the next armed timer expires, if it can while
         the process runs (real timers also expire during sleeps)."""
         best = None
-        sleep = self.state.sleep_ns
+        sleep = self.sys.sleep_ns
         for t in self.state.timers.values():
             if not t.deadline:
                 continue
@@ -613,11 +710,12 @@ class Linux:
     def next_wait_icount(self) -> int | None:
         """The icount at which the earliest deadline of a blocked thread's
         wait passes while others run (it is woken exactly then)."""
-        waits = [t.wait for t in self.state.others.values() if t.wait is not None]
+        running = self.state.task
+        waits = [t.wait for t, _k in self.sys.tasks() if t.wait is not None and t is not running]
         deadlines = [w.deadline for w in waits if w.deadline and w.kind != "exited"]
         if not deadlines:
             return None
-        return (min(deadlines) - self.state.sleep_ns) // NS_PER_INSN
+        return (min(deadlines) - self.sys.sleep_ns) // NS_PER_INSN
 
     def expire_timers(self) -> None:
         """Fire every timer whose deadline has passed (called at each stop)."""
@@ -662,9 +760,9 @@ class Linux:
                 if t.deadline and t.clock == "real" and t.deadline <= end
             ]
             if not due:
-                self.state.sleep_ns += end - self.virtual_ns()
+                self.sys.sleep_ns += end - self.virtual_ns()
                 return 0
-            self.state.sleep_ns += max(min(due) - self.virtual_ns(), 0)
+            self.sys.sleep_ns += max(min(due) - self.virtual_ns(), 0)
             self.expire_timers()
             if self.interrupting():
                 return end - self.virtual_ns()
@@ -683,7 +781,7 @@ class Linux:
         if f.kind in (FileKind.FILE, FileKind.DIRECTORY):
             return True
         own_pipe = f.kind is FileKind.PIPE
-        if own_pipe and self.state.others:
+        if own_pipe and self.multitask:
             return True  # the read blocks only its thread (sys_files._would_block)
         query = struct.pack("<ih", handle, _POLLIN)
         while True:
@@ -751,15 +849,15 @@ class Linux:
         left)."""
         wait = task.wait
         assert wait is not None
-        if wait.kind == "exited":
-            return
+        if wait.kind in ("exited", "vfork"):
+            return  # (a vfork parent is not interrupted: Linux waits killably)
         if wait.kind == "pi":
             self.wake(task, BLOCKED)
             return
         if wait.kind == "pipe" and task.pipe_done:
             self.wake(task, task.pipe_done)  # a write cut short: what it wrote
             return
-        if wait.kind == "pipe" or (wait.kind == "futex" and not wait.deadline):
+        if wait.kind in ("pipe", "child") or (wait.kind == "futex" and not wait.deadline):
             task.signals.restart = wait.nr
         if wait.kind == "sleep" and wait.rem and wait.rem_format:
             left = max(wait.deadline - self.virtual_ns(), 0)
@@ -771,7 +869,7 @@ class Linux:
         """A sleep syscall: 0 when ``ns`` of virtual time has passed, -EINTR
         (and the time left at ``rem``) when a signal cut it short.  With
         other threads the task blocks (BLOCKED) and they run meanwhile."""
-        if self.state.others:
+        if self.multitask:
             if ns <= 0:
                 return 0
             wait = Wait("sleep", deadline=self.virtual_ns() + ns, rem=rem, rem_format=rem_format)
@@ -786,7 +884,7 @@ class Linux:
     def pause(self) -> int:
         """pause, sigsuspend, an empty poll: -EINTR once a signal that
         interrupts has come; with other threads the task blocks meanwhile."""
-        if self.state.others and not self.interrupting():
+        if self.multitask and not self.interrupting():
             return self.block(Wait("signal"))
         self.wait_for_signal()
         return -errno.EINTR

@@ -30,26 +30,42 @@ def runnable(task: Task) -> bool:
     return task.wait is None
 
 
-def pick_next(k: Linux) -> Task | None:
-    """The task to run next: the first runnable after the running one in
-    tid order, the running one itself last; None if none can run."""
+def pick_next(k: Linux) -> tuple[Task, Linux] | None:
+    """The task to run next (and its process): the first runnable after the
+    running one in tid order, across every process, the running one itself
+    last; None if none can run."""
     current = k.state.task
-    tasks = k.state.tasks()
-    after = [t for t in tasks if t.tid > current.tid] + [t for t in tasks if t.tid < current.tid]
-    for t in after:
+    tasks = k.sys.tasks()
+    after = [tk for tk in tasks if tk[0].tid > current.tid]
+    after += [tk for tk in tasks if tk[0].tid < current.tid]
+    for t, owner in after:
         if runnable(t):
-            return t
-    return current if runnable(current) else None
+            return t, owner
+    if runnable(current) and k.sys.procs.get(k.pid) is k:
+        return current, k
+    return None
 
 
 def expire_waits(k: Linux) -> None:
     """Wake every task whose wait's deadline has passed, with its timeout
     result (ETIMEDOUT for a futex, 0 for a sleep)."""
     now = k.virtual_ns()
-    for t in k.state.tasks():
+    for t, owner in k.sys.tasks():
         w = t.wait
         if w is not None and w.deadline and w.deadline <= now and w.kind != "exited":
-            k.wake(t, w.timeout)
+            owner.wake(t, w.timeout)
+
+
+def expire_timers(k: Linux) -> None:
+    """Fire the timers of every process whose deadline has passed."""
+    for owner in k.sys.live():
+        owner.expire_timers()
+
+
+def next_timer_icount(k: Linux) -> int | None:
+    """The icount at which the next armed timer of any process expires."""
+    due = [at for owner in k.sys.live() if (at := owner.next_timer_icount()) is not None]
+    return min(due) if due else None
 
 
 def idle(k: Linux) -> None:
@@ -57,20 +73,26 @@ def idle(k: Linux) -> None:
     wait or a real-time timer, firing timers (their signals may interrupt
     waits) and waking timed-out waits, until a task can run."""
     while pick_next(k) is None:
-        deadlines = [
-            t.wait.deadline
-            for t in k.state.tasks()
-            if t.wait is not None and t.wait.deadline and not t.exited
-        ]
+        tasks = k.sys.tasks()
+        deadlines = [t.wait.deadline for t, _ in tasks if t.wait is not None and t.wait.deadline]
         deadlines += [
-            tm.deadline for tm in k.state.timers.values() if tm.deadline and tm.clock == "real"
+            tm.deadline
+            for owner in k.sys.live()
+            for tm in owner.state.timers.values()
+            if tm.deadline and tm.clock == "real"
         ]
         if not deadlines:
-            live = [t for t in k.state.tasks() if not t.exited]
-            what = "the program waits" if len(live) == 1 else "every thread of the program waits"
-            k.warn_once("deadlock", f"{what} for something that can never happen; ending it")
+            live = [t for t, _ in tasks if not t.exited]
+            if len(k.sys.procs) > 1:
+                what = "every process of the program waits"
+            elif len(live) > 1:
+                what = "every thread of the program waits"
+            else:
+                what = "the program waits"
+            if k.sys.root in k.sys.procs:
+                k.warn_once("deadlock", f"{what} for something that can never happen; ending it")
             raise ProcessExit(ExitStatus(signal=9))
         gap = max(min(deadlines) - k.virtual_ns(), 0)
-        k.state.sleep_ns += gap
-        k.expire_timers()
+        k.sys.sleep_ns += gap
+        expire_timers(k)
         expire_waits(k)

@@ -70,7 +70,7 @@ def _would_block(k: Linux, handle: int, result: int) -> int:
         return result
     if f.flags & 0o4000:  # O_NONBLOCK: the program asked for EAGAIN
         return result
-    if k.state.others:
+    if k.multitask:
         return k.block(Wait("pipe"))
     k.warn_once(
         "pipe",
@@ -125,7 +125,7 @@ def _write_data(k: Linux, handle: int, data: bytes) -> int:
     signal then ends the call with that count)."""
     f = k.fdt.files.get(handle)
     task = k.state.task
-    if f is None or f.kind is not FileKind.PIPE or f.flags & O_NONBLOCK or not k.state.others:
+    if f is None or f.kind is not FileKind.PIPE or f.flags & O_NONBLOCK or not k.multitask:
         return _would_block(k, handle, _written(k, k.host.write(handle, data)))
     done = task.pipe_done
     result = _written(k, k.host.write(handle, data[done:]))
@@ -210,7 +210,7 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
         return path
     if flags & 0o100:  # O_CREAT
         mode = _creation_mode(k, mode)
-    handle = k.host.open(path, flags, mode)
+    handle = k.host.open(k.own_exe(path), flags, mode)
     if handle < 0:
         return handle
     fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
@@ -408,7 +408,7 @@ def _readlink_common(k: Linux, path: bytes | int, buf: int, size: int) -> int:
         return path
     if _signed(size) <= 0:
         return -errno.EINVAL
-    target = k.exe_path if path == b"/proc/self/exe" else k.host.readlink(path)
+    target = k.exe_path if k.own_exe(path) != path else k.host.readlink(path)
     if isinstance(target, int):
         return target
     data = target[:size]

@@ -281,7 +281,7 @@ def _poll_handles(
         records += struct.pack("<ih", -1 if handle is None else handle, events)
         f = None if handle is None else k.fdt.files.get(handle)
         own = own and (handle is None or (f is not None and f.kind is FileKind.PIPE))
-    if own and k.state.others:
+    if own and k.multitask:
         return _poll_own(k, entries, records, timeout_ns)
     real = [t.deadline for t in k.state.timers.values() if t.deadline and t.clock == "real"]
     wait = timeout_ns

@@ -269,7 +269,7 @@ def _sigtimedwait(k: Linux, uset: int, uinfo: int, timeout: int | None, size: in
             return -errno.EINTR  # another signal, for a handler
         if timeout == 0:
             return -errno.EAGAIN
-        if k.state.others:
+        if k.multitask:
             # The thread waits; a wanted signal makes it call again (and
             # find it), the deadline gives EAGAIN.
             deadline = 0 if timeout is None else k.virtual_ns() + timeout

@@ -4,8 +4,7 @@ lists, thread exit, yielding, thread-directed signals.
 Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
 ``Linux`` object and the six syscall arguments and return the result
 (a negative errno for failures, ``BLOCKED`` when the task now waits).
-New processes (clone without CLONE_VM, fork, vfork, execve) are not here
-yet: sys_process.py ends the program with one line saying so.
+New processes (clone without CLONE_THREAD, fork, vfork) are sys_process.py's.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from rrdbg.machine.linux.kernel import (
     syscall,
 )
 from rrdbg.machine.linux.signals import SignalState
-from rrdbg.machine.linux.sys_process import no_processes
+from rrdbg.machine.linux.sys_process import new_process
 from rrdbg.machine.linux.task import Task, Wait, user_desc_bits
 
 CLONE_VM = 0x100
@@ -89,21 +88,26 @@ def _get_thread_area(k: Linux, u_info: int, *_: int) -> int:
 # -- creating threads ------------------------------------------------------------------
 
 
-def _new_thread(k: Linux, flags: int, stack: int, parent_tid: int, tls: int, child_tid: int) -> int:
+def _new_thread(
+    k: Linux,
+    flags: int,
+    stack: int,
+    parent_tid: int,
+    tls: int,
+    child_tid: int,
+    exit_signal: int = 0,
+) -> int:
     """A new thread of this process; the machine gives it the parent's
     registers with EAX = 0 (and ESP = ``stack`` if given) after the call.
-    Anything but a thread (a new process) ends the program for now."""
+    Anything but a thread is a new process (sys_process.new_process)."""
     if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         return -errno.EINVAL
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         return -errno.EINVAL
     if flags & _THREAD != _THREAD or flags & CLONE_VFORK:
-        what = "vfork" if flags & CLONE_VFORK else "clone without CLONE_THREAD"
-        return no_processes(k, f"{what} (a new process)")
+        return new_process(k, flags, stack, parent_tid, tls, child_tid, exit_signal)
     parent = k.state.task
-    if not k.state.next_tid:
-        k.state.next_tid = k.ids.pid + 1
-    tid = k.state.next_tid
+    tid = k.sys.new_pid()
     child = Task(
         tid=tid,
         sigmask=parent.sigmask,
@@ -121,7 +125,6 @@ def _new_thread(k: Linux, flags: int, stack: int, parent_tid: int, tls: int, chi
         k.mem.write(child_tid, struct.pack("<I", tid))
     if flags & CLONE_CHILD_CLEARTID:
         child.tid_address = child_tid
-    k.state.next_tid += 1
     k.state.others[tid] = child
     k.new_threads.append((child, stack))
     k.need_signal_check = True  # the machine builds its context now
@@ -132,7 +135,7 @@ def _new_thread(k: Linux, flags: int, stack: int, parent_tid: int, tls: int, chi
 def _clone(
     k: Linux, flags: int, stack: int, parent_tid: int, tls: int, child_tid: int, *_: int
 ) -> int:
-    return _new_thread(k, flags & ~0xFF, stack, parent_tid, tls, child_tid)
+    return _new_thread(k, flags & ~0xFF, stack, parent_tid, tls, child_tid, flags & 0xFF)
 
 
 @syscall(435)  # clone3(struct clone_args *, size)
@@ -147,7 +150,7 @@ def _clone3(k: Linux, args: int, size: int, *_: int) -> int:
     if flags >> 32 or exit_signal > 64 or (flags & CLONE_THREAD and exit_signal):
         return -errno.EINVAL
     top = (stack + stack_size) & 0xFFFFFFFF if stack else 0
-    return _new_thread(k, flags, top, parent_tid, tls, child_tid)
+    return _new_thread(k, flags, top, parent_tid, tls, child_tid, exit_signal)
 
 
 # -- ids ---------------------------------------------------------------------------
@@ -337,7 +340,7 @@ def _futex64(k: Linux, uaddr: int, op: int, val: int, timeout: int, uaddr2: int,
 
 @syscall(158)  # sched_yield
 def _sched_yield(k: Linux, *_: int) -> int:
-    if k.state.others:
+    if k.multitask:
         # The slice ends here: every other runnable thread gets a turn first.
         k.state.slice_end = 1
         k.need_signal_check = True
