@@ -185,6 +185,22 @@ class FakeTarget:
         if tid != 1:
             raise TargetError(f"no thread {tid}", errno=EINVAL)
 
+    # One process that never forks.
+    has_processes = False
+
+    def process_ids(self) -> list[int]:
+        return [self.process_id]
+
+    def follow_process(self, pid: int) -> None:
+        if pid != self.process_id:
+            raise TargetError(f"no process {pid}", errno=EINVAL)
+
+    def detach_process(self, pid: int) -> bool:
+        return False
+
+    def set_process_events(self, on: bool) -> None:
+        pass
+
     def read_registers(self) -> dict[str, bytes]:
         return dict(self.registers)
 

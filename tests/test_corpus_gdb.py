@@ -138,3 +138,68 @@ def test_dynamic_sort_from_a_libc_breakpoint_back_to_who_filled_the_buffer(
     # Stopped in libc's stdio, called from sort's own code through fwrite.
     frames = re.findall(r"^#\d+ +0x[0-9a-f]+ in (\S+) \(\)", text, re.MULTILINE)
     assert frames and "fwrite" in " ".join(frames), text
+
+
+def _record_pipeline(tmp_path: Path, sysroot: Path) -> Path:
+    (tmp_path / "names.txt").write_bytes(NAMES)
+    out = tmp_path / "pipeline.rr"
+    dash = sysroot / "bin" / "dash"
+    record = [sys.executable, "-m", "rrdbg", "record", "--sysroot", str(sysroot), "-o", str(out)]
+    proc = subprocess.run(
+        [*record, str(dash), "-c", "sort names.txt | head -n 2"],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"apple\nbanana\n"), proc.stderr
+    return out
+
+
+def test_a_shell_pipeline_followed_into_its_first_command(sysroot: Path, tmp_path: Path) -> None:
+    """``set follow-fork-mode child``: gdb leaves the shell at its first fork,
+    follows the child through its exec of sort (symbols of the new program
+    and its libc from the recording), stops in sort's write and steps back
+    into libc's caller; the shell and head run on unobserved."""
+    recording = _record_pipeline(tmp_path, sysroot)
+    text = _session(
+        recording,
+        sysroot / "bin" / "dash",
+        [
+            "set follow-fork-mode child",
+            "set breakpoint pending on",
+            "catch exec",
+            "continue",
+            "info inferiors",
+            "break write",
+            "continue",
+            "print (char *)(*(char **)($esp + 8))",
+            "reverse-stepi",
+            "bt 1",
+            "reverse-continue",
+        ],
+    )
+    assert re.search(r"\[Attaching after .*\d+ fork to child .*\d+\]", text), text
+    assert re.search(r"hit Catchpoint 1 \(exec'd \S*/usr/bin/sort\)", text), text
+    assert re.search(r"^\* 2 +process \d+ .*/usr/bin/sort", text, re.MULTILINE), text
+    assert re.search(r"hit Breakpoint 2(\.\d+)?, 0x[0-9a-f]+ in write \(\)", text), text
+    assert '"apple\\nbanana\\nfig\\npear\\n"' in text, text
+    # One instruction back: the call into write, in libc's stdio.
+    assert re.search(r"^#0 +0x[0-9a-f]+ in _IO_\w+ \(\) from \S*libc\.so\.6", text, re.M), text
+    # Back past the exec: the child's history begins at its fork.
+    assert "No more reverse-execution history." in text, text
+
+
+def test_a_shell_pipeline_with_the_parent_followed(sysroot: Path, tmp_path: Path) -> None:
+    """The default (follow the parent, detach the child): a fork catchpoint
+    names each child; the shell waits for both and exits with status 0."""
+    recording = _record_pipeline(tmp_path, sysroot)
+    text = _session(
+        recording,
+        sysroot / "bin" / "dash",
+        ["catch fork", "continue", "continue", "info inferiors", "continue"],
+    )
+    forks = re.findall(r"Catchpoint 1 \(forked process (\d+)\)", text)
+    assert len(forks) == 2 and forks[0] != forks[1], text
+    assert re.search(r"\[Detaching after fork from child process \d+\]", text), text
+    assert re.search(r"^\* 1 +process \d+ ", text, re.MULTILINE), text

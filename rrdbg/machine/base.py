@@ -106,6 +106,14 @@ class DebuggableMachine(Machine, Protocol):
     def program_image(self) -> bytes:
         """The program file's bytes as loaded (gdb may fetch them: vFile)."""
 
+    @property
+    def current_exe(self) -> str:
+        """The program the followed process runs now (``exe_path`` until it execs)."""
+
+    @property
+    def current_image(self) -> bytes:
+        """That program's bytes."""
+
     def run(self, limit: int, *, exact: bool = True) -> Stop:
         """Run until ``limit`` or a stop (``Cpu.run``'s reasons, plus END)."""
 

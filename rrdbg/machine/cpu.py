@@ -323,6 +323,10 @@ class Cpu:
     def _setup_gdt(self) -> None:
         install_gdt(self.engine, self.memory)
 
+    def reset_gdt(self) -> None:
+        """The GDT again, after the whole address space was unmapped."""
+        self._setup_gdt()
+
     def enter_user_mode(self, eip: int, esp: int) -> None:
         """Start the process at CPL 3 the way a kernel does: with ``iret``.
 

@@ -102,6 +102,16 @@ STATE_REGS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The program a process runs (what a debugger needs of it)."""
+
+    program: Program
+    interp: Program | None
+    auxv: bytes
+    exe_path: str
+
+
 @dataclass(slots=True)
 class Process:
     """One process's machine side: its address space, the CPU that runs
@@ -114,63 +124,75 @@ class Process:
     cpu: Cpu
     regs: CpuRegisters
     read_syscall_regs: Callable[[], list[int]]
+    #: Its program (None: a container a snapshot is restored into, until
+    #: ``load_state`` says whose it is).
+    loaded: Loaded | None = None
+    #: The CPU as made (kernel mode, before any program): exec starts there.
+    boot_context: bytes = b""
 
 
 class TreeMemory:
     """Every process's address space seen as one, for checkpoints and
-    snapshots: slot i, the i-th process in pid order, at ``i << 32``.  A
-    one-process machine is slot 0 alone: its snapshots are those of a
-    machine without processes.  Restoring (``unmap_all`` then ``map``)
-    fills the slots with containers, new ones if there are more processes
-    than now; ``take`` hands them to ``load_state``, which says whose they
-    are."""
+    snapshots: the first process's at 0 (so a one-process machine saves
+    exactly what it always did), process ``pid``'s at ``pid << 32``.  A
+    process keeps its place, and its container (engine, CPU) keeps its
+    process, across restores: hooks a debugger set on a CPU stay valid.
+    Restoring (``unmap_all`` then ``map``) makes containers for processes
+    that do not exist now; ``take`` hands them to ``load_state``."""
 
     def __init__(self, machine: LinuxMachine) -> None:
         self._m = machine
-        self._pending: list[Process] | None = None
+        self._pending: dict[int, Process] | None = None
 
-    def containers(self) -> list[Process]:
-        if self._pending is not None:
-            return self._pending
-        return [self._m.procs[p] for p in sorted(self._m.procs)]
+    def containers(self) -> dict[int, Process]:
+        """pid -> container, as now (or as a restore has made them so far)."""
+        return self._pending if self._pending is not None else self._m.procs
 
-    def take(self, count: int) -> list[Process]:
-        """The first ``count`` slots' containers (restoring ends here)."""
-        slots = list(self.containers())
+    def _base(self, pid: int) -> int:
+        return 0 if pid == self._m._root_ids.pid else pid << 32
+
+    def _pid(self, addr: int) -> int:
+        high = addr >> 32
+        return self._m._root_ids.pid if high == 0 else high
+
+    def take(self, pids: list[int]) -> dict[int, Process]:
+        """The containers of ``pids`` (restoring ends here)."""
+        have = self.containers()
         self._pending = None
-        while len(slots) < count:
-            slots.append(self._m._blank_process())
-        return slots[:count]
+        taken = {pid: have.get(pid) or self._m._blank_process(pid) for pid in pids}
+        for pid, proc in have.items():
+            if pid not in taken:
+                self._m._spare[pid] = proc  # it may come back (a fork again)
+        return taken
 
-    def _slot(self, addr: int) -> GuestMemory:
-        i = addr >> 32
-        slots = self.containers()
-        if i >= len(slots):
+    def _space(self, addr: int) -> GuestMemory:
+        pid = self._pid(addr)
+        have = self.containers()
+        if pid not in have:
             if self._pending is None:
-                self._pending = list(slots)
-            while len(self._pending) <= i:
-                self._pending.append(self._m._blank_process())
-            slots = self._pending
-        return slots[i].memory
+                self._pending = dict(have)
+            have = self._pending
+            have[pid] = self._m._blank_process(pid)
+        return have[pid].memory
 
     def regions(self) -> Iterator[Region]:
-        for i, proc in enumerate(self.containers()):
-            base = i << 32
-            for r in proc.memory.regions():
+        have = self.containers()
+        for base, pid in sorted((self._base(pid), pid) for pid in have):
+            for r in have[pid].memory.regions():
                 yield Region(r.start + base, r.end + base, r.perms, r.name)
 
     def view(self, addr: int, size: int) -> memoryview:
-        return self._slot(addr).view(addr & _LOW32, size)
+        return self._space(addr).view(addr & _LOW32, size)
 
     def load_raw(self, addr: int, data: bytes | memoryview) -> None:
-        self._slot(addr).load_raw(addr & _LOW32, data)
+        self._space(addr).load_raw(addr & _LOW32, data)
 
     def map(self, start: int, size: int, perms: int, name: str = "") -> None:
-        self._slot(start).map(start & _LOW32, size, perms, name)
+        self._space(start).map(start & _LOW32, size, perms, name)
 
     def unmap_all(self) -> None:
-        self._pending = list(self.containers())
-        for proc in self._pending:
+        self._pending = dict(self.containers())
+        for proc in self._pending.values():
             proc.memory.unmap_all()
 
 
@@ -250,6 +272,10 @@ class LinuxMachine:
         self._use(proc)
         self._root_ids = ids
         self._root_exe = proc.linux.exe_path
+        #: Containers of processes that do not exist at this point of the
+        #: run (ended, or not made yet after going back): a process that
+        #: comes back gets its own again.
+        self._spare: dict[int, Process] = {}
         #: The process a debugger looks at (registers, memory, breakpoints,
         #: threads): the first one.
         self.followed = ids.pid
@@ -285,6 +311,10 @@ class LinuxMachine:
         #: The dynamic loader of a dynamically linked program, where it was put.
         self.interp: Program | None
         self.interp, self._auxv = self._load(self.program, args)
+        proc.loaded = Loaded(self.program, self.interp, self._auxv, self.exe_path)
+        #: Programs by the path the guest knows them by (a snapshot restores
+        #: processes into containers that must learn which program they run).
+        self._loaded_by_exe = {proc.linux.exe_path: proc.loaded}
         self.linux.state.task.tid = ids.pid
 
     # -- processes: address spaces and CPUs ------------------------------
@@ -293,24 +323,38 @@ class LinuxMachine:
         engine = Engine()
         memory = GuestMemory(engine)
         cpu = Cpu(memory, engine, native=self._native)
-        linux = Linux(
+        regs = CpuRegisters(engine)
+        cpu.on_syscall = self._syscall
+        # Virtual TSC: one tick per retired instruction (no host time leaks).
+        cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
+        proc = Process(
+            None,  # type: ignore[arg-type]
+            engine,
             memory,
+            cpu,
+            regs,
+            engine.batch_reader(_SYSCALL_REGS),
+            boot_context=engine.context_bytes(),
+        )
+        proc.linux = self._new_linux(proc, ids, exe_path, system)
+        return proc
+
+    def _new_linux(self, proc: Process, ids: Ids, exe_path: bytes, system: System | None) -> Linux:
+        """A process's kernel side, on ``proc``'s memory and CPU."""
+        linux = Linux(
+            proc.memory,
             self.host,
             exe_path=exe_path,
-            set_tls=cpu.set_gdt_entry,
-            clear_tls=cpu.clear_gdt_entry,
+            set_tls=proc.cpu.set_gdt_entry,
+            clear_tls=proc.cpu.clear_gdt_entry,
             icount=lambda: self.cpu.counter.total,
             ids=ids,
             epoch_ns=self._epoch_ns,
             warn=self._warn,
             system=system,
         )
-        regs = CpuRegisters(engine)
-        linux.cpu = regs
-        cpu.on_syscall = self._syscall
-        # Virtual TSC: one tick per retired instruction (no host time leaks).
-        cpu.on_rdtsc = lambda n: n * TSC_PER_INSN
-        return Process(linux, engine, memory, cpu, regs, engine.batch_reader(_SYSCALL_REGS))
+        linux.cpu = proc.regs
+        return linux
 
     def _use(self, proc: Process) -> None:
         """Make ``proc`` the running process (its CPU counts on from the
@@ -507,6 +551,7 @@ class LinuxMachine:
         self._note_vfork_done(k)
         sys_process.process_ended(k, status.code, status.signal)
         del self.procs[k.pid]
+        self._spare[k.pid] = self._proc
         return False
 
     # -- threads (the scheduler's policy is linux/sched.py) ---------------
@@ -590,12 +635,23 @@ class LinuxMachine:
     @property
     def debuggee(self) -> Process:
         """The process a debugger looks at (``followed``): its registers,
-        memory and breakpoints; the running one once it has ended."""
-        return self.procs.get(self.followed, self._proc)
+        memory and breakpoints.  At a point of the run where it does not
+        exist (not made yet, or ended), its container all the same (hooks
+        and breakpoints set on its CPU apply when it comes back); the
+        running one if it never existed."""
+        return self.procs.get(self.followed) or self._spare.get(self.followed) or self._proc
 
     @property
     def pid(self) -> int:
         return self.debuggee.linux.pid
+
+    @property
+    def history_floor(self) -> int:
+        """Where the followed process's history begins for a debugger: the
+        icount it was made at, or last exec'd at (before, the addresses and
+        symbols gdb has for it mean nothing)."""
+        st = self.debuggee.linux.state
+        return max(st.born, st.exec_at)
 
     @property
     def running_tid(self) -> int:
@@ -683,7 +739,12 @@ class LinuxMachine:
         parent = self._proc
         context = self.engine.context_bytes()
         for new in made:
-            child = self._new_process(new.ids, k.exe_path, k.sys)
+            child = self._spare.pop(new.ids.pid, None)
+            if child is None:
+                child = self._new_process(new.ids, k.exe_path, k.sys)
+            else:
+                _fresh_address_space(child)
+                child.linux = self._new_linux(child, new.ids, k.exe_path, k.sys)
             child.linux.state = new.state
             _copy_address_space(parent.memory, child.memory)
             child.engine.restore_context_bytes(context)
@@ -695,6 +756,7 @@ class LinuxMachine:
             if new.child_tid:
                 with contextlib.suppress(GuestMemoryError):
                     child.memory.write(new.child_tid, struct.pack("<I", new.ids.pid))
+            child.loaded = parent.loaded
             self.procs[new.ids.pid] = child
             if k.pid == self.followed:
                 kind = "vfork" if new.state.vfork_parent else "fork"
@@ -729,45 +791,39 @@ class LinuxMachine:
                         dst.poke(at, mine.tobytes())
 
     def _exec(self) -> None:
-        """Carry out an execve that passed its checks: the process gets a
-        new address space and CPU with the program loaded, its other
-        threads end, and the kernel side does the rest (process.py)."""
+        """Carry out an execve that passed its checks: the process's
+        container gets a fresh address space with the program loaded (the
+        same engine and CPU: a debugger's hooks on it stay), its other
+        threads end, and the kernel side does the rest (sys_process)."""
         k = self.linux
         request, k.exec_request = k.exec_request, None
         assert request is not None
         icount = self.icount
         name = os.fsdecode(request.path)
         program = parse_program(name, request.image)
-        old = self._proc
-        self._give_memory_back(old)
+        proc = self._proc
+        self._give_memory_back(proc)
         self._note_vfork_done(k)
         if k.pid == self.followed:
             self.event = ("exec", k.pid, request.path)
-        proc = self._new_process(k.ids, request.path, k.sys)
-        # The kernel side stays (pid, fds, dispositions ...): moved over.
-        del k.sys.procs[k.pid]
-        k.sys.procs[k.pid] = proc.linux = k
-        k.mem = proc.memory
         k.exe_path = request.path
-        k.bind_cpu(proc.cpu.set_gdt_entry, proc.cpu.clear_gdt_entry, proc.regs)
         sys_process.exec_kernel_side(k, os.path.basename(request.path)[:15])
-        self.procs[k.pid] = proc
-        self._proc = proc
-        self._use_same(proc)
+        k.state.exec_at = icount
+        _fresh_address_space(proc)
         # The loader's host calls (the dynamic loader, AT_RANDOM) happen at
         # this icount; starting the CPU counts from 0 again: set it back.
         proc.cpu.adopt(icount)
         interp, auxv = self._load(program, request.argv, request.envp, request.filename)
         proc.cpu.adopt(icount)
-        del old
-        if k.pid == k.sys.root:
-            # What a debugger shows of the first process: its new program.
-            self.program, self.interp, self._auxv = program, interp, auxv
-            self.program_path = self.exe_path = name
-            self.argv = request.argv
+        proc.loaded = self._loaded_by_exe[request.path] = Loaded(program, interp, auxv, name)
 
-    def _blank_process(self) -> Process:
-        """An empty container a snapshot's process is restored into."""
+    def _blank_process(self, pid: int) -> Process:
+        """A container for process ``pid`` (a snapshot restores it into it):
+        the one it had before if any (hooks on its CPU stay valid), else a
+        new, empty one."""
+        spare = self._spare.pop(pid, None)
+        if spare is not None:
+            return spare
         return self._new_process(self._root_ids, b"", self.linux.sys)
 
     def _use_same(self, proc: Process) -> None:
@@ -944,15 +1000,10 @@ class LinuxMachine:
             each.state.sleep_ns = sys.sleep_ns
             each.state.next_tid = sys.next_pid
         data = k.state.to_json()
-        if (
-            len(sys.procs) == 1
-            and k.pid == sys.root
-            and not sys.zombies
-            and self.followed == sys.root
-        ):
+        if len(sys.procs) == 1 and k.pid == sys.root and not sys.zombies:
             return data
         procs = []
-        for proc in self._tree.containers():
+        for _pid, proc in sorted(self._tree.containers().items()):
             p = proc.linux
             entry: dict[str, Any] = {"pid": p.pid, "ppid": p.ids.ppid, "exe": p.exe_path.hex()}
             if p is not k:
@@ -963,7 +1014,6 @@ class LinuxMachine:
         data["tree"] = {
             "running": k.pid,
             "root": sys.root,
-            "followed": self.followed,
             "root_status": [sys.root_code, sys.root_signal],
             "zombies": [z.to_json() for _, z in sorted(sys.zombies.items())],
             "procs": procs,
@@ -990,7 +1040,7 @@ class LinuxMachine:
             else [{"pid": root_ids.pid, "ppid": root_ids.ppid, "exe": self._root_exe.hex()}]
         )
         running_pid = int(tree["running"]) if tree is not None else root_ids.pid
-        containers = self._tree.take(len(entries))
+        containers = self._tree.take([int(e["pid"]) for e in entries])
         running_state = LinuxState.from_json(state)
         sys.procs.clear()
         sys.zombies.clear()
@@ -999,8 +1049,9 @@ class LinuxMachine:
         sys.next_pid = running_state.next_tid
         self.procs = {}
         running: Process | None = None
-        for proc, entry in zip(containers, entries, strict=True):
+        for entry in entries:
             pid = int(entry["pid"])
+            proc = containers[pid]
             k = proc.linux
             if pid == running_pid:
                 st = running_state
@@ -1016,6 +1067,7 @@ class LinuxMachine:
             k.sys = sys
             k.ids = dataclasses.replace(root_ids, pid=pid, ppid=int(entry["ppid"]))
             k.exe_path = bytes.fromhex(entry["exe"])
+            proc.loaded = self._loaded_by_exe.get(k.exe_path, proc.loaded)
             k.new_threads = []
             k.new_processes = []
             k.exec_request = None
@@ -1035,9 +1087,8 @@ class LinuxMachine:
             for z in tree["zombies"]:
                 zombie = Zombie.from_json(z)
                 sys.zombies[zombie.pid] = zombie
-            self.followed = int(tree.get("followed", sys.root))
         else:
-            sys.root = self.followed = root_ids.pid
+            sys.root = root_ids.pid
             sys.root_code = sys.root_signal = None
         self._proc = running
         self._use_same(running)
@@ -1068,30 +1119,48 @@ class LinuxMachine:
         assert self.exit is not None
         return self.exit.code, self.exit.signal
 
+    def _followed_program(self) -> Loaded:
+        """The program the followed process runs now (it may have exec'd)."""
+        loaded = self.debuggee.loaded
+        if loaded is None:  # (a container whose program this session never loaded)
+            loaded = Loaded(self.program, self.interp, self._auxv, self.exe_path)
+        return loaded
+
     def symbols(self) -> Symbols:
-        return Symbols.read(self.program)
+        return Symbols.read(self._followed_program().program)
 
     @property
     def program_image(self) -> bytes:
         return self.program.image
 
+    @property
+    def current_exe(self) -> str:
+        """The program file the followed process runs now."""
+        return self._followed_program().exe_path
+
+    @property
+    def current_image(self) -> bytes:
+        return self._followed_program().program.image
+
     def auxv(self) -> bytes | None:
-        return self._auxv
+        return self._followed_program().auxv
 
     def signal_info(self, signal: int) -> bytes | None:
+        d = self.debuggee
         if self.fault is not None and self.fault.signal == signal:
-            _trapno, _err, _cr2, code, addr = _fault_details(self.fault, self.memory)
+            _trapno, _err, _cr2, code, addr = _fault_details(self.fault, d.memory)
             return siginfo(signal, code, addr)
-        for sig, info in self.linux.state.task.signals.queue:
+        for sig, info in d.linux.state.task.signals.queue:
             if sig == signal:
                 return info[:128]
         return None
 
     def libraries(self, annex: str = "") -> bytes | None:
         """gdbserver's ``qXfer:libraries-svr4`` document; None for a static program."""
-        if self.program.interp is None:
+        program = self._followed_program().program
+        if program.interp is None:
             return None
-        return libraries_svr4(self.memory.read, self.program.dynamic_vaddr, annex)
+        return libraries_svr4(self.debuggee.memory.read, program.dynamic_vaddr, annex)
 
     # -- inspection ----------------------------------------------------
     def registers(self) -> dict[str, int]:
@@ -1124,7 +1193,7 @@ class LinuxMachine:
                     h.update(block)
         k = self.linux
         sys = k.sys
-        for proc in mem.containers():
+        for _pid, proc in sorted(mem.containers().items()):
             p = proc.linux
             st = p.state
             if p is not k:
@@ -1164,6 +1233,16 @@ def _load_tls(cpu: Cpu, task: Task) -> None:
             cpu.clear_gdt_entry(index)
         else:
             cpu.set_gdt_entry(index, *entry)
+
+
+def _fresh_address_space(proc: Process) -> None:
+    """Empty a container's address space for a new program (exec) or a new
+    life (a process made again after going back): no region but the GDT,
+    no translated code."""
+    proc.memory.unmap_all()
+    proc.cpu.flush_code()
+    proc.engine.restore_context_bytes(proc.boot_context)
+    proc.cpu.reset_gdt()
 
 
 def _copy_address_space(source: GuestMemory, target: GuestMemory) -> None:

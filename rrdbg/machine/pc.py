@@ -1097,6 +1097,14 @@ class PcMachine:
     def program_image(self) -> bytes:
         return self.kernel.image
 
+    @property
+    def current_exe(self) -> str:
+        return self.exe_path
+
+    @property
+    def current_image(self) -> bytes:
+        return self.kernel.image
+
     def waits_on_host(self) -> bool:
         # Only a hlt waits: for serial input, when nothing else can wake it.
         try:

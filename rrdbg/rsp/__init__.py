@@ -24,8 +24,10 @@ from rrdbg.rsp.replies import BinaryData as BinaryData
 from rrdbg.rsp.replies import ConsoleOutput as ConsoleOutput
 from rrdbg.rsp.replies import Empty as Empty
 from rrdbg.rsp.replies import ErrorReply as ErrorReply
+from rrdbg.rsp.replies import Execd as Execd
 from rrdbg.rsp.replies import Exited as Exited
 from rrdbg.rsp.replies import FileResult as FileResult
+from rrdbg.rsp.replies import Forked as Forked
 from rrdbg.rsp.replies import HexData as HexData
 from rrdbg.rsp.replies import HwBreak as HwBreak
 from rrdbg.rsp.replies import Ok as Ok
@@ -36,6 +38,7 @@ from rrdbg.rsp.replies import StopReason as StopReason
 from rrdbg.rsp.replies import StopReply as StopReply
 from rrdbg.rsp.replies import SwBreak as SwBreak
 from rrdbg.rsp.replies import Terminated as Terminated
+from rrdbg.rsp.replies import VForkDone as VForkDone
 from rrdbg.rsp.replies import Watch as Watch
 from rrdbg.rsp.replies import WatchKind as WatchKind
 from rrdbg.rsp.replies import XferChunk as XferChunk

@@ -58,6 +58,13 @@ class StopKind(enum.Enum):
     #: No more history in the direction of travel (replaylog:end / begin).
     HISTORY_END = "history-end"
     HISTORY_BEGIN = "history-begin"
+    #: The followed process made a new one (``child``) with fork or vfork;
+    #: its vfork child exec'd or ended (VFORK_DONE); it exec'd ``path``.
+    #: Reported going forward when the client asked for them.
+    FORK = "fork"
+    VFORK = "vfork"
+    VFORK_DONE = "vfork-done"
+    EXEC = "exec"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,10 @@ class StopEvent:
     #: The thread the stop is about when it is not the one that runs next
     #: (a watchpoint met by the last instruction of a thread's time slice).
     thread: int | None = None
+    #: FORK, VFORK, VFORK_DONE: the new (or finished) process's pid.
+    child: int | None = None
+    #: EXEC: the program the process runs now.
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,26 @@ class Target(Protocol):
     @property
     def current_thread(self) -> int:
         """The thread that stopped (the one that executes next)."""
+
+    @property
+    def has_processes(self) -> bool:
+        """Whether the debuggee may fork and exec (fork/exec events)."""
+
+    def process_ids(self) -> list[int]:
+        """The live processes of the machine (the followed one among them)."""
+
+    def follow_process(self, pid: int) -> None:
+        """From now on the debugger looks at process ``pid`` (gdb turned to
+        a child after a fork); TargetError if there is no such process."""
+
+    def detach_process(self, pid: int) -> bool:
+        """gdb detaches from process ``pid``: True if the session goes on
+        (another process was detached, or the followed one, leaving its
+        newest child followed); False if there is nothing left to follow."""
+
+    def set_process_events(self, on: bool) -> None:
+        """Whether forward runs stop at the followed process's fork, vfork
+        and exec (and its vfork child's exec or end)."""
 
     def select_thread(self, tid: int) -> None:
         """Until the next resume: registers are read from (and written to)

@@ -31,6 +31,7 @@ from rrdbg.rsp import (
     Detach,
     Empty,
     ErrorReply,
+    Execd,
     Exited,
     FileClose,
     FileFstat,
@@ -39,6 +40,7 @@ from rrdbg.rsp import (
     FilePread,
     FileResult,
     FileSetFs,
+    Forked,
     HexData,
     HwBreak,
     InsertPoint,
@@ -80,6 +82,7 @@ from rrdbg.rsp import (
     UnknownPacket,
     VCont,
     VContQuery,
+    VForkDone,
     VKill,
     Watch,
     WriteMemory,
@@ -201,6 +204,14 @@ class Session:
                 return []  # only meaningful while running; the server handles that
             case QuerySupported(features=features):
                 self.client_features = frozenset(features)
+                # Forks and execs stop only a client that asked for them
+                # (and uses pPID.TID ids to name the new process).
+                events = {"fork-events+", "vfork-events+", "exec-events+"}
+                t.set_process_events(
+                    Capability.PROCESSES in self.capabilities
+                    and self.multiprocess
+                    and bool(events & self.client_features)
+                )
                 return [RawReply(supported_features(self.capabilities, self.packet_size))]
             case MustReplyEmpty() | UnknownPacket() | FileOperation() | QueryOffsets():
                 # Other vFile operations (pwrite, unlink, readlink, ...) are
@@ -214,6 +225,11 @@ class Session:
                 return [ErrorReply(EINVAL)]
             case SetThread(operation=operation, thread=thread):
                 tid = self._thread(thread)
+                other = self._other_process(thread)
+                if tid is None and operation == "g" and other is not None:
+                    # gdb turns to another process (follow-fork-mode child).
+                    t.follow_process(other)
+                    tid = self._thread(thread)
                 if tid is None:
                     return [ErrorReply(EINVAL)]
                 if operation == "g":
@@ -359,6 +375,8 @@ class Session:
                 self.finished = True
                 self.goodbye = "kill"
                 return [Ok()] if isinstance(request, VKill) else []
+            case Detach(pid=pid) if pid is not None and t.has_processes and t.detach_process(pid):
+                return [Ok()]  # another process of the machine stays followed
             case Detach():
                 t.detach()
                 self.finished = True
@@ -490,6 +508,19 @@ class Session:
             return 0
         return value if any(i.tid == value for i in self.target.threads()) else None
 
+    def _other_process(self, text: str) -> int | None:
+        """The pid of ``pPID.TID`` when it names another live process."""
+        if not text.startswith("p"):
+            return None
+        try:
+            pid = int(text[1:].partition(".")[0], 16)
+        except ValueError:
+            return None
+        t = self.target
+        if pid == t.process_id or pid not in t.process_ids():
+            return None
+        return pid
+
     def _threads_xml(self) -> bytes:
         rows = b"".join(
             b'<thread id="%s" core="0" name="%s"/>'
@@ -532,6 +563,15 @@ class Session:
                 return StopReply(stop.signal, tid, ReplayLog(begin=True), self._expedited())
             case StopKind.STEP | StopKind.INTERRUPT | StopKind.POSITION | StopKind.SIGNAL:
                 return StopReply(stop.signal, tid, None, self._expedited())
+            case StopKind.FORK | StopKind.VFORK:
+                assert stop.child is not None
+                forked = Forked(stop.child, stop.child, vfork=stop.kind is StopKind.VFORK)
+                return StopReply(stop.signal, tid, forked, self._expedited())
+            case StopKind.VFORK_DONE:
+                return StopReply(stop.signal, tid, VForkDone(), self._expedited())
+            case StopKind.EXEC:
+                execd = Execd(os.fsencode(stop.path))
+                return StopReply(stop.signal, tid, execd, self._expedited())
             case _:
                 assert_never(stop.kind)
 

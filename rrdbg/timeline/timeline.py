@@ -347,6 +347,55 @@ class Timeline:
     def current_thread(self) -> int:
         return self.machine.current_tid
 
+    # -- processes -------------------------------------------------------------
+    @property
+    def has_processes(self) -> bool:
+        return isinstance(self.machine, LinuxMachine)
+
+    def process_ids(self) -> list[int]:
+        m = self.machine
+        return sorted(m.procs) if isinstance(m, LinuxMachine) else [m.pid]
+
+    def follow_process(self, pid: int) -> None:
+        m = self.machine
+        if not isinstance(m, LinuxMachine) or pid not in m.procs:
+            raise TargetError(f"no process {pid}", errno=3)  # ESRCH
+        if pid == m.followed:
+            return
+        # Breakpoints stay armed on a CPU between runs: not on the one the
+        # debugger leaves (they are the other process's addresses now).
+        m.debuggee.cpu.set_exit_addresses(set())
+        m.followed = pid
+        self._selected = None
+        self._reader = None
+
+    def detach_process(self, pid: int) -> bool:
+        m = self.machine
+        if not isinstance(m, LinuxMachine) or pid not in m.procs:
+            return False
+        if pid != m.followed:
+            return True  # it goes on running, unobserved
+        child = self._newest_child
+        if child is not None and child in m.procs and child != pid:
+            self.follow_process(child)
+            return True
+        return False
+
+    def set_process_events(self, on: bool) -> None:
+        self.process_events = on
+
+    #: Forward runs stop at the followed process's fork, vfork and exec.
+    process_events = False
+    #: The child of the last fork event (gdb may turn to it).
+    _newest_child: int | None = None
+
+    @property
+    def _floor(self) -> int:
+        """Reverse execution stops where the followed process's history
+        begins (its fork, its last exec)."""
+        m = self.machine
+        return m.history_floor if isinstance(m, LinuxMachine) else 0
+
     def select_thread(self, tid: int) -> None:
         if all(t != tid for t, _ in self.machine.threads()):
             raise TargetError(f"no thread {tid}", errno=3)  # ESRCH
@@ -372,13 +421,15 @@ class Timeline:
         return read_register(self.machine.debuggee.engine, name)
 
     def exec_file(self) -> str | None:
-        return self.machine.exe_path
+        return self.machine.current_exe
 
     def target_file(self, path: str) -> bytes | None:
         # The program as it was loaded and the files the guest mapped (the
         # dynamic loader, the libraries) as the recording keeps them: no
         # other host file.
         m = self.machine
+        if path == m.current_exe:
+            return m.current_image
         if path == m.exe_path:
             return m.program_image
         try:
@@ -725,14 +776,20 @@ class Timeline:
         m = self.machine
         note = self._undo_past_writes()
         now = m.icount
-        if now == 0:
-            self.seek(0)  # a finished machine at 0 is still the state at 0
-            return StopEvent(StopKind.HISTORY_BEGIN, 0, note=note)
+        floor = self._floor
+        if now <= floor:
+            self.seek(floor)  # a finished machine at 0 is still the state at 0
+            return StopEvent(StopKind.HISTORY_BEGIN, floor, note=note)
         if step:
             self.seek(now - 1)
-            if m.running_tid != thread and (ran := m.thread_ran_until(thread)):
-                # Another thread ran the instruction before: the stepping
-                # thread's own last one is where it was last switched out.
+            if m.running_tid != thread:
+                # Another task ran the instruction before: the stepping
+                # thread's own last one is where it was last switched out
+                # (none: it has not run yet, its history begins here).
+                ran = m.thread_ran_until(thread)
+                if not ran or ran - 1 < floor:
+                    self.seek(now)
+                    return StopEvent(StopKind.HISTORY_BEGIN, now, note=note)
                 self.seek(ran - 1)
             at = m.icount
             watched = self._watched_access_at(at) if self.watchpoints else None
@@ -741,9 +798,9 @@ class Timeline:
                 # with gdb's own process record: gdb shows the value change.
                 return _with_note(watched, note)
             return StopEvent(StopKind.STEP, at, note=note)
-        return _with_note(self._reverse_continue(now, interrupted), note)
+        return _with_note(self._reverse_continue(now, interrupted, floor), note)
 
-    def _reverse_continue(self, now: int, interrupted: Interrupted) -> StopEvent:
+    def _reverse_continue(self, now: int, interrupted: Interrupted, floor: int) -> StopEvent:
         """QEMU's algorithm: replay the interval before ``now`` with every
         breakpoint and watchpoint observed (not stopping), keep the *last*
         hit; without one, do the same for the interval before that, back to
@@ -773,7 +830,7 @@ class Timeline:
                 if not self._run_plain(end, interrupted):
                     interrupted_at = m.icount
                     break
-                if best.icount >= 0 or start == 0:
+                if best.icount >= floor or start <= floor:
                     break
                 end = start
                 if time.monotonic() - last_report >= REPORT_EVERY:
@@ -785,9 +842,10 @@ class Timeline:
         if interrupted_at is not None:  # back to where the search began
             self.seek(now)
             return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT)
-        if best.icount < 0:
-            self.seek(0)
-            return StopEvent(StopKind.HISTORY_BEGIN, 0)
+        if best.icount < floor:
+            # Nothing since the followed process's history began.
+            self.seek(floor)
+            return StopEvent(StopKind.HISTORY_BEGIN, floor)
         self.seek(best.icount)
         if best.kind is StopKind.SIGNAL and isinstance(m, LinuxMachine):
             # Stopped before the delivery, as a forward run stops: the next
@@ -848,6 +906,7 @@ class Timeline:
             passed = self.pass_signals
             m.stop_for_signal = lambda sig: sig not in passed
             m.run_until_thread = until_thread
+            m.process_events = self.process_events
         try:
             with self._armed():
                 # (At a breakpoint only if the followed process runs next.)
@@ -857,6 +916,7 @@ class Timeline:
             if isinstance(m, LinuxMachine):
                 m.stop_for_signal = None
                 m.run_until_thread = None
+                m.process_events = False
         if self._watch_hit is not None:
             kind, address, count, writer = self._watch_hit
             self._watch_hit = None
@@ -989,9 +1049,26 @@ class Timeline:
             return None
         if stop.reason is StopReason.SWITCH:
             return StopEvent(StopKind.STEP, m.icount)
+        if stop.reason is StopReason.PROCESS and isinstance(m, LinuxMachine):
+            return self._process_event(m)
         if interrupted is not None and interrupted() and m.icount < target:
             return StopEvent(StopKind.INTERRUPT, m.icount, signal=SIGINT)
         return None
+
+    def _process_event(self, m: LinuxMachine) -> StopEvent | None:
+        """The stop for the process event the machine stopped at."""
+        event, m.event = m.event, None
+        if event is None:
+            return None
+        what, pid, path = event
+        if what in ("fork", "vfork"):
+            self._newest_child = pid
+            kind = StopKind.FORK if what == "fork" else StopKind.VFORK
+            return StopEvent(kind, m.icount, child=pid)
+        if what == "vforkdone":
+            return StopEvent(StopKind.VFORK_DONE, m.icount, child=pid)
+        self._reader = None  # a new CPU
+        return StopEvent(StopKind.EXEC, m.icount, path=os.fsdecode(path))
 
     def _apply_debug_writes(self) -> None:
         """Apply the recorded debugger writes at the machine's icount."""

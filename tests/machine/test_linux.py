@@ -24,8 +24,9 @@ UNSAFE = {1, 5, 10, 252, 295, 301, 37, 238, 270, 6, 63, 330}
 # ... and those that create, change or remove files by a (random) path.
 UNSAFE |= {9, 15, 16, 30, 38, 39, 40, 83, 92, 182, 193, 198, 212, 271, 296, 298, 299}
 UNSAFE |= {302, 303, 304, 306, 320, 353, 412, 452, 226, 227, 235, 236}
-# ... and those that make threads or make this one wait (tests/machine/test_futex.py).
-UNSAFE |= {120, 435, 240, 422, 158}
+# ... and those that make threads or make this one wait (tests/machine/test_futex.py),
+# or make processes (tests/machine/test_processes.py).
+UNSAFE |= {120, 435, 240, 422, 158, 2, 190, 11, 358}
 word = st.one_of(
     st.sampled_from([0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x1000, 0xBFFFF000, 0x08048000]),
     st.integers(0, 0xFFFFFFFF),

@@ -268,6 +268,20 @@ def test_recording_keeps_the_program_through_rebuilds_moves_and_deletion(
     assert b"kept in the recording" in info.stdout, info.stdout
 
 
+def test_a_program_named_by_a_symbolic_link_is_kept(tmp_path: Path) -> None:
+    """/bin/sh -> dash: the recording keeps the file the link names (a hard
+    link to the link itself would dangle in the recording)."""
+    prog = tmp_path / "prog"
+    shutil.copy(guest("hello"), prog)
+    (tmp_path / "link").symlink_to("prog")
+    rec = tmp_path / "r.rr"
+    record(str(tmp_path / "link"), [], str(rec), environ={})
+    (kept,) = (rec / FILES_NAME).iterdir()
+    assert not kept.is_symlink() and kept.read_bytes() == prog.read_bytes()
+    r = rrdbg("replay", str(rec))
+    assert r.returncode == 0 and r.stdout.startswith(b"Hello"), r.stderr
+
+
 def test_a_program_written_in_place_through_the_hard_link_is_reported(tmp_path: Path) -> None:
     prog = tmp_path / "prog"
     shutil.copy(guest("hello"), prog)

@@ -446,6 +446,10 @@ STOPS: list[tuple[StopEvent, bytes, bool]] = [
     (StopEvent(StopKind.EXITED, 7, signal=9), b"X09", True),
     (StopEvent(StopKind.HISTORY_END, 8), b"T05|replaylog:end;", True),
     (StopEvent(StopKind.HISTORY_BEGIN, 0), b"T05|replaylog:begin;", True),
+    (StopEvent(StopKind.FORK, 9, child=0x2A), b"T05|fork:p2a.2a;", True),
+    (StopEvent(StopKind.VFORK, 9, child=0x2A), b"T05|vfork:p2a.2a;", True),
+    (StopEvent(StopKind.VFORK_DONE, 10, child=0x2A), b"T05|vforkdone:;", True),
+    (StopEvent(StopKind.EXEC, 11, path="/bin/ls"), b"T05|exec:2f62696e2f6c73;", True),
 ]
 
 

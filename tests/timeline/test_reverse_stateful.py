@@ -164,7 +164,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         # followed parent) and a watch on the parent's count.
         directory = tmp_path_factory.mktemp("stateful") / "pipeline.rr"
         record_quietly(PROCS, ["pingpong", "30"], directory, quantum=2000)
-        candidates = (PR["trip"], PR["echo_one"], PR["mode_pingpong"], PR["write_all"])
+        candidates = (PR["trip"], PR["echo_one"], PR["wait_for"], PR["write_all"])
         return _World(directory, candidates, PR["trips"], processes=True)
     if request.param == "threads":
         # Two threads racing on a variable, switched every 2000 instructions

@@ -153,9 +153,22 @@ class LinuxState:
     exit_signal: int = 17
     vfork_parent: int = 0
     vm_parent: int = 0
+    #: The icounts at which it was made (fork) and last exec'd (0: never):
+    #: a debugger's view of its history begins at the later one.
+    born: int = 0
+    exec_at: int = 0
 
     def _process_fields(self) -> tuple[int, ...]:
-        return (self.ppid, self.pgid, self.sid, self.exit_signal, self.vfork_parent, self.vm_parent)
+        return (
+            self.ppid,
+            self.pgid,
+            self.sid,
+            self.exit_signal,
+            self.vfork_parent,
+            self.vm_parent,
+            self.born,
+            self.exec_at,
+        )
 
     def tasks(self) -> list[Task]:
         """Every task, in tid order."""
@@ -236,9 +249,9 @@ class LinuxState:
             result=None if result is None else int(result),
         )
         others = [Task.from_thread_json(o) for o in threads.get("others", [])]
-        ppid, pgid, sid, exit_signal, vfork_parent, vm_parent = (
-            int(n) for n in (*data.get("process", _ROOT[:5]), 0)[:6]
-        )
+        given = [int(n) for n in data.get("process", _ROOT)]
+        fields = given + list(_ROOT[len(given) :])  # (older snapshots have fewer)
+        ppid, pgid, sid, exit_signal, vfork_parent, vm_parent, born, exec_at = fields
         return cls(
             ppid=ppid,
             pgid=pgid,
@@ -246,6 +259,8 @@ class LinuxState:
             exit_signal=exit_signal,
             vfork_parent=vfork_parent,
             vm_parent=vm_parent,
+            born=born,
+            exec_at=exec_at,
             brk_start=int(data["brk_start"]),
             brk=int(data["brk"]),
             sleep_ns=int(data["sleep_ns"]),
@@ -266,7 +281,7 @@ class LinuxState:
 
 
 #: The process fields of the first process (no "process" key in its JSON).
-_ROOT = (0, 0, 0, 17, 0, 0)
+_ROOT = (0, 0, 0, 17, 0, 0, 0, 0)
 
 SyscallHandler = Callable[["Linux", int, int, int, int, int, int], int]
 _TABLE: dict[int, SyscallHandler] = {}

@@ -288,6 +288,7 @@ def new_process(
         exit_signal=exit_signal,
         vfork_parent=k.pid if flags & CLONE_VFORK else 0,
         vm_parent=k.pid if flags & CLONE_VM else 0,
+        born=k._icount(),
     )
     if flags & CLONE_PARENT_SETTID:
         k.mem.write(parent_tid, struct.pack("<I", pid))
