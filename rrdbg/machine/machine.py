@@ -786,9 +786,9 @@ class LinuxMachine:
                 lo, hi = max(r.start, d.start), min(r.end, d.end)
                 for at in range(lo, hi, _DIGEST_BLOCK):
                     size = min(_DIGEST_BLOCK, hi - at)
-                    mine = src.view(at, size)
-                    if mine != dst.view(at, size):
-                        dst.poke(at, mine.tobytes())
+                    mine = src.read_raw(at, size)
+                    if mine != dst.read_raw(at, size):
+                        dst.poke(at, mine)
 
     def _exec(self) -> None:
         """Carry out an execve that passed its checks: the process's
@@ -1253,9 +1253,9 @@ def _copy_address_space(source: GuestMemory, target: GuestMemory) -> None:
             continue  # the GDT: each CPU has its own
         target.map(r.start, r.size, r.perms, r.name)
         for lo in range(r.start, r.end, _DIGEST_BLOCK):
-            size = min(_DIGEST_BLOCK, r.end - lo)
-            block = source.view(lo, size)
-            if block != _ZERO_BLOCK[:size]:
+            block = source.read_raw(lo, min(_DIGEST_BLOCK, r.end - lo))
+            # (bytes compare with memcmp; a memoryview compares item by item)
+            if block != _ZERO_BLOCK[: len(block)]:
                 target.load_raw(lo, block)
 
 

@@ -247,6 +247,10 @@ class GuestMemory:
         """
         self._mm[addr : addr + len(data)] = data
 
+    def read_raw(self, addr: int, size: int) -> bytes:
+        """A copy of the backing store's bytes (no mapping check)."""
+        return self._mm[addr : addr + size]
+
     def unmap_all(self) -> None:
         for r in list(self._regions):
             self.unmap(r.start, r.size)
