@@ -1047,6 +1047,10 @@ def _define() -> None:
     add(c, "bash-static pipefail", bash, "-c",
         "set -o pipefail; false | true; echo pipefail $?; "
         "cat words.txt | tr a-z A-Z | sort | uniq | wc -l; echo ${PIPESTATUS[*]}")  # fmt: skip
+    add(c, "bash-static process substitution", bash, "-c",
+        "cat <(echo sub) <(seq 3); echo piped | cat /dev/stdin; "
+        "wc -l < words.txt | cat /dev/fd/0; "
+        "while read n; do echo n=$n; done < <(seq 2)")  # fmt: skip
     add(c, "zsh-static pipe", "/bin/zsh-static", "-f", "-c", "print a | read x; print $x")
     add(c, "dash script with coreutils", sh, "pipeline.sh")
     add(c, "sh -c xargs", sh, "-c", "find tree -type f -name '*.txt' | sort | xargs wc -c")

@@ -576,6 +576,9 @@ class LinuxMachine:
             self._give_result(current)
             return None
         try:
+            # A console read that was waiting may have its data now (a
+            # recorded answer: replays decide the same).
+            sched.poll_host_waits(k, 0)
             chosen = sched.pick_next(k)
             if chosen is None:
                 sched.idle(k)

@@ -563,7 +563,13 @@ def _linux_fields(quantum: int | None, cpus: int | None) -> dict[str, str]:
     """The header fields a Linux program's replay needs to schedule its
     threads as the recording did."""
     count = cpus if cpus is not None else len(os.sched_getaffinity(0))
-    return {"quantum": str(quantum or DEFAULT_QUANTUM), "cpus": str(count), "timers": "exact"}
+    return {
+        "quantum": str(quantum or DEFAULT_QUANTUM),
+        "cpus": str(count),
+        "timers": "exact",
+        # A console read blocks only its task (sched.poll_host_waits).
+        "host_waits": "task",
+    }
 
 
 def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
@@ -572,6 +578,7 @@ def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
     and threads are scheduled with the recorded quantum."""
     machine.linux.interruptible_reads = header.extra.get("reads") == "interruptible"
     machine.linux.exact_timers = header.extra.get("timers") == "exact"
+    machine.linux.sys.task_host_waits = header.extra.get("host_waits") == "task"
     quantum = header.extra.get("quantum", "")
     if quantum.isdigit() and int(quantum) > 0:
         machine.linux.quantum = int(quantum)

@@ -4,10 +4,12 @@
  * process groups and sessions).
  *
  * Modes: fork pipe bigpipe exec vfork spawn sigchld kill pgrp waitid orphan
- * many race [N] all ("all" runs every mode but race, each in a child); for
- * benchmarks: pingpong N (a byte back and forth N times between two
- * processes), tpingpong N (the same between two threads), forkbig MB FORKS (touch MB MiB, then fork FORKS children that
- * exit at once).
+ * many race [N] all ("all" runs every mode but race, each in a child);
+ * stdinwait (a child reads stdin while its parent works: the parent's line
+ * comes first however late the input is); for benchmarks: pingpong N (a
+ * byte back and forth N times between two processes), tpingpong N (the
+ * same between two threads), forkbig MB FORKS (touch MB MiB, then fork
+ * FORKS children that exit at once).
  *
  * The output of every mode except race is the same on every native run:
  * a child prints only before its parent waits for it, the parent prints
@@ -579,6 +581,33 @@ static void mode_pingpong(int rounds)
     out("pingpong %d\n", trips);
 }
 
+/* stdinwait: a child reads the console while its parent goes on working
+ * (the parent's line comes first however late the input is). */
+static void mode_stdinwait(void)
+{
+    int ready[2];
+    if (pipe(ready))
+        fail("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        write_all(ready[1], "r", 1);
+        char buf[64];
+        ssize_t n = read(0, buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = 0;
+        out("child read: %s", buf);
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    read(ready[0], &c, 1);
+    unsigned long s = 0;
+    for (int i = 0; i < 200000; i++)
+        s += (unsigned long)i % 13;
+    out("parent done: %lu\n", s);
+    describe("child", wait_for(pid));
+}
+
 static int tp_there[2], tp_back[2];
 
 static void *tp_echo(void *arg)
@@ -655,6 +684,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "pingpong") == 0 && argc > 2) {
         mode_pingpong(atoi(argv[2]));
+        return 0;
+    }
+    if (strcmp(argv[1], "stdinwait") == 0) {
+        mode_stdinwait();
         return 0;
     }
     if (strcmp(argv[1], "tpingpong") == 0 && argc > 2) {

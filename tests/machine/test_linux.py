@@ -173,3 +173,27 @@ def test_the_kernel_objects_round_trip_through_a_snapshot_in_the_old_layout() ->
     dup = state.fdt.dup(3)
     assert state.fdt.close(3) is None and state.fdt.close(dup) == 7
     assert 7 not in state.fdt.files
+
+
+def test_dev_fd_and_dev_stdin_name_the_programs_own_descriptors(machine: LinuxMachine) -> None:
+    """bash's process substitution passes /dev/fd/63; `cmd < f | cat
+    /dev/stdin`: the guest's descriptors, never rrdbg's own."""
+    k = machine.linux
+    buf = k.dispatch(192, [0, 0x1000, 3, 0x22, 0xFFFFFFFF, 0])
+    assert k.dispatch(331, [buf, 0, 0, 0, 0, 0]) == 0  # pipe2
+    read_end, write_end = struct.unpack("<ii", machine.memory.read(buf, 8))
+    assert k.dispatch(4, [write_end, buf + 0x100, 0, 0, 0, 0]) == 0
+    machine.memory.write(buf + 0x100, b"through the pipe")
+    assert k.dispatch(4, [write_end, buf + 0x100, 16, 0, 0, 0]) == 16
+    for name in (b"/dev/fd/%d" % read_end, b"/proc/self/fd/%d" % read_end):
+        machine.memory.write(buf + 0x200, name + b"\0")
+        fd = k.dispatch(5, [buf + 0x200, 0, 0, 0, 0, 0])
+        assert fd >= 0 and k.fdt.handle(fd) == k.fdt.handle(read_end)
+        k.dispatch(6, [fd, 0, 0, 0, 0, 0])
+    assert k.dispatch(63, [read_end, 0, 0, 0, 0, 0]) == 0  # dup2(read end, 0)
+    machine.memory.write(buf + 0x200, b"/dev/stdin\0")
+    fd = k.dispatch(5, [buf + 0x200, 0, 0, 0, 0, 0])
+    assert k.dispatch(3, [fd, buf + 0x300, 64, 0, 0, 0]) == 16
+    assert machine.memory.read(buf + 0x300, 16) == b"through the pipe"
+    machine.memory.write(buf + 0x200, b"/dev/fd/999\0")
+    assert k.dispatch(5, [buf + 0x200, 0, 0, 0, 0, 0]) == -errno.ENOENT

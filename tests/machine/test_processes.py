@@ -190,3 +190,30 @@ def test_the_debugger_sees_the_first_process(devnull: int) -> None:
     ran_until = machine.thread_ran_until(root)
     assert ran_until is not None and 0 < ran_until <= machine.icount
     assert machine.debuggee is not machine.procs[machine.running_tid]
+
+
+@pytest.mark.parametrize("mode", ["run", "record"])
+def test_a_console_read_blocks_only_its_process(mode: str, tmp_path: Path) -> None:
+    """A child waits for stdin (a pipe nobody writes to yet) while its
+    parent works: the parent's line comes out before any input is given
+    (the whole machine waiting in the child's read would never print it),
+    and a replay gives the same output without the input."""
+    directory = tmp_path / "stdin.rr"
+    args = ["record", "-o", str(directory)] if mode == "record" else ["run"]
+    proc = subprocess.Popen(
+        [*_rrdbg(*args), PROCS, "stdinwait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={"LANG": "C"},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    first = proc.stdout.readline()  # (hangs, and times out, if the parent cannot run)
+    assert first == b"parent done: 1199980\n"
+    proc.stdin.write(b"late input\n")
+    proc.stdin.close()
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    assert rest == b"child read: late input\nchild: exited 0\n"
+    if mode == "record":
+        rep = _run([*_rrdbg("replay", str(directory))])
+        assert (rep.stdout, rep.returncode) == (first + rest, 0), rep.stderr

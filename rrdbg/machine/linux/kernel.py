@@ -509,6 +509,18 @@ class Linux:
             return self.exe_path
         return path
 
+    def own_fd(self, path: bytes) -> int | None:
+        """The descriptor /dev/fd/N, /proc/self/fd/N (or /proc/PID/fd/N of
+        this process), /dev/stdin, /dev/stdout or /dev/stderr names; None
+        for any other path."""
+        std = {b"/dev/stdin": 0, b"/dev/stdout": 1, b"/dev/stderr": 2}.get(path)
+        if std is not None:
+            return std
+        for prefix in (b"/dev/fd/", b"/proc/self/fd/", b"/proc/%d/fd/" % self.pid):
+            if path.startswith(prefix) and path[len(prefix) :].isdigit():
+                return int(path[len(prefix) :])
+        return None
+
     def _at(self, addr: int, dirfd: int = _AT_FDCWD) -> bytes | int:
         """The guest path at ``addr``, resolved as ``_resolve`` does."""
         return self._resolve(dirfd, self._path(addr))
@@ -782,6 +794,22 @@ class Linux:
             if self.interrupting():
                 return end - self.virtual_ns()
 
+    def host_wait(self, handle: int) -> int | None:
+        """Before a read of the console (a terminal, a pipe from outside)
+        while another task could run: BLOCKED if it has nothing yet (the
+        task waits; the scheduler asks the host again at its switches and,
+        when no task can run, waits for real: sched.poll_host_waits), None
+        to go ahead with the read.  Every answer is a recorded poll."""
+        if not self.sys.task_host_waits or not self.multitask:
+            return None
+        f = self.state.fdt.files.get(handle)
+        if f is None or f.flags & O_NONBLOCK or f.kind is not FileKind.CONSOLE:
+            return None
+        ready = self.host.fs_call("poll", (struct.pack("<ih", handle, _POLLIN), 0))
+        if isinstance(ready, int) or struct.unpack_from("<h", ready, 0)[0]:
+            return None  # data, the end or an error: the read says which
+        return self.block(Wait("host", address=handle, bitset=_POLLIN))
+
     def wait_to_read(self, handle: int) -> bool:
         """Before a read that may block while a real-time timer that can
         interrupt it is armed: wait for ``handle`` to have data as the
@@ -872,7 +900,7 @@ class Linux:
         if wait.kind == "pipe" and task.pipe_done:
             self.wake(task, task.pipe_done)  # a write cut short: what it wrote
             return
-        if wait.kind in ("pipe", "child") or (wait.kind == "futex" and not wait.deadline):
+        if wait.kind in ("pipe", "child", "host") or (wait.kind == "futex" and not wait.deadline):
             task.signals.restart = wait.nr
         if wait.kind == "sleep" and wait.rem and wait.rem_format:
             left = max(wait.deadline - self.virtual_ns(), 0)

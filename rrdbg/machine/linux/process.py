@@ -129,6 +129,10 @@ class System:
     #: Reads wait as interruptible ones (wait_to_read); off when replaying
     #: a recording made before they did (its log has no waits).
     interruptible_reads: bool = True
+    #: A read of the console that would wait while other tasks could run
+    #: blocks only its task (sched.poll_host_waits); off when replaying a
+    #: recording made before (the whole machine waited in the read).
+    task_host_waits: bool = True
     #: What has been reported on stderr once (unknown syscalls, warnings).
     reported: set[int] = field(default_factory=set)
     warned: set[str] = field(default_factory=set)

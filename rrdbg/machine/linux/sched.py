@@ -22,8 +22,12 @@ context; this module only decides.
 
 from __future__ import annotations
 
-from rrdbg.machine.linux.kernel import ExitStatus, Linux, ProcessExit
+import struct
+
+from rrdbg.machine.linux.kernel import BLOCKED, ExitStatus, Linux, ProcessExit
 from rrdbg.machine.linux.task import Task
+
+_POLLIN = 1
 
 
 def runnable(task: Task) -> bool:
@@ -68,6 +72,31 @@ def next_timer_icount(k: Linux) -> int | None:
     return min(due) if due else None
 
 
+def poll_host_waits(k: Linux, timeout_ms: int) -> bool:
+    """Ask the host whether what the tasks waiting on it (a console read)
+    wait for has come, waiting up to ``timeout_ms`` (-1: until it comes);
+    wake those whose has (their read is made again).  False if none was
+    woken (or no task waits on the host).  One recorded poll."""
+    waiting = [
+        (t, owner) for t, owner in k.sys.tasks() if t.wait is not None and t.wait.kind == "host"
+    ]
+    if not waiting:
+        return False
+    handles = sorted({t.wait.address for t, _ in waiting if t.wait is not None})
+    records = b"".join(struct.pack("<ih", h, _POLLIN) for h in handles)
+    ready = k.host.fs_call("poll", (records, timeout_ms))
+    if isinstance(ready, int):
+        woken = set(handles)  # an error: the reads say which
+    else:
+        count = len(ready) // 2
+        revents = struct.unpack_from(f"<{count}h", ready)
+        woken = {h for h, r in zip(handles, revents, strict=False) if r}
+    for t, owner in waiting:
+        if t.wait is not None and t.wait.address in woken:
+            owner.wake(t, BLOCKED)
+    return bool(woken)
+
+
 def idle(k: Linux) -> None:
     """No task can run: let virtual time pass to the earliest deadline of a
     wait or a real-time timer, firing timers (their signals may interrupt
@@ -81,6 +110,13 @@ def idle(k: Linux) -> None:
             for tm in owner.state.timers.values()
             if tm.deadline and tm.clock == "real"
         ]
+        if any(t.wait is not None and t.wait.kind == "host" for t, _ in tasks):
+            # A task waits for the console: wait for it for real, until the
+            # earliest deadline at most (then time jumps there as below).
+            until = (min(deadlines) - k.virtual_ns()) if deadlines else None
+            ms = -1 if until is None else (max(until, 0) + 999_999) // 1_000_000
+            if poll_host_waits(k, ms) or not deadlines:
+                continue
         if not deadlines:
             live = [t for t, _ in tasks if not t.exited]
             if len(k.sys.procs) > 1:

@@ -47,6 +47,8 @@ def _read(k: Linux, fd: int, buf: int, count: int, *_: int) -> int:
     count = min(count, 1 << 24)
     if not k.mem.is_mapped(buf, count, PROT_WRITE):
         return -errno.EFAULT
+    if (waiting := k.host_wait(handle)) is not None:
+        return waiting
     if not k.wait_to_read(handle):
         return -ERESTARTSYS
     data = k.host.read(handle, count)
@@ -208,6 +210,19 @@ def _creation_mode(k: Linux, mode: int) -> int:
 def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
     if isinstance(path, int):
         return path
+    named = k.own_fd(path)
+    if named is not None:
+        # /dev/fd/N, /proc/self/fd/N, /dev/stdin ...: the process's own
+        # descriptor (bash's process substitution, `cat /dev/stdin` after a
+        # redirection), never rrdbg's.  A file or directory is opened again
+        # by its path (a new offset, as Linux does); a pipe or the console is
+        # the same open file.
+        f = k.fdt.file(named)
+        if f is None:
+            return -errno.ENOENT
+        if f.kind not in (FileKind.FILE, FileKind.DIRECTORY):
+            return k.fdt.dup(named, cloexec=bool(flags & 0o2000000))
+        path = f.path
     if flags & 0o100:  # O_CREAT
         mode = _creation_mode(k, mode)
     handle = k.host.open(k.own_exe(path), flags, mode)
