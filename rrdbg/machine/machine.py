@@ -1,9 +1,12 @@
-"""A Linux i386 process machine: CPU + memory + loader + syscalls + host.
+"""A Linux i386 machine: a tree of processes, each with its own CPU and
+memory (a Unicorn engine), the loader, the syscall layer and the host.
 
 Role: the object the rest of rrdbg drives.  ``run(limit)`` executes the
 guest until it exits, faults, or reaches instruction count ``limit``; the
 machine never calls anything above it (no server, no recorder): it returns
-a ``Stop`` and the caller decides.
+a ``Stop`` and the caller decides.  ``engine``, ``memory``, ``cpu`` and
+``linux`` are the running process's; ``debuggee`` is the process a
+debugger follows (docs/processes.md).
 
 Determinism: given the same program, arguments and ``Host`` answers, two
 machines retire the same instructions and reach the same ``digest()``.

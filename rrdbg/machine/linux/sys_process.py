@@ -1,9 +1,14 @@
-"""Process identity: ids, kill, uname, limits, prctl, process groups
-(exit and the thread calls are sys_threads.py).
+"""Processes: ids, kill between processes, uname, limits, prctl, process
+groups and sessions; fork, vfork and clone of a process, execve, wait4 /
+waitpid / waitid and the end of a process (exit and the thread calls are
+sys_threads.py; process.py holds what processes share).
 
 Handlers register themselves with ``@syscall(nr)`` (kernel.py); they get the
 ``Linux`` object and the six syscall arguments and return the result
-(a negative errno for failures).
+(a negative errno for failures, ``BLOCKED`` when the task now waits).  What
+needs the machine (a new address space and CPU for a child, a program
+loaded by exec) is handed to it (``Linux.new_processes``,
+``Linux.exec_request``) and done after the call.
 """
 
 from __future__ import annotations
