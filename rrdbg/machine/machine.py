@@ -368,13 +368,7 @@ class LinuxMachine:
                 self._proc.linux.state.task.ran_until = icount
             proc.cpu.count_from(icount)
             self.switches += 1
-        self._proc = proc
-        self.engine = proc.engine
-        self.memory = proc.memory
-        self.cpu = proc.cpu
-        self.linux = proc.linux
-        self.regs = proc.regs
-        self._read_syscall_regs = proc.read_syscall_regs
+        self._bind(proc)
 
     def _load(
         self,
@@ -832,7 +826,9 @@ class LinuxMachine:
             return spare
         return self._new_process(self._root_ids, b"", self.linux.sys)
 
-    def _use_same(self, proc: Process) -> None:
+    def _bind(self, proc: Process) -> None:
+        """The machine's attributes name ``proc``'s engine, memory, CPU and
+        kernel side (the count is the caller's business)."""
         self._proc = proc
         self.engine = proc.engine
         self.memory = proc.memory
@@ -1097,7 +1093,7 @@ class LinuxMachine:
             sys.root = root_ids.pid
             sys.root_code = sys.root_signal = None
         self._proc = running
-        self._use_same(running)
+        self._bind(running)
         self.engine.restore_context_bytes(cpu_context)
         self.cpu.count_from(icount)
         self._ending = None

@@ -40,7 +40,7 @@ from rrdbg.machine.linux.process import (
     Zombie,
 )
 from rrdbg.machine.linux.signals import SI_USER, SIG_IGN, SigAction, SignalState, siginfo
-from rrdbg.machine.linux.task import Task, Wait, user_desc_bits
+from rrdbg.machine.linux.task import Task, Wait
 from rrdbg.machine.loader import parse_program
 
 
@@ -241,8 +241,6 @@ CLONE_SETTLS = 0x80000
 CLONE_PARENT_SETTID = 0x100000
 CLONE_CHILD_CLEARTID = 0x200000
 CLONE_CHILD_SETTID = 0x1000000
-#: The TLS entries a user_desc may name (GDT 6..8).
-_TLS_FIRST, _TLS_LAST = 6, 8
 
 
 def new_process(
@@ -272,11 +270,12 @@ def new_process(
         tid_address=child_tid if flags & CLONE_CHILD_CLEARTID else 0,
     )
     if flags & CLONE_SETTLS:
-        entry, base, limit, bits = struct.unpack("<iIII", k.mem.read(tls, 16))
-        if not _TLS_FIRST <= entry <= _TLS_LAST:
-            return -errno.EINVAL
-        task.tls[entry] = struct.pack("<iIII", entry, base, limit, bits)
-        user_desc_bits(bits)  # (validated as set_thread_area would)
+        # (sys_threads imports this module: its TLS helper comes late.)
+        from rrdbg.machine.linux.sys_threads import install_tls
+
+        failed = install_tls(k, task, tls, allocate=False)
+        if failed:
+            return failed
     st = k.state
     child = LinuxState(
         brk_start=st.brk_start,

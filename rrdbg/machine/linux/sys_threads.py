@@ -42,7 +42,7 @@ _THREAD = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD
 # -- TLS ---------------------------------------------------------------------------
 
 
-def _install_tls(k: Linux, task: Task, u_info: int, *, allocate: bool) -> int:
+def install_tls(k: Linux, task: Task, u_info: int, *, allocate: bool) -> int:
     """set_thread_area for ``task``: store the descriptor in its TLS slots
     (the running task's also go into the GDT now); returns 0 or -errno."""
     entry, base, limit, bits = struct.unpack("<iIII", k.mem.read(u_info, 16))
@@ -72,7 +72,7 @@ def _install_tls(k: Linux, task: Task, u_info: int, *, allocate: bool) -> int:
 
 @syscall(243)  # set_thread_area
 def _set_thread_area(k: Linux, u_info: int, *_: int) -> int:
-    return _install_tls(k, k.state.task, u_info, allocate=True)
+    return install_tls(k, k.state.task, u_info, allocate=True)
 
 
 @syscall(244)  # get_thread_area
@@ -116,7 +116,7 @@ def _new_thread(
         comm=parent.comm,
     )
     if flags & CLONE_SETTLS:
-        failed = _install_tls(k, child, tls, allocate=False)
+        failed = install_tls(k, child, tls, allocate=False)
         if failed:
             return failed
     if flags & CLONE_PARENT_SETTID:
