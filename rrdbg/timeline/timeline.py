@@ -405,7 +405,7 @@ class Timeline:
     _selected: int | None = None
 
     def _read_registers(self) -> dict[str, bytes]:
-        # The followed process's CPU (a new one after an exec).
+        # The followed process's CPU (another one once gdb turns to a child).
         engine = self.machine.debuggee.engine
         if self._reader is None or self._reader[0] is not engine:
             self._reader = (engine, registers_reader(engine))
@@ -1067,7 +1067,6 @@ class Timeline:
             return StopEvent(kind, m.icount, child=pid)
         if what == "vforkdone":
             return StopEvent(StopKind.VFORK_DONE, m.icount, child=pid)
-        self._reader = None  # a new CPU
         return StopEvent(StopKind.EXEC, m.icount, path=os.fsdecode(path))
 
     def _apply_debug_writes(self) -> None:
