@@ -404,9 +404,6 @@ THREAD_PROGRAMS: tuple[str, ...] = (
     "pt_spin_atomic",
     "pt_robust_pi",
 )
-for _name in THREAD_PROGRAMS:
-    C_PROGRAMS[_name] = (f"{_name}.c", True)
-    C_PROGRAMS[f"{_name}_dyn"] = (f"{_name}.c", False)
 # Small cases of thread semantics (signals to blocked threads, restarts,
 # pipes between threads, PI and robust locks, zero timeouts), static only.
 THREAD_CASES: tuple[str, ...] = (
@@ -435,7 +432,7 @@ PROCESS_PROGRAMS: tuple[str, ...] = (
     "pc_pipeline",
     "pc_reaper",
 )
-for _name in PROCESS_PROGRAMS:
+for _name in (*THREAD_PROGRAMS, *PROCESS_PROGRAMS):
     C_PROGRAMS[_name] = (f"{_name}.c", True)
     C_PROGRAMS[f"{_name}_dyn"] = (f"{_name}.c", False)
 
