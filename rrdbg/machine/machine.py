@@ -746,7 +746,7 @@ class LinuxMachine:
                 _fresh_address_space(child)
                 child.linux = self._new_linux(child, new.ids, k.exe_path, k.sys)
             child.linux.state = new.state
-            _copy_address_space(parent.memory, child.memory)
+            parent.memory.fork_into(child.memory, USER_TOP)  # the GDT: each CPU has its own
             child.engine.restore_context_bytes(context)
             child.engine.reg_write(x86.UC_X86_REG_EAX, 0)
             if new.stack:
@@ -1245,20 +1245,6 @@ def _fresh_address_space(proc: Process) -> None:
     proc.cpu.flush_code()
     proc.engine.restore_context_bytes(proc.boot_context)
     proc.cpu.reset_gdt()
-
-
-def _copy_address_space(source: GuestMemory, target: GuestMemory) -> None:
-    """fork's copy: every user region with its permissions and name, and
-    its contents (blocks of zeros skipped: fresh mappings read as zero)."""
-    for r in source.regions():
-        if r.start >= USER_TOP:
-            continue  # the GDT: each CPU has its own
-        target.map(r.start, r.size, r.perms, r.name)
-        for lo in range(r.start, r.end, _DIGEST_BLOCK):
-            block = source.read_raw(lo, min(_DIGEST_BLOCK, r.end - lo))
-            # (bytes compare with memcmp; a memoryview compares item by item)
-            if block != _ZERO_BLOCK[: len(block)]:
-                target.load_raw(lo, block)
 
 
 def _fault_details(fault: Fault, memory: GuestMemory) -> tuple[int, int, int, int, int]:

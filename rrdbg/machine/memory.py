@@ -9,8 +9,14 @@ Invariants:
   RAM is one buffer that snapshots can diff page by page.
 - Every rrdbg region is exactly one Unicorn region (we split regions
   ourselves instead of relying on Unicorn's partial unmap).
-- Unmapped ranges read as zero when mapped again (MADV_DONTNEED), as a fresh
-  anonymous mapping does on Linux.
+- Unmapped ranges read as zero when mapped again (MADV_DONTNEED, or a fresh
+  anonymous host mapping over a range that was shared), as a fresh anonymous
+  mapping does on Linux.
+- After ``fork_into`` the two address spaces share their pages copy-on-write:
+  host ranges are private mappings of memory files that are never written
+  after they are made, so the host kernel copies a page only when a side
+  writes it, and a page still mapped from a file holds that file's bytes.
+  Host addresses never move, so Unicorn's pointers stay valid.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from __future__ import annotations
 import bisect
 import ctypes
 import mmap
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from rrdbg.errors import GuestMemoryError
+from rrdbg.errors import EmulatorError, GuestMemoryError
 from rrdbg.machine.engine import Engine
 
 PAGE = 0x1000
@@ -29,7 +36,57 @@ ADDRESS_SPACE = 1 << 32
 PROT_READ = 1
 PROT_WRITE = 2
 PROT_EXEC = 4
-_MAP_NORESERVE = 0x4000  # Linux value; Python's mmap module does not export it
+_MAP_NORESERVE = 0x4000  # Linux values; Python's mmap module does not export them
+_MAP_FIXED = 0x10
+#: fork shares contents in blocks of this size (zero blocks are skipped: a
+#: fresh mapping reads as zero anyway).
+_SHARE_BLOCK = 1 << 16
+_ZERO = bytes(_SHARE_BLOCK)
+#: Blocks of a new file closer than this share one host mapping (the hole
+#: between reads as zero), so that a process keeps few host mappings.
+_SHARE_GAP = 1 << 20
+#: An address space mapping more files than this is copied whole into the
+#: next fork's file (bounds the host's mappings and descriptors).
+_MAX_FILES = 16
+#: /proc/self/pagemap: the top byte of an entry has bit 7 "present", bit 6
+#: "swapped", bit 5 "file page".  A page of a private file mapping that is
+#: present but not a file page, or swapped, was written since the file was
+#: mapped; any other page still reads the file's bytes.
+_WRITTEN = bytes(1 if (b & 0x40) or (b & 0xA0) == 0x80 else 0 for b in range(256))
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int64,
+]
+
+
+class _MemFile:
+    """A memory file holding an address space's non-zero blocks as they
+    were at one fork, at offset = guest address; never written afterwards.
+    Closed when no address space maps it any more."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("rrdbg-fork", os.MFD_CLOEXEC)
+
+    def __del__(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass(slots=True)
+class _Span:
+    """Guest [lo, hi) whose host pages are a private mapping of ``file``."""
+
+    lo: int
+    hi: int
+    file: _MemFile
 
 
 def page_down(x: int) -> int:
@@ -73,6 +130,9 @@ class GuestMemory:
         self._view = memoryview(self._mm)
         self._regions: list[Region] = []  # sorted by start, non-overlapping
         self._starts: list[int] = []
+        #: Host ranges that are private mappings of fork files, sorted
+        #: (MADV_DONTNEED there would bring back the file's bytes, not zeros).
+        self._spans: list[_Span] = []
         #: Called with (lo, hi) when host-side writes touch executable memory,
         #: so translated code and cached block counts can be dropped.
         self.on_code_change: Callable[[int, int], None] = lambda lo, hi: None
@@ -144,7 +204,10 @@ class GuestMemory:
             if end < r.end:
                 self._insert(Region(end, r.end, r.perms, r.name))
             lo, hi = max(r.start, start), min(r.end, end)
-            self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            if self._spans and self._span_overlap(lo, hi):
+                self._host_map(lo, hi)
+            else:
+                self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
             if r.perms & PROT_EXEC:
                 self.on_code_change(lo, hi)
 
@@ -254,6 +317,134 @@ class GuestMemory:
     def unmap_all(self) -> None:
         for r in list(self._regions):
             self.unmap(r.start, r.size)
+        for span in list(self._spans):  # what is left lies outside every region
+            self._host_map(span.lo, span.hi)
+
+    # -- fork ----------------------------------------------------------
+    def fork_into(self, target: GuestMemory, below: int) -> None:
+        """fork's copy: ``target`` gets every region below ``below`` (with
+        its permissions and name) and its contents, shared copy-on-write.
+
+        A block still mapped from an earlier fork's file and not written
+        since is mapped from that file into ``target`` too (nothing copied);
+        every other non-zero block goes once into a new file that both sides
+        then map.  Writes on either side copy just the page written (the
+        host kernel does it, below Unicorn).  Where the host has no memory
+        files, or no pagemap to tell written pages, the contents are copied.
+        """
+        plan: list[tuple[int, int, _MemFile | None]] = []  # None: the new file
+        fresh: list[tuple[int, int]] = []  # blocks for the new file
+        files = {id(span.file) for span in self._spans}
+        written = self._written_pages() if len(files) < _MAX_FILES else None
+        for r in self._regions:
+            if r.start >= below:
+                break
+            target.map(r.start, r.size, r.perms, r.name)
+            for lo in range(r.start, r.end, _SHARE_BLOCK):
+                hi = min(lo + _SHARE_BLOCK, r.end)
+                span = self._span_at(lo)
+                source: _MemFile | None
+                if (
+                    written is not None
+                    and span is not None
+                    and span.hi >= hi
+                    and 1 not in written[span.lo][(lo - span.lo) // PAGE : (hi - span.lo) // PAGE]
+                ):
+                    source = span.file
+                # (bytes compare with memcmp; a memoryview compares item by item)
+                elif self._mm[lo:hi] != _ZERO[: hi - lo]:
+                    source = None
+                    fresh.append((lo, hi))
+                else:
+                    continue
+                if (
+                    plan
+                    and plan[-1][2] is source
+                    and (plan[-1][1] == lo or (source is None and lo - plan[-1][1] < _SHARE_GAP))
+                ):
+                    plan[-1] = (plan[-1][0], hi, source)
+                else:
+                    plan.append((lo, hi, source))
+        if not plan:
+            return
+        new: _MemFile | None = None
+        if fresh:
+            try:
+                new = _MemFile()
+                os.ftruncate(new.fd, fresh[-1][1])
+                for lo, hi in fresh:
+                    at = lo
+                    while at < hi:
+                        at += os.pwrite(new.fd, self._view[at:hi], at)
+            except OSError:
+                new = None  # no memory files here: copy instead
+        for lo, hi, source in plan:
+            if source is not None:
+                target._host_map(lo, hi, source)
+            elif new is not None:
+                self._host_map(lo, hi, new)
+                target._host_map(lo, hi, new)
+        if new is None:
+            for lo, hi in fresh:
+                target.load_raw(lo, self._view[lo:hi])
+
+    def _written_pages(self) -> dict[int, bytes] | None:
+        """For each fork-file span (by its start), a byte per page: 1 if the
+        page was written since the file was mapped (None when the host shows
+        no pagemap)."""
+        out: dict[int, bytes] = {}
+        if not self._spans:
+            return out
+        try:
+            with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
+                for span in self._spans:
+                    first = (self.host_base + span.lo) // PAGE
+                    data = os.pread(pagemap.fileno(), 8 * (span.hi - span.lo) // PAGE, 8 * first)
+                    out[span.lo] = data[7::8].translate(_WRITTEN)
+        except OSError:
+            return None
+        return out
+
+    def _span_at(self, addr: int) -> _Span | None:
+        i = bisect.bisect_right(self._spans, addr, key=lambda s: s.lo) - 1
+        if i >= 0 and self._spans[i].lo <= addr < self._spans[i].hi:
+            return self._spans[i]
+        return None
+
+    def _span_overlap(self, lo: int, hi: int) -> bool:
+        i = max(bisect.bisect_right(self._spans, lo, key=lambda s: s.lo) - 1, 0)
+        for span in self._spans[i:]:
+            if span.lo >= hi:
+                break
+            if span.hi > lo:
+                return True
+        return False
+
+    def _host_map(self, lo: int, hi: int, file: _MemFile | None = None) -> None:
+        """Put a new private host mapping at guest [lo, hi): of ``file`` (at
+        offset lo) or, without one, anonymous zeros."""
+        flags = mmap.MAP_PRIVATE | _MAP_FIXED | _MAP_NORESERVE
+        flags |= mmap.MAP_ANONYMOUS if file is None else 0
+        prot = mmap.PROT_READ | mmap.PROT_WRITE
+        fd = -1 if file is None else file.fd
+        got = _libc.mmap(self.host_base + lo, hi - lo, prot, flags, fd, lo if file else 0)
+        if got != self.host_base + lo:
+            reason = os.strerror(ctypes.get_errno())
+            raise EmulatorError(f"cannot map host memory for guest {lo:#x}-{hi:#x}: {reason}")
+        # The span list follows: what [lo, hi) covered is cut out, the new span goes in.
+        kept: list[_Span] = []
+        for span in self._spans:
+            if span.hi <= lo or span.lo >= hi:
+                kept.append(span)
+                continue
+            if span.lo < lo:
+                kept.append(_Span(span.lo, lo, span.file))
+            if hi < span.hi:
+                kept.append(_Span(hi, span.hi, span.file))
+        if file is not None:
+            kept.append(_Span(lo, hi, file))
+        kept.sort(key=lambda s: s.lo)
+        self._spans = kept
 
     def view(self, addr: int, size: int) -> memoryview:
         """Direct view of guest memory (no checks; for snapshots and hashing)."""

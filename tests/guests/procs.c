@@ -9,7 +9,9 @@
  * comes first however late the input is); for benchmarks: pingpong N (a
  * byte back and forth N times between two processes), tpingpong N (the
  * same between two threads), forkbig MB FORKS (touch MB MiB, then fork
- * FORKS children that exit at once).
+ * FORKS children that exit at once), forkhold MB FORKS (the same, but the
+ * children live together: each checks every page, writes some, and waits
+ * for the parent to have made them all; the parent's pages stay its own).
  *
  * The output of every mode except race is the same on every native run:
  * a child prints only before its parent waits for it, the parent prints
@@ -645,15 +647,55 @@ static void mode_forkbig(int megabytes, int forks)
     if (!mem)
         fail("malloc");
     for (size_t i = 0; i < size; i += 4096)
-        mem[i] = (char)i;
+        mem[i] = (char)(1 + (i >> 12) % 127);  /* never zero: real data */
     for (int i = 0; i < forks; i++) {
         pid_t pid = fork();
         if (pid == 0)
-            _exit(mem[4096] == (char)4096 ? 0 : 1);
+            _exit(mem[4096] == 2 ? 0 : 1);
         if (wait_for(pid) != 0)
             fail("child");
     }
     out("forkbig %d %d\n", megabytes, forks);
+}
+
+static void mode_forkhold(int megabytes, int forks)
+{
+    size_t size = (size_t)megabytes << 20;
+    unsigned char *mem = malloc(size);
+    int gate[2];
+    if (!mem || pipe(gate))
+        fail("malloc/pipe");
+    for (size_t i = 0; i < size; i += 4096)
+        mem[i] = (unsigned char)(i >> 12);
+    pid_t pids[64];
+    if (forks > 64)
+        forks = 64;
+    for (int n = 0; n < forks; n++) {
+        pids[n] = fork();
+        if (pids[n] < 0)
+            fail("fork");
+        if (pids[n] == 0) {
+            close(gate[1]);
+            int bad = 0;
+            for (size_t i = 0; i < size; i += 4096)
+                bad |= mem[i] != (unsigned char)(i >> 12);
+            for (size_t i = 0; i < size; i += 16 * 4096)
+                mem[i] = (unsigned char)(0xA0 + n);  /* copies one page in 16 */
+            char c;
+            read(gate[0], &c, 1);  /* EOF once the parent made every child */
+            for (size_t i = 0; i < size; i += 16 * 4096)
+                bad |= mem[i] != (unsigned char)(0xA0 + n);
+            _exit(bad);
+        }
+    }
+    close(gate[1]);
+    for (int n = 0; n < forks; n++)
+        if (wait_for(pids[n]) != 0)
+            fail("child");
+    for (size_t i = 0; i < size; i += 4096)
+        if (mem[i] != (unsigned char)(i >> 12))
+            fail("a child's write reached the parent");
+    out("forkhold %d %d\n", megabytes, forks);
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -675,7 +717,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: procs MODE (fork pipe bigpipe exec vfork spawn sigchld kill "
                         "pgrp waitid orphan many race [N] all pingpong N tpingpong N "
-                        "forkbig MB FORKS)\n");
+                        "forkbig MB FORKS forkhold MB FORKS)\n");
         return 2;
     }
     if (strcmp(argv[1], "race") == 0) {
@@ -696,6 +738,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "forkbig") == 0 && argc > 3) {
         mode_forkbig(atoi(argv[2]), atoi(argv[3]));
+        return 0;
+    }
+    if (strcmp(argv[1], "forkhold") == 0 && argc > 3) {
+        mode_forkhold(atoi(argv[2]), atoi(argv[3]));
         return 0;
     }
     size_t count = sizeof MODES / sizeof MODES[0];

@@ -31,6 +31,22 @@ class MemoryMatchesPageModel(RuleBasedStateMachine):
         self.mem = GuestMemory(Engine())
         self.model: dict[int, int] = {}  # page index -> perms
         self.data: dict[int, int] = {}  # byte address -> value
+        # After a fork: the other address space and what it must hold.
+        self.other: tuple[GuestMemory, dict[int, int], dict[int, int]] | None = None
+
+    @rule()
+    def fork(self) -> None:
+        child = GuestMemory(Engine())
+        self.mem.fork_into(child, 1 << 32)
+        self.other = (child, dict(self.model), dict(self.data))
+
+    @rule()
+    def switch(self) -> None:
+        """Go on with the other side of a fork (the two must stay apart)."""
+        if self.other is not None:
+            mem, model, data = self.other
+            self.other = (self.mem, self.model, self.data)
+            self.mem, self.model, self.data = mem, model, data
 
     @rule(first=page_st, count=st.integers(1, 4), perms=perms_st)
     def map(self, first: int, count: int, perms: int) -> None:
@@ -73,25 +89,101 @@ class MemoryMatchesPageModel(RuleBasedStateMachine):
 
     @invariant()
     def same_pages_and_bytes(self) -> None:
-        for p in range(PAGES):
-            addr = BASE + p * PAGE
-            mapped = p in self.model
-            assert self.mem.is_mapped(addr, PAGE) == mapped
-            region = self.mem.region_at(addr)
-            assert (region.perms if region else None) == self.model.get(p)
-            if mapped:
-                page = self.mem.view(addr, PAGE).tobytes()
-                expected = bytearray(PAGE)
-                for a, v in self.data.items():
-                    if a // PAGE == addr // PAGE:
-                        expected[a - addr] = v
-                assert page == bytes(expected)
-        regions = list(self.mem.regions())
-        assert all(a.end <= b.start for a, b in itertools.pairwise(regions))
+        sides = [(self.mem, self.model, self.data)]
+        if self.other is not None:
+            sides.append(self.other)
+        for mem, model, data in sides:
+            _check_against_model(mem, model, data)
+
+
+def _check_against_model(mem: GuestMemory, model: dict[int, int], data: dict[int, int]) -> None:
+    for p in range(PAGES):
+        addr = BASE + p * PAGE
+        mapped = p in model
+        assert mem.is_mapped(addr, PAGE) == mapped
+        region = mem.region_at(addr)
+        assert (region.perms if region else None) == model.get(p)
+        if mapped:
+            page = mem.view(addr, PAGE).tobytes()
+            expected = bytearray(PAGE)
+            for a, v in data.items():
+                if a // PAGE == addr // PAGE:
+                    expected[a - addr] = v
+            assert page == bytes(expected)
+    regions = list(mem.regions())
+    assert all(a.end <= b.start for a, b in itertools.pairwise(regions))
 
 
 TestMemoryMatchesPageModel = MemoryMatchesPageModel.TestCase
 TestMemoryMatchesPageModel.settings = settings(max_examples=40, stateful_step_count=25)
+
+
+def _host_file_ranges(mem: GuestMemory) -> list[tuple[int, int]]:
+    """Guest ranges whose host pages map a fork's memory file."""
+    out = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and "rrdbg-fork" in fields[5]:
+                lo, hi = (int(x, 16) - mem.host_base for x in fields[0].split("-"))
+                if 0 <= lo < 1 << 32:
+                    out.append((lo, hi))
+    return out
+
+
+def test_fork_shares_pages_copy_on_write() -> None:
+    parent = GuestMemory(Engine())
+    rw = PROT_READ | PROT_WRITE
+    parent.map(0x100000, 0x400000, rw, "heap")  # 4 MiB, two written blocks far apart
+    parent.map(0x800000, 0x10000, PROT_READ, "ro")  # never written: stays anonymous
+    parent.poke(0x100000, b"first")
+    parent.poke(0x4F0000, b"last")
+    parent.map(0x9000000, PAGE, rw)
+    parent.poke(0x9000000, b"x")
+    child = GuestMemory(Engine())
+    parent.fork_into(child, 0x9000000)  # the last region is not the child's
+    assert [(r.start, r.end, r.perms, r.name) for r in child.regions()] == [
+        (0x100000, 0x500000, rw, "heap"),
+        (0x800000, 0x810000, PROT_READ, "ro"),
+    ]
+    # Both host ranges map one file where there is data (a gap over 1 MiB
+    # between the two written blocks keeps two mappings).
+    for side in (parent, child):
+        assert _host_file_ranges(side) == [(0x100000, 0x110000), (0x4F0000, 0x500000)]
+    child.poke(0x100000, b"CHILD")
+    parent.poke(0x4F0000, b"PARENT")
+    assert child.read(0x100000, 5) == b"CHILD" and parent.read(0x100000, 5) == b"first"
+    assert parent.read(0x4F0000, 6) == b"PARENT" and child.read(0x4F0000, 4) == b"last"
+    # Unmapping a shared range and mapping it again reads zeros, not the file.
+    child.unmap(0x100000, 0x10000)
+    child.map(0x100000, 0x10000, rw)
+    assert child.read(0x100000, 5) == bytes(5) and parent.read(0x100000, 5) == b"first"
+    child.unmap_all()
+    assert _host_file_ranges(child) == []
+    assert parent.read(0x4F0000, 6) == b"PARENT"
+
+
+def test_a_second_fork_shares_what_the_first_shared_and_copies_what_changed() -> None:
+    rw = PROT_READ | PROT_WRITE
+    parent = GuestMemory(Engine())
+    parent.map(0x100000, 0x20000, rw)
+    parent.poke(0x100000, b"A" * 0x20000)
+    first = GuestMemory(Engine())
+    parent.fork_into(first, 1 << 32)
+    # The region splits where no block of the first fork begins; a page of
+    # the second part is written: the second fork must not share it from
+    # the first fork's file.
+    parent.protect(0x100000, 0x3000, PROT_READ)
+    parent.poke(0x110000, b"B")
+    second = GuestMemory(Engine())
+    parent.fork_into(second, 1 << 32)
+    assert second.read(0x110000, 2) == b"BA" and first.read(0x110000, 2) == b"AA"
+    assert second.read(0x100000, 0x20000) == parent.read(0x100000, 0x20000)
+    # The unwritten blocks come from the first file (one file for both
+    # children there), the written one from a new file.
+    first_file = {(lo, hi) for lo, hi in _host_file_ranges(first)}
+    assert (0x100000, 0x120000) in first_file
+    assert len(_host_file_ranges(second)) >= 2
 
 
 def test_find_free_is_top_down_and_avoids_regions() -> None:

@@ -38,6 +38,7 @@ MODES = [
     "waitid",
     "orphan",
     "many",
+    "forkhold 4 3",
 ]
 
 
@@ -54,8 +55,8 @@ def _rrdbg(*args: str) -> list[str]:
 @pytest.mark.skipif(not can_run_i386_natively(), reason="cannot run i386 binaries natively")
 @pytest.mark.parametrize("mode", MODES)
 def test_same_as_native(mode: str) -> None:
-    native = _run([PROCS, mode])
-    emulated = _run([*_rrdbg("run"), PROCS, mode])
+    native = _run([PROCS, *mode.split()])
+    emulated = _run([*_rrdbg("run"), PROCS, *mode.split()])
     assert native.returncode == 0, native.stdout
     assert (emulated.stdout, emulated.returncode) == (native.stdout, 0)
     assert emulated.stderr == b""
@@ -190,6 +191,24 @@ def test_the_debugger_sees_the_first_process(devnull: int) -> None:
     ran_until = machine.thread_ran_until(root)
     assert ran_until is not None and 0 < ran_until <= machine.icount
     assert machine.debuggee is not machine.procs[machine.running_tid]
+
+
+def test_forked_processes_share_unchanged_pages(devnull: int) -> None:
+    """After fork, parent and children map one copy of the parent's pages
+    (the host copies a page only when a side writes it); each child's
+    writes stay its own and the parent's pages stay the parent's (the guest
+    checks both and exits 1 otherwise)."""
+    from tests.machine.test_memory import _host_file_ranges
+
+    machine = _machine(["forkhold", "4", "3"], 20000, devnull)
+    while len(machine.procs) < 4 and not machine.finished:
+        machine.run(machine.icount + 1000)
+    assert len(machine.procs) == 4
+    for proc in machine.procs.values():
+        shared = sum(hi - lo for lo, hi in _host_file_ranges(proc.memory))
+        assert shared >= 4 << 20  # at least the 4 MiB the parent touched
+    result = machine.run_to_end()
+    assert result.exit is not None and result.exit.code == 0
 
 
 @pytest.mark.parametrize("mode", ["run", "record"])
