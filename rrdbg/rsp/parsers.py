@@ -268,7 +268,8 @@ def pass_signals(argument: bytes) -> Request:
     rest = _after(argument, b":", "QPassSignals")
     if not rest:
         return PassSignals(frozenset())
-    return PassSignals(frozenset(parse_hex(s, "signal") for s in rest.split(b";")))
+    # gdb ends the list with ";" ("QPassSignals:e;10;14;"): no empty item.
+    return PassSignals(frozenset(parse_hex(s, "signal") for s in rest.split(b";") if s))
 
 
 def query_symbol(argument: bytes) -> Request:

@@ -63,6 +63,8 @@ GOOD: list[tuple[bytes, Request]] = [
     (b"QStartNoAckMode", StartNoAckMode()),
     (b"QPassSignals:0e;1e;14", PassSignals(frozenset({0x0E, 0x1E, 0x14}))),
     (b"QPassSignals:", PassSignals(frozenset())),
+    # gdb 13 ends the list with ";"
+    (b"QPassSignals:e;14;97;", PassSignals(frozenset({0x0E, 0x14, 0x97}))),
     (b"qXfer:features:read:target.xml:0,ffb", ReadXfer("features", "target.xml", 0, 0xFFB)),
     (
         b"qXfer:features:read:i386-32bit.xml:ffb,ffb",
