@@ -178,8 +178,8 @@ class FakeTarget:
     process_id = 1
     current_thread = 1
 
-    def threads(self) -> list[ThreadInfo]:
-        return [ThreadInfo(1, "fake")]
+    def threads(self, pid: int | None = None) -> list[ThreadInfo]:
+        return [ThreadInfo(1, "fake")] if pid in (None, self.process_id) else []
 
     def select_thread(self, tid: int) -> None:
         if tid != 1:
@@ -189,6 +189,9 @@ class FakeTarget:
     has_processes = False
 
     def process_ids(self) -> list[int]:
+        return [self.process_id]
+
+    def debugged_processes(self) -> list[int]:
         return [self.process_id]
 
     def follow_process(self, pid: int) -> None:

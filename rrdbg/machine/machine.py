@@ -305,6 +305,11 @@ class LinuxMachine:
         #: The last such event: ("fork" | "vfork" | "vforkdone", child pid,
         #: b"") or ("exec", pid, the new program's path).
         self.event: tuple[str, int, bytes] | None = None
+        #: Processes whose end stops a run (an "exit" event): the ones a
+        #: debugger holds besides the followed one.
+        self.held: frozenset[int] = frozenset()
+        #: The status of the last process that ended (for an "exit" event).
+        self.ended: ExitStatus | None = None
         args = [a.encode() if isinstance(a, str) else a for a in argv]
         #: The file the program was loaded from, and the path the guest knows
         #: it by (the same, unless replaying a recording's kept copy).
@@ -493,7 +498,7 @@ class LinuxMachine:
                 status, self._ending = self._ending, None
                 if self._end_process(status):
                     return stop
-                if self.event is not None and self.process_events:
+                if self.event is not None and (self.process_events or self.event[0] == "exit"):
                     ended = self._schedule()
                     return ended or Stop(StopReason.PROCESS, self.icount)
                 self.event = None
@@ -509,6 +514,9 @@ class LinuxMachine:
                     continue
                 if self._end_process(ExitStatus(signal=stop.fault.signal), stop.fault):
                     return stop
+                if self.event is not None and self.event[0] == "exit":
+                    ended = self._schedule()
+                    return ended or Stop(StopReason.PROCESS, self.icount)
                 continue
             if stop.reason is StopReason.SYSCALL:
                 continue
@@ -546,6 +554,9 @@ class LinuxMachine:
             self.fault = fault
         self._give_memory_back(self._proc)
         self._note_vfork_done(k)
+        if k.pid in self.held:
+            self.event = ("exit", k.pid, b"")
+            self.ended = status
         sys_process.process_ended(k, status.code, status.signal)
         del self.procs[k.pid]
         self._spare[k.pid] = self._proc
@@ -670,11 +681,14 @@ class LinuxMachine:
         """More than one task (thread or process) may run."""
         return self.linux.multitask
 
-    def threads(self) -> list[tuple[int, str]]:
-        """(tid, name) of every thread alive of the debugged process, in tid
-        order; the name is the one prctl(PR_SET_NAME) gave, else the
-        program's."""
-        k = self.debuggee.linux
+    def threads(self, pid: int | None = None) -> list[tuple[int, str]]:
+        """(tid, name) of every thread alive of the debugged process (or of
+        process ``pid``), in tid order; the name is the one
+        prctl(PR_SET_NAME) gave, else the program's."""
+        proc = self.debuggee if pid is None else self.procs.get(pid)
+        if proc is None:
+            return []
+        k = proc.linux
         base = os.path.basename(os.fsdecode(k.exe_path))[:15]
         return [
             (t.tid, (t.comm.decode("utf-8", "replace") if t.comm else base))
@@ -956,6 +970,8 @@ class LinuxMachine:
         machine, else None (another process runs next)."""
         if self._end_process(ExitStatus(signal=sig)):
             return Stop(StopReason.END, self.icount)
+        if self.event is not None and self.event[0] == "exit":
+            return self._schedule() or Stop(StopReason.PROCESS, self.icount)
         return None
 
     def _fault_to_handler(self, fault: Fault) -> bool:

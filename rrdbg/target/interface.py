@@ -85,6 +85,9 @@ class StopEvent:
     child: int | None = None
     #: EXEC: the program the process runs now.
     path: str = ""
+    #: A stop found going backward in another process the debugger holds
+    #: (the target turns to it when it stops there).
+    process: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +123,9 @@ class Target(Protocol):
     def process_id(self) -> int:
         """The debuggee's process id (a thread id's ``p`` part)."""
 
-    def threads(self) -> list[ThreadInfo]:
-        """Every live thread, in tid order."""
+    def threads(self, pid: int | None = None) -> list[ThreadInfo]:
+        """Every live thread of process ``pid`` (the followed one by
+        default), in tid order."""
 
     @property
     def current_thread(self) -> int:
@@ -134,9 +138,15 @@ class Target(Protocol):
     def process_ids(self) -> list[int]:
         """The live processes of the machine (the followed one among them)."""
 
+    def debugged_processes(self) -> list[int]:
+        """The processes the debugger holds, the followed one first: after a
+        fork its child too until the debugger detaches it (gdb's
+        ``detach-on-fork off`` keeps it).  Breakpoints in any of them stop."""
+
     def follow_process(self, pid: int) -> None:
         """From now on the debugger looks at process ``pid`` (gdb turned to
-        a child after a fork); TargetError if there is no such process."""
+        a child after a fork, or to another inferior); TargetError if there
+        is no such process."""
 
     def detach_process(self, pid: int) -> bool:
         """gdb detaches from process ``pid``: True if the session goes on

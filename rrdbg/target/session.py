@@ -226,8 +226,9 @@ class Session:
             case SetThread(operation=operation, thread=thread):
                 tid = self._thread(thread)
                 other = self._other_process(thread)
-                if tid is None and operation == "g" and other is not None:
-                    # gdb turns to another process (follow-fork-mode child).
+                if tid is None and other is not None:
+                    # gdb turns to another process (follow-fork-mode child,
+                    # another inferior; Hc names the one a c/s/bc/bs resumes).
                     t.follow_process(other)
                     tid = self._thread(thread)
                 if tid is None:
@@ -280,10 +281,21 @@ class Session:
             case QueryThreadInfo(first=first):
                 if not first:
                     return [RawReply(b"l")]
-                return [RawReply(b"m" + b",".join(self._thread_id(i.tid) for i in t.threads()))]
+                ids = (self._thread_id(tid, pid) for pid, tid, _ in self._all_threads())
+                return [RawReply(b"m" + b",".join(ids))]
             case ThreadAlive(thread=thread):
                 tid = self._thread(thread)
-                alive = tid == 0 or any(i.tid == tid for i in t.threads())
+                other = self._other_process(thread)
+                if tid is None and other is not None:
+                    # A thread of another process gdb holds (detach-on-fork off).
+                    _, _, text = thread.partition(".")
+                    try:
+                        tid = int(text, 16)
+                    except ValueError:
+                        return [ErrorReply(EINVAL)]
+                    alive = any(i.tid == tid for i in t.threads(other))
+                else:
+                    alive = tid == 0 or any(i.tid == tid for i in t.threads())
                 return [Ok()] if alive else [ErrorReply(EINVAL)]
             case ReadRegisters():
                 return [HexData(i386.encode_registers(t.read_registers()))]
@@ -335,6 +347,11 @@ class Session:
                     t.select_thread(self._resume_thread)  # Hc: the thread to step
                 return self._resume(step, Direction.BACKWARD if back else Direction.FORWARD)
             case VCont(actions=actions):
+                # An action for another process gdb holds (its inferior is
+                # the current one): the debugger turns to that process.
+                named = actions[0].thread if actions else None
+                if named is not None and (other := self._other_process(named)) is not None:
+                    t.follow_process(other)
                 # A step action for a thread steps it (the others run as the
                 # scheduler says); else the first action that applies.
                 chosen = next(
@@ -487,9 +504,17 @@ class Session:
         """Whether gdb agreed to the multiprocess extensions (``pPID.TID`` ids)."""
         return "multiprocess+" in self.client_features
 
-    def _thread_id(self, tid: int) -> bytes:
-        pid = self.target.process_id
+    def _thread_id(self, tid: int, pid: int | None = None) -> bytes:
+        if pid is None:
+            pid = self.target.process_id
         return b"p%x.%x" % (pid, tid) if self.multiprocess else b"%x" % tid
+
+    def _all_threads(self) -> list[tuple[int, int, str]]:
+        """(pid, tid, name) of every thread of every process gdb holds (the
+        followed process's only, without the multiprocess extensions)."""
+        t = self.target
+        pids = t.debugged_processes() if self.multiprocess else [t.process_id]
+        return [(pid, i.tid, i.name) for pid in pids for i in t.threads(pid)]
 
     def _thread(self, text: str) -> int | None:
         """A thread id of gdb's as a tid: 0 for any or all (0, -1, pPID.-1,
@@ -524,8 +549,8 @@ class Session:
     def _threads_xml(self) -> bytes:
         rows = b"".join(
             b'<thread id="%s" core="0" name="%s"/>'
-            % (self._thread_id(i.tid), xml_escape(i.name, {'"': "&quot;"}).encode())
-            for i in self.target.threads()
+            % (self._thread_id(tid, pid), xml_escape(name, {'"': "&quot;"}).encode())
+            for pid, tid, name in self._all_threads()
         )
         return b'<?xml version="1.0"?>\n<threads>%s</threads>\n' % rows
 
@@ -533,6 +558,8 @@ class Session:
         reply = self._plain_stop_reply(stop)
         if not self.multiprocess:
             return reply
+        if isinstance(reply, Exited | Terminated) and stop.process is not None:
+            return dataclasses.replace(reply, process=stop.process)  # another held process
         if isinstance(reply, StopReply | Exited | Terminated):
             return dataclasses.replace(reply, process=self.target.process_id)
         return reply

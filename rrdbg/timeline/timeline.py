@@ -49,7 +49,7 @@ from rrdbg.errors import (
 )
 from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
-from rrdbg.machine.cpu import StopReason, signal_name
+from rrdbg.machine.cpu import Cpu, StopReason, signal_name
 from rrdbg.machine.engine import Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Lines, Symbols
@@ -149,8 +149,14 @@ class Timeline:
         self.writer = writer
         self.directory = directory
         self.checkpoints: list[Checkpoint] = []
-        self.breakpoints: dict[int, bool] = {}  # address -> hardware
+        self.breakpoints: dict[int, bool] = {}  # address -> hardware (followed process)
         self.watchpoints: list[_Watch] = []
+        #: Processes gdb holds besides the followed one: a fork's child until
+        #: gdb detaches it (all of them with ``set detach-on-fork off``), a
+        #: parent gdb turned away from until it detaches it.
+        self._attached: set[int] = set()
+        #: The breakpoints and watchpoints of those processes.
+        self._points: dict[int, tuple[dict[int, bool], list[_Watch]]] = {}
         #: The furthest icount ever reached.
         self.frontier = 0
         #: The machine's state differs from the recorded one at this icount
@@ -340,8 +346,32 @@ class Timeline:
     def process_id(self) -> int:
         return self.machine.pid
 
-    def threads(self) -> list[ThreadInfo]:
-        return [ThreadInfo(tid, name) for tid, name in self.machine.threads()]
+    def threads(self, pid: int | None = None) -> list[ThreadInfo]:
+        m = self.machine
+        if pid is not None and isinstance(m, LinuxMachine) and pid != m.followed:
+            if pid not in self.debugged_processes():
+                return []
+            return [ThreadInfo(tid, name) for tid, name in m.threads(pid)]
+        return [ThreadInfo(tid, name) for tid, name in m.threads()]
+
+    def _held(self) -> list[tuple[int, Cpu, dict[int, bool]]]:
+        """(pid, CPU, breakpoints) of the processes held besides the followed one."""
+        m = self.machine
+        if not isinstance(m, LinuxMachine):
+            return []
+        return [
+            (pid, m.procs[pid].cpu, self._points.get(pid, ({}, []))[0])
+            for pid in self.debugged_processes()[1:]
+        ]
+
+    def _breakpoints_of_runner(self) -> dict[int, bool] | None:
+        """The breakpoints of the process that runs next, if the debugger holds it."""
+        m = self.machine
+        if m.debuggee.cpu is m.cpu:
+            return self.breakpoints
+        if isinstance(m, LinuxMachine) and m.linux.pid in self.debugged_processes():
+            return self._points.get(m.linux.pid, ({}, []))[0]
+        return None
 
     @property
     def current_thread(self) -> int:
@@ -356,6 +386,13 @@ class Timeline:
         m = self.machine
         return sorted(m.procs) if isinstance(m, LinuxMachine) else [m.pid]
 
+    def debugged_processes(self) -> list[int]:
+        m = self.machine
+        if not isinstance(m, LinuxMachine):
+            return [m.pid]
+        kept = sorted(pid for pid in self._attached if pid in m.procs and pid != m.followed)
+        return [m.followed, *kept]
+
     def follow_process(self, pid: int) -> None:
         m = self.machine
         if not isinstance(m, LinuxMachine) or pid not in m.procs:
@@ -365,6 +402,14 @@ class Timeline:
         # Breakpoints stay armed on a CPU between runs: not on the one the
         # debugger leaves (they are the other process's addresses now).
         m.debuggee.cpu.set_exit_addresses(set())
+        # Each process keeps its own breakpoints and watchpoints (gdb sets
+        # them per address space, after Hg to the process).
+        old = m.followed
+        self._points[old] = (self.breakpoints, self.watchpoints)
+        self.breakpoints, self.watchpoints = self._points.pop(pid, ({}, []))
+        if old in m.procs:
+            self._attached.add(old)  # gdb still holds it until it detaches
+        self._attached.discard(pid)
         m.followed = pid
         self._selected = None
         self._reader = None
@@ -374,12 +419,21 @@ class Timeline:
         if not isinstance(m, LinuxMachine) or pid not in m.procs:
             return False
         if pid != m.followed:
-            return True  # it goes on running, unobserved
-        child = self._newest_child
-        if child is not None and child in m.procs and child != pid:
-            self.follow_process(child)
+            # It goes on running, unobserved.
+            self._attached.discard(pid)
+            self._points.pop(pid, None)
+            m.procs[pid].cpu.set_exit_addresses(set())
             return True
-        return False
+        others = self.debugged_processes()[1:]
+        child = self._newest_child
+        if not others and child is not None and child in m.procs and child != pid:
+            others = [child]
+        if not others:
+            return False
+        self.follow_process(others[0])
+        self._attached.discard(pid)
+        self._points.pop(pid, None)
+        return True
 
     def set_process_events(self, on: bool) -> None:
         self.process_events = on
@@ -518,6 +572,12 @@ class Timeline:
     def detach(self) -> None:
         self.breakpoints.clear()
         self.watchpoints.clear()
+        m = self.machine
+        if isinstance(m, LinuxMachine):
+            for pid in self._attached & set(m.procs):
+                m.procs[pid].cpu.set_exit_addresses(set())
+        self._attached.clear()
+        self._points.clear()
 
     def kill(self) -> None:
         self.detach()
@@ -847,6 +907,8 @@ class Timeline:
             self.seek(floor)
             return StopEvent(StopKind.HISTORY_BEGIN, floor)
         self.seek(best.icount)
+        if best.process is not None:
+            self.follow_process(best.process)
         if best.kind is StopKind.SIGNAL and isinstance(m, LinuxMachine):
             # Stopped before the delivery, as a forward run stops: the next
             # forward run delivers it instead of stopping again.
@@ -904,19 +966,26 @@ class Timeline:
         if isinstance(m, LinuxMachine):
             # Stop before delivering a signal gdb wants to see (gdbserver's way).
             passed = self.pass_signals
-            m.stop_for_signal = lambda sig: sig not in passed
+            held = set(self.debugged_processes())
+            # (Only in a process gdb holds: a detached one runs unobserved.)
+            m.stop_for_signal = lambda sig: sig not in passed and m.linux.pid in held
+            # The end of a process gdb holds is a stop (the followed one's
+            # too while gdb holds others: gdb turns to them after it).
+            m.held = frozenset(held) if len(held) > 1 else frozenset()
             m.run_until_thread = until_thread
             m.process_events = self.process_events
         try:
             with self._armed():
-                # (At a breakpoint only if the followed process runs next.)
-                at_break = m.debuggee.cpu is m.cpu and m.cpu.eip in self.breakpoints
+                # (At a breakpoint of the process that runs next, if held.)
+                points = self._breakpoints_of_runner()
+                at_break = points is not None and m.cpu.eip in points
                 stop = self._run_to(target, interrupted, step_over=at_break)
         finally:
             if isinstance(m, LinuxMachine):
                 m.stop_for_signal = None
                 m.run_until_thread = None
                 m.process_events = False
+                m.held = frozenset()
         if self._watch_hit is not None:
             kind, address, count, writer = self._watch_hit
             self._watch_hit = None
@@ -938,6 +1007,8 @@ class Timeline:
                 stop = StopEvent(StopKind.POSITION, m.icount, signal=SIGINT)
             elif end is not None and m.icount >= end:
                 stop = StopEvent(StopKind.HISTORY_END, m.icount)
+        elif stop.kind is StopKind.EXITED and stop.process is not None:
+            pass  # another process gdb holds ended; the machine goes on
         elif stop.kind is StopKind.EXITED and not self.live:
             # Not a live run: show the last state before the program ended
             # (a PC that halted for good: that state).
@@ -989,13 +1060,14 @@ class Timeline:
         m = self.machine
         if step_over and m.icount < target:
             # Unicorn halts *at* an exit address: execute that instruction first.
-            cpu = m.debuggee.cpu
+            cpu = m.cpu
+            points = self._breakpoints_of_runner()
             addr = cpu.eip
             cpu.remove_exit(addr)
             try:
                 stop = self._run_slice(m.icount + 1, interrupted)
             finally:
-                if addr in self.breakpoints:
+                if points is not None and addr in points:
                     cpu.add_exit(addr)
             if stop is not None or self._watch_hit is not None:
                 return stop or StopEvent(StopKind.POSITION, m.icount)
@@ -1034,6 +1106,8 @@ class Timeline:
             return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.fault.signal)
         if stop.reason is StopReason.SIGNAL:
             assert stop.signal is not None
+            if isinstance(m, LinuxMachine) and m.linux.pid != m.followed:
+                self.follow_process(m.linux.pid)  # another process gdb holds
             return StopEvent(StopKind.SIGNAL, m.icount, signal=stop.signal)
         if stop.reason in (StopReason.SYSCALL, StopReason.END):
             status = m.exit
@@ -1043,6 +1117,9 @@ class Timeline:
                 return StopEvent(StopKind.EXITED, m.icount, signal=status.signal)
             return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code)
         if stop.reason is StopReason.EXIT:
+            if isinstance(m, LinuxMachine) and m.linux.pid != m.followed:
+                # A breakpoint of another process gdb holds: gdb turns to it.
+                self.follow_process(m.linux.pid)
             hardware = self.breakpoints.get(m.debuggee.cpu.eip, False)
             return StopEvent(StopKind.BREAKPOINT, m.icount, hardware=hardware)
         if stop.reason is StopReason.REQUEST:
@@ -1062,11 +1139,31 @@ class Timeline:
             return None
         what, pid, path = event
         if what in ("fork", "vfork"):
+            if pid in self._attached:
+                # A fork made again after going back, whose child gdb still
+                # holds: gdb knows it (a second fork event for the same
+                # process would confuse it); its threads come back listed.
+                return None
             self._newest_child = pid
+            self._attached.add(pid)  # gdb holds the child until it detaches it
             kind = StopKind.FORK if what == "fork" else StopKind.VFORK
             return StopEvent(kind, m.icount, child=pid)
         if what == "vforkdone":
             return StopEvent(StopKind.VFORK_DONE, m.icount, child=pid)
+        if what == "exit":
+            # A process gdb holds has ended (the followed one: gdb turns to
+            # another it holds).
+            status = m.ended
+            assert status is not None
+            if pid == m.followed:
+                rest = self.debugged_processes()[1:]
+                if rest:
+                    self.follow_process(rest[0])
+            self._attached.discard(pid)
+            self._points.pop(pid, None)
+            if status.signal is not None:
+                return StopEvent(StopKind.EXITED, m.icount, signal=status.signal, process=pid)
+            return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code, process=pid)
         return StopEvent(StopKind.EXEC, m.icount, path=os.fsdecode(path))
 
     def _apply_debug_writes(self) -> None:
@@ -1094,6 +1191,17 @@ class Timeline:
                 consider(StopEvent(StopKind.BREAKPOINT, k, hardware=hardware))
 
             handles.append(cpu.watch_code(address, on_code))
+        held: list[tuple[Cpu, int]] = []
+        for pid, other, points in self._held():
+            for address, hardware in points.items():
+
+                def on_held(k: int, hardware: bool = hardware, pid: int = pid) -> None:
+                    consider(StopEvent(StopKind.BREAKPOINT, k, hardware=hardware, process=pid))
+
+                other.set_exit_addresses(set())
+                held.append((other, other.watch_code(address, on_held)))
+        for other in {id(c): c for c, _ in held}.values():
+            other.retranslate()
         for w in self.watchpoints:
             lo, hi = max(w.address - 16, 0), w.address + w.length - 1
             for write, kind in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
@@ -1113,10 +1221,13 @@ class Timeline:
             # Deliveries gdb stops for going forward are stops going back
             # too, as with record full: noted, never stopped at.
             passed = self.pass_signals
+            holding = set(self.debugged_processes())
 
             def on_signal(sig: int) -> bool:
-                if sig not in passed:
-                    consider(StopEvent(StopKind.SIGNAL, m.icount, signal=sig))
+                pid = m.linux.pid
+                if sig not in passed and pid in holding:
+                    other = None if pid == m.followed else pid
+                    consider(StopEvent(StopKind.SIGNAL, m.icount, signal=sig, process=other))
                 return False
 
             m.stop_for_signal = on_signal
@@ -1129,6 +1240,10 @@ class Timeline:
                 cpu.unwatch(h)
             if handles:
                 cpu.retranslate()
+            for other, h in held:
+                other.unwatch(h)
+            for other in {id(c): c for c, _ in held}.values():
+                other.retranslate()
 
     def _armed(self) -> _Arming:
         return _Arming(self, arm=True)
@@ -1610,6 +1725,8 @@ class _Arming:
         # Exits stay armed between runs: gdb removes and re-inserts the same
         # breakpoints around every resume, and an unchanged set costs nothing.
         cpu.set_exit_addresses(set(t.breakpoints) if self.arm else set())
+        for _pid, other, points in t._held():
+            other.set_exit_addresses(set(points) if self.arm else set())
         if not self.arm:
             return
         if t.watchpoints:

@@ -100,3 +100,86 @@ def test_vfork_events(tmp_path: Path) -> None:
     record_quietly(PROCS, ["vfork"], directory)
     out = _gdb(str(directory), ["catch vfork", "continue", "continue", "continue"])
     assert len(re.findall(r"Catchpoint 1 \(vforked process \d+\)", out)) == 2, out
+
+
+@pytest.fixture(scope="module")
+def fork_recording(tmp_path_factory: pytest.TempPathFactory) -> str:
+    directory = tmp_path_factory.mktemp("procs") / "fork.rr"
+    record_quietly(PROCS, ["fork"], directory)
+    return str(directory)
+
+
+def _line(text: str, after: str = "static void mode_fork(void)") -> int:
+    """The line of procs.c that holds ``text``, the first after ``after``."""
+    lines = Path(PROCS).parent.parent.joinpath("procs.c").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i in range(start, len(lines)) if text in lines[i]) + 1
+
+
+def test_detach_on_fork_off_holds_the_child(fork_recording: str) -> None:
+    """With detach-on-fork off gdb keeps the child as inferior 2: a
+    breakpoint in the child's code stops it (the child's own x), stepping
+    goes back and forth in it, its end is reported as inferior 2's exit,
+    and the parent (inferior 1) goes on to a breakpoint of its own."""
+    out = _gdb(
+        fork_recording,
+        [
+            "set detach-on-fork off",
+            f"break procs.c:{_line('_exit(x);')}",
+            "continue",
+            "info inferiors",
+            'printf "@child x=%d\\n", x',
+            "reverse-stepi",
+            "stepi",
+            "continue",
+            "inferior 1",
+            f"break procs.c:{_line('parent: x=')}",
+            "continue",
+            'printf "@parent x=%d\\n", x',
+        ],
+    )
+    assert re.search(r"\[New inferior 2 \(process \d+\)\]", out), out
+    assert re.search(r"Thread 2\.1 \"procs\" hit Breakpoint 1\.2, mode_fork", out), out
+    assert re.search(r"^\* 2 +process \d+ ", out, re.MULTILINE), out
+    assert "@child x=42" in out, out
+    assert re.search(r"\[Inferior 2 \(process \d+\) exited with code 052\]", out), out
+    assert re.search(r"Thread 1\.1 \"procs\" hit Breakpoint 2\.1, mode_fork", out), out
+    assert "@parent x=41" in out, out
+
+
+def test_reverse_continue_finds_the_last_hit_in_any_held_process(fork_recording: str) -> None:
+    """Two processes held: reverse-continue from the child's breakpoint
+    stops at the parent's (the last hit in either) and turns to the parent;
+    going back over the fork and forward again finds the same stops, with
+    the child still inferior 2 (no second fork event)."""
+    out = _gdb(
+        fork_recording,
+        [
+            f"break procs.c:{_line('pid_t c = fork();')}",
+            "continue",
+            "set detach-on-fork off",
+            f"break procs.c:{_line('_exit(3);')}",
+            f"break procs.c:{_line('close(pfd[1]);', after='WNOHANG before')}",
+            "continue",
+            "continue",
+            "reverse-continue",
+            'printf "@back in %d\\n", $_inferior',
+            "reverse-continue",
+            'printf "@before the fork in %d\\n", $_inferior',
+            "continue",
+            "continue",
+            "continue",
+        ],
+    )
+    hits = re.findall(r"Thread (\d\.\d) \"procs\" hit Breakpoint (\d)\.\d", out)
+    assert hits == [
+        ("1.1", "3"),
+        ("2.1", "2"),
+        ("1.1", "3"),
+        ("1.1", "1"),
+        ("1.1", "3"),
+        ("2.1", "2"),
+    ], out
+    assert "@back in 1" in out and "@before the fork in 1" in out, out
+    assert len(re.findall(r"\[New inferior", out)) == 1, out
+    assert re.search(r"\[Inferior 2 \(process \d+\) exited with code 03\]", out), out
