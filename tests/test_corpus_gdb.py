@@ -203,3 +203,43 @@ def test_a_shell_pipeline_with_the_parent_followed(sysroot: Path, tmp_path: Path
     assert len(forks) == 2 and forks[0] != forks[1], text
     assert re.search(r"\[Detaching after fork from child process \d+\]", text), text
     assert re.search(r"^\* 1 +process \d+ ", text, re.MULTILINE), text
+
+
+def test_a_shell_pipeline_with_every_process_held(sysroot: Path, tmp_path: Path) -> None:
+    """``set detach-on-fork off``: gdb holds the shell and both children;
+    each child's exec is reported (gdb reads sort's and head's symbols),
+    ``break write`` stops in sort with its whole output, sort's end is
+    inferior 2's exit, then head stops in its own write with the first two
+    lines and steps back into libc's caller."""
+    recording = _record_pipeline(tmp_path, sysroot)
+    text = _session(
+        recording,
+        sysroot / "bin" / "dash",
+        [
+            "set detach-on-fork off",
+            "set breakpoint pending on",
+            "break write",
+            "continue",
+            "info inferiors",
+            "print (char *)(*(char **)($esp + 8))",
+            "continue",
+            "inferior 3",
+            "continue",
+            "print (char *)(*(char **)($esp + 8))",
+            "reverse-stepi",
+            "bt 1",
+        ],
+    )
+    assert re.search(r"process \d+ is executing new program: \S*/usr/bin/sort", text), text
+    assert re.search(r"Thread 2\.1 \"sort\" hit Breakpoint 1\.\d+, 0x[0-9a-f]+ in write", text), (
+        text
+    )
+    assert re.search(r"^\* 2 +process \d+ .*/usr/bin/sort", text, re.MULTILINE), text
+    assert re.search(r"^  3 +process \d+ ", text, re.MULTILINE), text
+    assert '"apple\\nbanana\\nfig\\npear\\n"' in text, text
+    assert re.search(r"\[Inferior 2 \(process \d+\) exited normally\]", text), text
+    assert re.search(r"Thread 3\.1 \"head\" hit Breakpoint 1\.\d+, 0x[0-9a-f]+ in write", text), (
+        text
+    )
+    assert '"apple\\nbanana\\n"' in text, text
+    assert re.search(r"^#0 +0x[0-9a-f]+ in _IO_\w+ \(\) from \S*libc\.so\.6", text, re.M), text

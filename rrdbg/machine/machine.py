@@ -310,6 +310,9 @@ class LinuxMachine:
         self.held: frozenset[int] = frozenset()
         #: The status of the last process that ended (for an "exit" event).
         self.ended: ExitStatus | None = None
+        #: The process an event stops (the forking or exec'ing one, a
+        #: vfork child's parent, the one that ended).
+        self.event_process = 0
         args = [a.encode() if isinstance(a, str) else a for a in argv]
         #: The file the program was loaded from, and the path the guest knows
         #: it by (the same, unless replaying a recording's kept copy).
@@ -556,6 +559,7 @@ class LinuxMachine:
         self._note_vfork_done(k)
         if k.pid in self.held:
             self.event = ("exit", k.pid, b"")
+            self.event_process = k.pid
             self.ended = status
         sys_process.process_ended(k, status.code, status.signal)
         del self.procs[k.pid]
@@ -772,16 +776,19 @@ class LinuxMachine:
                     child.memory.write(new.child_tid, struct.pack("<I", new.ids.pid))
             child.loaded = parent.loaded
             self.procs[new.ids.pid] = child
-            if k.pid == self.followed:
+            if k.pid == self.followed or k.pid in self.held:
                 kind = "vfork" if new.state.vfork_parent else "fork"
                 self.event = (kind, new.ids.pid, b"")
+                self.event_process = k.pid
         # The parent's slice goes on (a new process preempts nobody).
         if not k.state.slice_end:
             k.state.slice_end = self.icount + k.quantum
 
     def _note_vfork_done(self, k: Linux) -> None:
-        if k.state.vfork_parent and k.state.vfork_parent == self.followed:
+        parent = k.state.vfork_parent
+        if parent and (parent == self.followed or parent in self.held):
             self.event = ("vforkdone", k.pid, b"")
+            self.event_process = parent  # a stop in the parent
 
     def _give_memory_back(self, proc: Process) -> None:
         """A CLONE_VM child (vfork, posix_spawn) execs or ends: what it
@@ -818,8 +825,9 @@ class LinuxMachine:
         proc = self._proc
         self._give_memory_back(proc)
         self._note_vfork_done(k)
-        if k.pid == self.followed:
+        if k.pid == self.followed or k.pid in self.held:
             self.event = ("exec", k.pid, request.path)
+            self.event_process = k.pid
         k.exe_path = request.path
         sys_process.exec_kernel_side(k, os.path.basename(request.path)[:15])
         k.state.exec_at = icount

@@ -1138,12 +1138,15 @@ class Timeline:
         if event is None:
             return None
         what, pid, path = event
+        if what in ("fork", "vfork") and pid in self._attached:
+            # A fork made again after going back, whose child gdb still
+            # holds: gdb knows it (a second fork event for the same process
+            # would confuse it); its threads come back listed.
+            return None
+        where = m.event_process
+        if what != "exit" and where != m.followed and where in m.procs:
+            self.follow_process(where)  # an event of another process gdb holds
         if what in ("fork", "vfork"):
-            if pid in self._attached:
-                # A fork made again after going back, whose child gdb still
-                # holds: gdb knows it (a second fork event for the same
-                # process would confuse it); its threads come back listed.
-                return None
             self._newest_child = pid
             self._attached.add(pid)  # gdb holds the child until it detaches it
             kind = StopKind.FORK if what == "fork" else StopKind.VFORK
