@@ -67,6 +67,7 @@ from rrdbg.machine.loader import (
     read_program,
 )
 from rrdbg.machine.memory import GuestMemory, Region
+from rrdbg.machine.registers import write_register
 
 #: Where a dynamic loader is placed to measure it before it is placed for good.
 _PROBE_BASE = 0x10000
@@ -724,6 +725,33 @@ class LinuxMachine:
             yield
         finally:
             d.engine.restore_context_bytes(mine)
+
+    def process_for_debugger(self, pid: int) -> Process:
+        """The process a debugger's change is for: ``pid``, or the followed
+        one for 0 (changes recorded before processes were named)."""
+        if not pid:
+            return self.debuggee
+        proc = self.procs.get(pid)
+        if proc is None:
+            raise EmulatorError(f"a debugger's change for process {pid}, which does not exist")
+        return proc
+
+    def write_thread_register(self, pid: int, tid: int, name: str, value: bytes) -> None:
+        """A debugger writes register ``name`` of thread ``tid`` of process
+        ``pid`` (0: the followed process, its current thread): the CPU's if
+        the thread is the process's current one, else its saved context."""
+        proc = self.process_for_debugger(pid)
+        task = proc.linux.state.others.get(tid) if tid else None
+        if task is None:
+            write_register(proc.engine, name, value)
+            return
+        mine = proc.engine.context_bytes()
+        proc.engine.restore_context_bytes(task.context)
+        try:
+            write_register(proc.engine, name, value)
+            task.context = proc.engine.context_bytes()
+        finally:
+            proc.engine.restore_context_bytes(mine)
 
     def _start_threads(self) -> None:
         """Give the threads clone just made their registers: the parent's

@@ -261,58 +261,79 @@ class EndRecord:
 _END_STOPPED = 1
 
 
-def encode_debug_register(name: str, value: bytes) -> bytes:
-    """DEBUG_REGISTER payload: LEB128-prefixed gdb register name, then its bytes."""
+def encode_debug_register(name: str, value: bytes, pid: int = 0, tid: int = 0) -> bytes:
+    """DEBUG_REGISTER payload: LEB128-prefixed gdb register name, then its
+    bytes; then, when given, LEB128 pid and tid of the thread written (absent
+    or 0: the followed process's current thread)."""
     out = bytearray()
     raw = name.encode()
     _uvarint(len(raw), out)
     out += raw
     _uvarint(len(value), out)
     out += value
+    if pid or tid:
+        _uvarint(pid, out)
+        _uvarint(tid, out)
     return bytes(out)
 
 
-def decode_debug_register(payload: bytes) -> tuple[str, bytes]:
+def decode_debug_register(payload: bytes) -> tuple[str, bytes, int, int]:
+    """(name, value, pid, tid); pid and tid 0 when the payload has none."""
     reader = _Reader(payload)
     try:
         name = reader.blob().decode()
     except UnicodeDecodeError:
         raise LogFormatError("debug-register event: the register name is not UTF-8") from None
     value = reader.blob()
+    pid = tid = 0
+    if reader.pos != len(payload):
+        pid, tid = reader.uvarint(), reader.uvarint()
     if reader.pos != len(payload):
         raise LogFormatError("debug-register event: trailing bytes")
-    return name, value
+    return name, value, pid, tid
 
 
-def encode_debug_memory(address: int, data: bytes) -> bytes:
-    """DEBUG_MEMORY payload: LEB128 guest address, LEB128 length, the bytes written."""
+def encode_debug_memory(address: int, data: bytes, pid: int = 0) -> bytes:
+    """DEBUG_MEMORY payload: LEB128 guest address, LEB128 length, the bytes
+    written; then, when given, LEB128 pid of the process written (absent or
+    0: the followed process)."""
     out = bytearray()
     _uvarint(address, out)
     _uvarint(len(data), out)
     out += data
+    if pid:
+        _uvarint(pid, out)
     return bytes(out)
 
 
-def decode_debug_memory(payload: bytes) -> tuple[int, bytes]:
+def decode_debug_memory(payload: bytes) -> tuple[int, bytes, int]:
+    """(address, data, pid); pid 0 when the payload has none."""
     reader = _Reader(payload)
     address = reader.uvarint()
     data = reader.blob()
+    pid = reader.uvarint() if reader.pos != len(payload) else 0
     if reader.pos != len(payload):
         raise LogFormatError("debug-memory event: trailing bytes")
-    return address, data
+    return address, data, pid
 
 
-def encode_debug_signal(discarded: int, sent: int) -> bytes:
-    """DEBUG_SIGNAL payload: LEB128 signal discarded, LEB128 signal sent (0: none)."""
+def encode_debug_signal(discarded: int, sent: int, pid: int = 0) -> bytes:
+    """DEBUG_SIGNAL payload: LEB128 signal discarded, LEB128 signal sent (0:
+    none); then, when given, LEB128 pid of the process (absent or 0: the
+    followed process)."""
     out = bytearray()
     _uvarint(discarded, out)
     _uvarint(sent, out)
+    if pid:
+        _uvarint(pid, out)
     return bytes(out)
 
 
-def decode_debug_signal(payload: bytes) -> tuple[int, int]:
+def decode_debug_signal(payload: bytes) -> tuple[int, int, int]:
+    """(discarded, sent, pid); pid 0 when the payload has none."""
     reader = _Reader(payload)
     discarded, sent = reader.uvarint(), reader.uvarint()
+    pid = reader.uvarint() if reader.pos != len(payload) else 0
     if reader.pos != len(payload) or discarded > 64 or sent > 64:
         raise LogFormatError("debug-signal event: bad signal numbers or trailing bytes")
-    return discarded, sent
+    return discarded, sent, pid

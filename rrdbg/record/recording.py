@@ -589,15 +589,18 @@ def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
 
 def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
     """Make a recorded debugger change (a register or memory write, a signal
-    discarded or sent) again."""
+    discarded or sent) again, in the process (and thread) it was made in."""
     if kind == Kind.DEBUG_REGISTER:
-        name, value = decode_debug_register(payload)
-        write_register(machine.debuggee.engine, name, value)
+        name, value, pid, tid = decode_debug_register(payload)
+        if isinstance(machine, LinuxMachine):
+            machine.write_thread_register(pid, tid, name, value)
+        else:
+            write_register(machine.debuggee.engine, name, value)
     elif kind == Kind.DEBUG_SIGNAL:
-        discarded, sent = decode_debug_signal(payload)
+        discarded, sent, pid = decode_debug_signal(payload)
         if not isinstance(machine, LinuxMachine):
             raise RrdbgError("a signal event in a recording of a kernel")
-        linux = machine.debuggee.linux
+        linux = machine.process_for_debugger(pid).linux
         if discarded:
             linux.state.task.signals.discard(discarded)
             machine.settle_restart()
@@ -606,8 +609,12 @@ def apply_debug_write(machine: Machine, kind: int, payload: bytes) -> None:
             # gdb asked for it to be delivered: no stop to report it first.
             machine.note_signal_stop(machine.icount, sent)
     else:
-        address, data = decode_debug_memory(payload)
-        space = machine.debuggee
+        address, data, pid = decode_debug_memory(payload)
+        space = (
+            machine.process_for_debugger(pid)
+            if isinstance(machine, LinuxMachine)
+            else machine.debuggee
+        )
         space.memory.poke(address, data)
         space.cpu.invalidate_code(address, address + len(data))
 

@@ -519,26 +519,29 @@ class Timeline:
         return self.live and m.exit is None and m.icount >= self.frontier and self.host.at_frontier
 
     def write_register(self, name: str, value: bytes) -> None:
-        if self._selected is not None:
-            raise TargetError(
-                "changing the registers of a thread other than the one that stopped "
-                "is not supported yet",
-                errno=22,
-            )
+        m = self.machine
+        pid = m.pid if isinstance(m, LinuxMachine) else 0
+        tid = self._selected or 0
         try:
-            write_register(self.machine.debuggee.engine, name, value)
+            if isinstance(m, LinuxMachine):
+                m.write_thread_register(pid, tid, name, value)
+            else:
+                write_register(m.debuggee.engine, name, value)
         except EmulatorError as exc:
             raise TargetError(str(exc), errno=22) from None
-        self._after_write(Kind.DEBUG_REGISTER, encode_debug_register(name, value))
+        self._reader = None
+        self._after_write(Kind.DEBUG_REGISTER, encode_debug_register(name, value, pid, tid))
 
     def write_memory(self, address: int, data: bytes) -> None:
-        space = self.machine.debuggee
+        m = self.machine
+        space = m.debuggee
         mem = space.memory
         if not mem.is_mapped(address, len(data)):
             raise TargetError(f"cannot write memory at {address:#x}", errno=14)
         mem.poke(address, data)
         space.cpu.invalidate_code(address, address + len(data))
-        self._after_write(Kind.DEBUG_MEMORY, encode_debug_memory(address, data))
+        pid = m.pid if isinstance(m, LinuxMachine) else 0
+        self._after_write(Kind.DEBUG_MEMORY, encode_debug_memory(address, data, pid))
 
     def _after_write(self, kind: Kind, payload: bytes) -> None:
         if self._at_live_frontier():
@@ -774,7 +777,8 @@ class Timeline:
         )
         if wanted == stopped_for or not self._at_live_frontier():
             return
-        payload = encode_debug_signal(stopped_for or 0, wanted or 0)
+        pid = m.pid
+        payload = encode_debug_signal(stopped_for or 0, wanted or 0, pid)
         apply_debug_write(m, Kind.DEBUG_SIGNAL, payload)
         self._after_write(Kind.DEBUG_SIGNAL, payload)
 

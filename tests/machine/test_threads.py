@@ -146,3 +146,25 @@ def test_the_cpus_a_program_may_use_are_the_hosts_and_replays_keep_them(tmp_path
     )
     assert one.stdout == b"cpus 1\n"
     assert _run([*_rrdbg("replay", str(tmp_path / "one.rr"))]).stdout == b"cpus 1\n"
+
+
+def test_a_debugger_writes_the_registers_of_a_thread_that_is_not_running(devnull: int) -> None:
+    """A register write for a thread that is switched out goes into its
+    saved context: seen while it waits, in place when it is switched in;
+    the running thread's registers do not change."""
+    from rrdbg.machine.registers import read_register
+
+    m = _machine(["race", "3000"], 2000, devnull)
+    while len(m.threads()) < 3:
+        m.run(m.icount + 1000)
+    others = [tid for tid, _ in m.threads() if tid != m.current_tid]
+    other = others[-1]
+    mine = read_register(m.engine, "esi")
+    m.write_thread_register(m.pid, other, "esi", (0x5EED).to_bytes(4, "little"))
+    assert read_register(m.engine, "esi") == mine
+    with m.viewing(other):
+        assert read_register(m.engine, "esi") == (0x5EED).to_bytes(4, "little")
+    m.run_until_thread = other
+    while m.running_tid != other:
+        m.run(m.icount + 100_000)
+    assert read_register(m.engine, "esi") == (0x5EED).to_bytes(4, "little")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from rrdbg.errors import LogFormatError
 from rrdbg.machine.host import FileStat, Ids
+from rrdbg.record import events
 from rrdbg.record.events import EndRecord, args_crc, decode_payload, encode_payload
 
 ints = st.integers(-(1 << 63), (1 << 64) - 1)
@@ -52,3 +53,20 @@ def test_end_record_round_trip(
 def test_bool_is_refused() -> None:
     with pytest.raises(TypeError):
         encode_payload(0, True)
+
+
+def test_debugger_writes_name_their_process_and_thread() -> None:
+    """Register, memory and signal events carry the pid (and tid) they were
+    made in; payloads written before that (none) decode with 0, the
+    followed process."""
+    reg = events.encode_debug_register("eax", b"\x01\x00\x00\x00", 4711, 4712)
+    assert events.decode_debug_register(reg) == ("eax", b"\x01\x00\x00\x00", 4711, 4712)
+    old = events.encode_debug_register("eip", b"\x00\x10\x00\x00")
+    assert events.decode_debug_register(old) == ("eip", b"\x00\x10\x00\x00", 0, 0)
+    mem = events.encode_debug_memory(0x8049000, b"hi", 4713)
+    assert events.decode_debug_memory(mem) == (0x8049000, b"hi", 4713)
+    assert events.decode_debug_memory(events.encode_debug_memory(16, b"x")) == (16, b"x", 0)
+    assert events.decode_debug_signal(events.encode_debug_signal(10, 0, 7)) == (10, 0, 7)
+    assert events.decode_debug_signal(events.encode_debug_signal(10, 12)) == (10, 12, 0)
+    with pytest.raises(LogFormatError):
+        events.decode_debug_memory(mem + b"\x00")

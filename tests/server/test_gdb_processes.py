@@ -14,6 +14,8 @@ programs is in tests/test_corpus_gdb.py.)
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,37 @@ def test_reverse_continue_finds_the_last_hit_in_any_held_process(fork_recording:
     assert "@back in 1" in out and "@before the fork in 1" in out, out
     assert len(re.findall(r"\[New inferior", out)) == 1, out
     assert re.search(r"\[Inferior 2 \(process \d+\) exited with code 03\]", out), out
+
+
+def test_a_live_write_in_a_child_replays_in_that_child(tmp_path: Path) -> None:
+    """Live, following the child: at its ``_exit(42)`` the argument on the
+    stack is made 7, which changes its exit status (the parent reports
+    it); the saved recording makes the write again in the child, not in
+    the first process."""
+    saved = tmp_path / "live.rr"
+    with rrdbg_server(["debug", "--gdb", LOCAL, "-o", str(saved), PROCS, "fork"]) as srv:
+        out = gdb_batch(
+            PROCS,
+            [
+                "set follow-fork-mode child",
+                "break _exit",
+                "continue",
+                "set var *(int *)($esp + 4) = 7",
+                "delete",
+                "continue",
+                "continue",
+            ],
+            port=srv.port,
+            timeout=120,
+        )
+        status, stdout, _stderr = srv.stop()
+    assert "first child: exited 7\nparent: x=41\n" in stdout.decode(), (out, stdout)
+    assert status == 0, out
+    replay = subprocess.run(
+        [sys.executable, "-m", "rrdbg", "replay", str(saved)],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert replay.stdout == stdout, replay.stderr
+    assert replay.returncode == 0, replay.stderr

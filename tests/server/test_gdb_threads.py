@@ -200,3 +200,29 @@ def _source_line(text: str) -> int:
         if text in line:
             return number
     raise AssertionError(f"{text!r} not in threads.c")
+
+
+def test_writing_the_registers_of_another_thread(race: tuple[str, list[tuple[int, int]]]) -> None:
+    """`thread N` + `set $esi = ...` for a thread that is not the one that
+    stopped: gdb reads the new value back in that thread, the stopped
+    thread's register is unchanged (as with gdbserver)."""
+    directory, _writes = race
+    out = _gdb(
+        directory,
+        [
+            "break race_worker",
+            "continue",
+            "continue",
+            'printf "@esi %#x\\n", $esi',
+            'python gdb.execute("thread %d" % (5 - gdb.selected_thread().num))',
+            "set $esi = 0x5eed",
+            "maint flush register-cache",
+            'printf "@esi %#x\\n", $esi',
+            'python gdb.execute("thread %d" % (5 - gdb.selected_thread().num))',
+            "maint flush register-cache",
+            'printf "@esi %#x\\n", $esi',
+        ],
+    )
+    esi = _tagged(out, "esi")
+    assert len(esi) == 3 and esi[1] == 0x5EED and esi[2] == esi[0] != 0x5EED, out
+    assert "not supported" not in out, out
