@@ -241,6 +241,10 @@ FS_OPS = {
     "listxattr": ("path or handle, follow", "the names, each NUL-terminated, or -errno"),
     "setxattr": ("path or handle, name, value, flags, follow", "int"),
     "removexattr": ("path or handle, name, follow", "int"),
+    "procfile": (
+        "path, contents (a /proc file the kernel made)",
+        "a handle to a read-only file holding the contents, or -errno",
+    ),
 }
 
 _UTIME_NOW, _UTIME_OMIT = -1, -2
@@ -631,6 +635,22 @@ class LiveHost(Host):
     def _fs_removexattr(self, target: int | bytes, name: bytes, follow: int) -> int:
         os.removexattr(self._xattr_target(target), name, follow_symlinks=bool(follow))
         return 0
+
+    def _fs_procfile(self, path: bytes, contents: bytes) -> int:
+        # A memory file: the guest reads, seeks, stats and maps it as it
+        # would the real /proc file (whose contents the kernel made).
+        fd = os.memfd_create(os.fsdecode(path).replace("/", "_")[-200:] or "proc", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, contents)
+            os.lseek(fd, 0, os.SEEK_SET)
+        except OSError:
+            os.close(fd)
+            raise
+        handle = self._next
+        self._next += 1
+        self._fds[handle] = fd
+        self._own.add(fd)
+        return handle
 
     def terminal_attrs(self, handle: int) -> bytes | int:
         fd = self._fd(handle)

@@ -189,8 +189,9 @@ def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
     )
 
 
-def map_program(program: Program, memory: GuestMemory) -> None:
-    """Map the PT_LOAD segments (pages shared by two segments get both permissions)."""
+def map_program(program: Program, memory: GuestMemory, name: str | None = None) -> None:
+    """Map the PT_LOAD segments (pages shared by two segments get both
+    permissions), the regions named ``name`` (default: the program's path)."""
     page_perms: dict[int, int] = {}
     for seg in program.segments:
         for page in range(page_down(seg.vaddr), page_up(seg.vaddr + seg.memsz), PAGE):
@@ -200,7 +201,8 @@ def map_program(program: Program, memory: GuestMemory) -> None:
     for i, page in enumerate(pages):
         nxt = pages[i + 1] if i + 1 < len(pages) else None
         if nxt != page + PAGE or page_perms[nxt] != page_perms[page]:
-            memory.map(run_start, page + PAGE - run_start, page_perms[page], program.path)
+            label = program.path if name is None else name
+            memory.map(run_start, page + PAGE - run_start, page_perms[page], label)
             if nxt is not None:
                 run_start = nxt
     for seg in program.segments:

@@ -389,7 +389,9 @@ class LinuxMachine:
         """Map ``program`` (and its dynamic loader) into the running
         process's empty address space, lay out its stack and start its CPU
         at the entry point, as Linux's exec does; (loader, auxv)."""
-        map_program(program, self.memory)
+        # Its regions are named by the path the guest knows the program by
+        # (not a recording's copy of the file: /proc/PID/maps shows them).
+        map_program(program, self.memory, os.fsdecode(self.linux.exe_path))
         # A new process's FPU is in its FNINIT state (every x87 register
         # empty), not the CPU's reset state (tag word 0x5555).
         self.regs.fpu_reset()
@@ -400,6 +402,16 @@ class LinuxMachine:
             program, self.memory, self.host, args, HWCAP, interp_base, env=env, execfn=execfn
         )
         auxv = _auxv_at(self.memory, esp)
+        # Where the argument strings are (/proc/PID/cmdline reads them there).
+        (argc,) = struct.unpack("<I", self.memory.read_raw(esp, 4))
+        st = self.linux.state
+        st.arg_start = st.arg_end = 0
+        if argc:
+            first, last = struct.unpack(
+                "<II", self.memory.read_raw(esp + 4, 4) + self.memory.read_raw(esp + 4 * argc, 4)
+            )
+            st.arg_start = first
+            st.arg_end = last + len(self.memory.read_cstring(last, 1 << 17)) + 1
         entry = program.entry if interp is None else interp.entry
         self.cpu.enter_user_mode(entry, esp)
         # The i386 ELF ABI: EDX = 0 (no rtld_fini); other registers are zero too.

@@ -2,7 +2,7 @@
  * TLS per thread through %gs, tgkill, thread exit versus process exit).
  *
  * Modes: join mutex cond barrier race [N] serial N tls detach signal sleep exit many pipe
- * sigwait poll sigqueue cpus
+ * sigwait poll sigqueue proc cpus
  * deadlock all (deadlock hangs natively: only for rrdbg, which ends it)
  * ("all" runs every mode except race, exit and signal in one process).
  *
@@ -17,6 +17,7 @@
  * mode. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -873,6 +874,105 @@ static int mode_many(void)
     return 0;
 }
 
+/* ---- proc: /proc about the process and its threads -------------------------- */
+
+static int proc_gate[2];
+
+static void *proc_worker(void *arg)
+{
+    (void)arg;
+    char c;
+    read(proc_gate[0], &c, 1);
+    return NULL;
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return (int)n;
+}
+
+static const char *field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    return p ? p + strlen(key) : "?";
+}
+
+static int mode_proc(void)
+{
+    static char buf[65536];
+    pthread_t t;
+    CHECK(pipe(proc_gate));
+    CHECK(pthread_create(&t, NULL, proc_worker, NULL));
+    /* Another thread's name goes through /proc/self/task/TID/comm. */
+    CHECK(pthread_setname_np(t, "worker-1"));
+    char name[16];
+    CHECK(pthread_getname_np(t, name, sizeof name));
+    out("worker name: %s\n", name);
+    CHECK(pthread_setname_np(pthread_self(), "main-thread"));
+    if (read_file("/proc/self/comm", buf, sizeof buf) < 0)
+        return FAIL("proc: comm: %s\n", strerror(errno));
+    out("comm: %s", buf);
+    if (read_file("/proc/self/status", buf, sizeof buf) < 0)
+        return FAIL("proc: status: %s\n", strerror(errno));
+    out("status threads: %d, pid matches: %d\n", atoi(field(buf, "Threads:\t")),
+        atoi(field(buf, "\nPid:\t")) == getpid());
+    int n = read_file("/proc/self/cmdline", buf, sizeof buf);
+    int args = 0;
+    const char *last = buf;
+    for (int i = 0; i < n; i++)
+        if (buf[i] == 0) {
+            args++;
+            if (i + 1 < n)
+                last = buf + i + 1;
+        }
+    out("cmdline: %d arguments, the last %s\n", args, last);
+    char link[4096], fdpath[64];
+    ssize_t len = readlink("/proc/self/exe", link, sizeof link - 1);
+    link[len > 0 ? len : 0] = 0;
+    const char *slash = strrchr(link, '/');
+    out("exe: absolute %d, named %s\n", link[0] == '/', slash ? slash + 1 : link);
+    int nul = open("/dev/null", O_RDONLY);
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", nul);
+    len = readlink(fdpath, link, sizeof link - 1);
+    link[len > 0 ? len : 0] = 0;
+    out("fd link: %s\n", link);
+    close(nul);
+    if (read_file("/proc/self/stat", buf, sizeof buf) < 0)
+        return FAIL("proc: stat: %s\n", strerror(errno));
+    const char *after = strrchr(buf, ')');
+    int fields = 2;
+    for (const char *p = after; p && *p; p++)
+        fields += *p == ' ';
+    long threads = 0;
+    char state = 0;
+    sscanf(after + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+           &state, &threads);
+    out("stat: pid matches %d, %d fields, %ld threads, state %c\n", atoi(buf) == getpid(),
+        fields, threads, state);
+    if (read_file("/proc/self/maps", buf, sizeof buf) < 0)
+        return FAIL("proc: maps: %s\n", strerror(errno));
+    unsigned long lo, hi, global = (unsigned long)&race_shared;
+    int covered = 0;
+    for (const char *line = buf; *line; line = strchr(line, '\n') + 1) {
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= global && global < hi)
+            covered = 1;
+        if (!strchr(line, '\n'))
+            break;
+    }
+    out("maps: stack %d, a global covered %d\n", strstr(buf, "[stack]") != NULL, covered);
+    int got = read_file("/proc/999999/status", buf, sizeof buf);
+    out("another process: %d %s\n", got, got < 0 ? strerror(errno) : "found");
+    CHECK(write(proc_gate[1], "x", 1) == 1 ? 0 : -1);
+    CHECK(pthread_join(t, NULL));
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 struct mode { const char *name; int (*fn)(void); int in_all; };
@@ -894,6 +994,7 @@ static const struct mode modes[] = {
     {"sigwait", mode_sigwait, 1},
     {"poll", mode_poll, 1},
     {"sigqueue", mode_sigqueue, 1},
+    {"proc", mode_proc, 0},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -901,7 +1002,7 @@ static int usage(void)
 {
     static const char msg[] =
         "usage: threads MODE\n"
-        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait poll sigqueue deadlock all\n";
+        "MODE: join mutex cond barrier race [N] tls detach signal sleep exit many pipe sigwait poll sigqueue proc deadlock all\n";
     write_all(2, msg, sizeof msg - 1);
     return 2;
 }

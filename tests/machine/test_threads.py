@@ -24,6 +24,7 @@ from tests.conftest import can_run_i386_natively, guest
 
 THREADS = guest("threads")
 MODES = [
+    "proc",
     "sigwait",
     "poll",
     "sigqueue",
@@ -168,3 +169,18 @@ def test_a_debugger_writes_the_registers_of_a_thread_that_is_not_running(devnull
     while m.running_tid != other:
         m.run(m.icount + 100_000)
     assert read_register(m.engine, "esi") == (0x5EED).to_bytes(4, "little")
+
+
+@pytest.mark.skipif(not can_run_i386_natively(), reason="cannot run i386 binaries natively")
+def test_proc_files_describe_the_guest_in_record_and_replay(tmp_path: Path) -> None:
+    """/proc/self/{comm,status,cmdline,stat,maps} and a thread's comm (set
+    and read by pthread_setname_np/getname_np through
+    /proc/self/task/TID/comm) are the guest's, as natively, and a replay
+    gives the same bytes; another pid's directory is not there."""
+    native = _run([THREADS, "proc"])
+    assert native.returncode == 0, native.stdout
+    assert b"worker name: worker-1\ncomm: main-thread\n" in native.stdout
+    rec = _run([*_rrdbg("record", "-o", str(tmp_path / "proc.rr")), THREADS, "proc"])
+    rep = _run([*_rrdbg("replay", str(tmp_path / "proc.rr"))])
+    assert (rec.stdout, rec.returncode) == (native.stdout, 0), rec.stderr
+    assert (rep.stdout, rep.returncode) == (native.stdout, 0), rep.stderr

@@ -157,6 +157,10 @@ class LinuxState:
     #: a debugger's view of its history begins at the later one.
     born: int = 0
     exec_at: int = 0
+    #: Where exec put the argument strings ([arg_start, arg_end): what
+    #: /proc/PID/cmdline shows, as Linux's mm->arg_start/arg_end).
+    arg_start: int = 0
+    arg_end: int = 0
 
     def _process_fields(self) -> tuple[int, ...]:
         return (
@@ -168,6 +172,8 @@ class LinuxState:
             self.vm_parent,
             self.born,
             self.exec_at,
+            self.arg_start,
+            self.arg_end,
         )
 
     def tasks(self) -> list[Task]:
@@ -251,7 +257,8 @@ class LinuxState:
         others = [Task.from_thread_json(o) for o in threads.get("others", [])]
         given = [int(n) for n in data.get("process", _ROOT)]
         fields = given + list(_ROOT[len(given) :])  # (older snapshots have fewer)
-        ppid, pgid, sid, exit_signal, vfork_parent, vm_parent, born, exec_at = fields
+        ppid, pgid, sid, exit_signal, vfork_parent, vm_parent, born, exec_at = fields[:8]
+        arg_start, arg_end = fields[8:10]
         return cls(
             ppid=ppid,
             pgid=pgid,
@@ -261,6 +268,8 @@ class LinuxState:
             vm_parent=vm_parent,
             born=born,
             exec_at=exec_at,
+            arg_start=arg_start,
+            arg_end=arg_end,
             brk_start=int(data["brk_start"]),
             brk=int(data["brk"]),
             sleep_ns=int(data["sleep_ns"]),
@@ -281,7 +290,7 @@ class LinuxState:
 
 
 #: The process fields of the first process (no "process" key in its JSON).
-_ROOT = (0, 0, 0, 17, 0, 0, 0, 0)
+_ROOT = (0, 0, 0, 17, 0, 0, 0, 0, 0, 0)
 
 SyscallHandler = Callable[["Linux", int, int, int, int, int, int], int]
 _TABLE: dict[int, SyscallHandler] = {}

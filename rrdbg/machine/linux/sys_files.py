@@ -12,6 +12,7 @@ import struct
 
 from rrdbg.errors import GuestMemoryError
 from rrdbg.machine.host import FileStat
+from rrdbg.machine.linux import procfs
 from rrdbg.machine.linux.fdtable import MAX_FDS, FileKind, OpenFile
 from rrdbg.machine.linux.kernel import (
     _AT_EMPTY_PATH,
@@ -126,6 +127,14 @@ def _write_data(k: Linux, handle: int, data: bytes) -> int:
     does: the part written so far is kept in the task while it waits (a
     signal then ends the call with that count)."""
     f = k.fdt.files.get(handle)
+    if f is not None and f.path.startswith(b"/proc/"):
+        task = procfs.comm_target(k, f.path)
+        if task is None:
+            return -errno.EINVAL
+        # A thread's name (pthread_setname_np for another thread): up to
+        # 15 bytes, a trailing newline dropped, as Linux's comm_write does.
+        task.comm = data.split(b"\n", 1)[0][:15]
+        return len(data)
     task = k.state.task
     if f is None or f.kind is not FileKind.PIPE or f.flags & O_NONBLOCK or not k.multitask:
         return _would_block(k, handle, _written(k, k.host.write(handle, data)))
@@ -223,9 +232,26 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
         if f.kind not in (FileKind.FILE, FileKind.DIRECTORY):
             return k.fdt.dup(named, cloexec=bool(flags & 0o2000000))
         path = f.path
+    contents = procfs.proc_file(k, path)
+    if isinstance(contents, int):
+        return contents
+    if contents is not None:
+        # A /proc file about a process of the machine: the kernel's, never
+        # rrdbg's own process's.  Read-only, except a thread's name (comm).
+        if flags & 3 and procfs.comm_target(k, path) is None:
+            return -errno.EACCES
+        handle = k.host.fs_call("procfile", (path, contents))
+        if isinstance(handle, bytes):
+            return -errno.EIO
+        if handle < 0:
+            return handle
+        fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
+        if fd < 0:
+            k.host.close(handle)
+        return fd
     if flags & 0o100:  # O_CREAT
         mode = _creation_mode(k, mode)
-    handle = k.host.open(k.own_exe(path), flags, mode)
+    handle = k.host.open(procfs.host_path(k, k.own_exe(path)), flags, mode)
     if handle < 0:
         return handle
     fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
@@ -423,7 +449,9 @@ def _readlink_common(k: Linux, path: bytes | int, buf: int, size: int) -> int:
         return path
     if _signed(size) <= 0:
         return -errno.EINVAL
-    target = k.exe_path if k.own_exe(path) != path else k.host.readlink(path)
+    target = procfs.proc_link(k, path)
+    if target is None:
+        target = k.host.readlink(path)
     if isinstance(target, int):
         return target
     data = target[:size]

@@ -293,6 +293,8 @@ def new_process(
         vfork_parent=k.pid if flags & CLONE_VFORK else 0,
         vm_parent=k.pid if flags & CLONE_VM else 0,
         born=k._icount(),
+        arg_start=st.arg_start,
+        arg_end=st.arg_end,
     )
     if flags & CLONE_PARENT_SETTID:
         k.mem.write(parent_tid, struct.pack("<I", pid))
