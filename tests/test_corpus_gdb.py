@@ -160,7 +160,8 @@ def test_a_shell_pipeline_followed_into_its_first_command(sysroot: Path, tmp_pat
     """``set follow-fork-mode child``: gdb leaves the shell at its first fork,
     follows the child through its exec of sort (symbols of the new program
     and its libc from the recording), stops in sort's write and steps back
-    into libc's caller; the shell and head run on unobserved."""
+    into libc's caller, goes back over the exec into dash (gdb loads it
+    again) and on to the fork; the shell and head run on unobserved."""
     recording = _record_pipeline(tmp_path, sysroot)
     text = _session(
         recording,
@@ -177,6 +178,9 @@ def test_a_shell_pipeline_followed_into_its_first_command(sysroot: Path, tmp_pat
             "reverse-stepi",
             "bt 1",
             "reverse-continue",
+            "info inferiors",
+            "reverse-continue",
+            "bt 2",
         ],
     )
     assert re.search(r"\[Attaching after .*\d+ fork to child .*\d+\]", text), text
@@ -186,8 +190,13 @@ def test_a_shell_pipeline_followed_into_its_first_command(sysroot: Path, tmp_pat
     assert '"apple\\nbanana\\nfig\\npear\\n"' in text, text
     # One instruction back: the call into write, in libc's stdio.
     assert re.search(r"^#0 +0x[0-9a-f]+ in _IO_\w+ \(\) from \S*libc\.so\.6", text, re.M), text
-    # Back past the exec: the child's history begins at its fork.
+    # Back over the exec: an exec event naming dash, the program before
+    # (gdb loads it again); then back to the fork, where the child's history
+    # begins, in libc's fork.
+    assert re.search(r"hit Catchpoint 1 \(exec'd \S*/bin/dash\)", text), text
+    assert re.search(r"^\* 2 +process \d+ .*/bin/dash", text, re.MULTILINE), text
     assert "No more reverse-execution history." in text, text
+    assert re.search(r"^#1 +0x[0-9a-f]+ in _?_?[Ff]ork\b", text, re.M), text
 
 
 def test_a_shell_pipeline_with_the_parent_followed(sysroot: Path, tmp_path: Path) -> None:

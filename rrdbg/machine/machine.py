@@ -676,10 +676,16 @@ class LinuxMachine:
     @property
     def history_floor(self) -> int:
         """Where the followed process's history begins for a debugger: the
-        icount it was made at, or last exec'd at (before, the addresses and
-        symbols gdb has for it mean nothing)."""
+        icount it was made at (0 for the first process)."""
+        return self.debuggee.linux.state.born
+
+    @property
+    def exec_barrier(self) -> int:
+        """The icount at which the followed process last exec'd since it was
+        made (0: it has not): before, it ran another program, which a
+        debugger must load again to go on backwards."""
         st = self.debuggee.linux.state
-        return max(st.born, st.exec_at)
+        return st.exec_at if st.exec_at > st.born else 0
 
     @property
     def running_tid(self) -> int:

@@ -446,9 +446,28 @@ class Timeline:
     @property
     def _floor(self) -> int:
         """Reverse execution stops where the followed process's history
-        begins (its fork, its last exec)."""
+        begins: its fork (0 for the first process), or its last exec for a
+        client without exec events (it could not load the program before)."""
         m = self.machine
-        return m.history_floor if isinstance(m, LinuxMachine) else 0
+        if not isinstance(m, LinuxMachine):
+            return 0
+        return m.history_floor if self.process_events else max(m.history_floor, m.exec_barrier)
+
+    @property
+    def _barrier(self) -> int:
+        """The followed process's last exec (0: none since it was made):
+        going back past it is an exec event naming the program it ran
+        before, so that gdb loads that one again."""
+        m = self.machine
+        return m.exec_barrier if isinstance(m, LinuxMachine) and self.process_events else 0
+
+    def _back_over_exec(self, barrier: int, note: str) -> StopEvent:
+        """Back to the instruction before ``barrier`` (the execve about to
+        run, in the program before): an exec event that names it."""
+        m = self.machine
+        self.seek(barrier - 1)
+        path = os.fsdecode(m.debuggee.linux.exe_path) if isinstance(m, LinuxMachine) else ""
+        return StopEvent(StopKind.EXEC, m.icount, path=path, note=note)
 
     def select_thread(self, tid: int) -> None:
         if all(t != tid for t, _ in self.machine.threads()):
@@ -844,7 +863,10 @@ class Timeline:
         if now <= floor:
             self.seek(floor)  # a finished machine at 0 is still the state at 0
             return StopEvent(StopKind.HISTORY_BEGIN, floor, note=note)
+        barrier = self._barrier
         if step:
+            if now == barrier:
+                return self._back_over_exec(barrier, note)
             self.seek(now - 1)
             if m.running_tid != thread:
                 # Another task ran the instruction before: the stepping
@@ -854,6 +876,8 @@ class Timeline:
                 if not ran or ran - 1 < floor:
                     self.seek(now)
                     return StopEvent(StopKind.HISTORY_BEGIN, now, note=note)
+                if ran - 1 < barrier:
+                    return self._back_over_exec(barrier, note)
                 self.seek(ran - 1)
             at = m.icount
             watched = self._watched_access_at(at) if self.watchpoints else None
@@ -862,7 +886,13 @@ class Timeline:
                 # with gdb's own process record: gdb shows the value change.
                 return _with_note(watched, note)
             return StopEvent(StopKind.STEP, at, note=note)
-        return _with_note(self._reverse_continue(now, interrupted, floor), note)
+        if barrier and now <= barrier:
+            return self._back_over_exec(barrier, note)
+        stop = self._reverse_continue(now, interrupted, max(floor, barrier))
+        if barrier and stop.kind is StopKind.HISTORY_BEGIN:
+            # Nothing since the exec: on into the program before.
+            return self._back_over_exec(barrier, note)
+        return _with_note(stop, note)
 
     def _reverse_continue(self, now: int, interrupted: Interrupted, floor: int) -> StopEvent:
         """QEMU's algorithm: replay the interval before ``now`` with every

@@ -66,8 +66,10 @@ def test_fork_and_exec_events_with_the_parent_followed(exec_recording: str) -> N
 
 def test_follow_fork_mode_child_through_an_exec_and_back(exec_recording: str) -> None:
     """gdb follows the child: the exec stop names the program, a breakpoint
-    in the new program stops the child, reverse-stepi steps back in it, and
-    reverse-continue ends at the child's fork (where its history begins)."""
+    in the new program stops the child, reverse-stepi steps back in it;
+    reverse-continue goes back over the exec (an exec event: gdb loads the
+    program before again) and then to the child's fork (where its history
+    begins); continue meets the exec again."""
     out = _gdb(
         exec_recording,
         [
@@ -82,7 +84,11 @@ def test_follow_fork_mode_child_through_an_exec_and_back(exec_recording: str) ->
             "reverse-stepi",
             'printf "@back %#x\\n", $pc',
             "reverse-continue",
+            "bt 1",
+            "reverse-continue",
             "monitor when",
+            "continue",
+            "bt 1",
         ],
     )
     assert re.search(r"\[Attaching after .*fork to child .*\]", out), out
@@ -92,6 +98,12 @@ def test_follow_fork_mode_child_through_an_exec_and_back(exec_recording: str) ->
     pc = re.findall(r"^@pc (\S+)$", out, re.MULTILINE)
     back = re.findall(r"^@back (\S+)$", out, re.MULTILINE)
     assert pc and back and pc[0] != back[0], out
+    # Back over the exec: an exec event naming the program before (gdb loads
+    # it again) at its execve; on back to the fork, where the child's
+    # history begins; forward again, the exec is met again.
+    execs = re.findall(r"hit Catchpoint 1 \(exec'd \S*procs\)", out)
+    assert len(execs) == 3, out
+    assert re.search(r"^#0 .* in (__)?execve|^#0 .*_dl_sysinfo_int80", out, re.M), out
     assert "No more reverse-execution history." in out, out
 
 
