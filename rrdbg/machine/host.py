@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat as stat_mod
 import struct
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -245,6 +247,11 @@ FS_OPS = {
         "path, contents (a /proc file the kernel made)",
         "a handle to a read-only file holding the contents, or -errno",
     ),
+    "procdir": (
+        "path, entries (a /proc directory the kernel made: per entry a d_type byte, "
+        "the name, a NUL; /proc itself also lists the host's entries that are not pids)",
+        "a handle to a directory holding those entries, or -errno",
+    ),
 }
 
 _UTIME_NOW, _UTIME_OMIT = -1, -2
@@ -296,6 +303,8 @@ class LiveHost(Host):
         self._fds = {0: stdin_fd, 1: stdout_fd, 2: stderr_fd}
         self._own = {stdin_fd} if stdin_path is not None else set()
         self._next = 3
+        #: Directories made for "procdir" handles, removed when they close.
+        self._made_dirs: dict[int, str] = {}
 
     def environment(self) -> list[bytes]:
         return list(self._env)
@@ -370,6 +379,9 @@ class LiveHost(Host):
 
     def close(self, handle: int) -> int:
         fd = self._fds.pop(handle, None)
+        made = self._made_dirs.pop(handle, None)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         if fd is None:
             return -errno.EBADF
         if fd in self._own:
@@ -652,6 +664,41 @@ class LiveHost(Host):
         self._own.add(fd)
         return handle
 
+    def _fs_procdir(self, path: bytes, entries: bytes) -> int:
+        # A real directory holding the entries (getdents, fstat, fchdir work
+        # on it as on any), removed when the handle closes.
+        made = tempfile.mkdtemp(prefix="rrdbg-proc-")
+        try:
+            listed: list[tuple[int, bytes]] = []
+            for record in entries.split(b"\0")[:-1]:
+                listed.append((record[0], record[1:]))
+            if path.rstrip(b"/") == b"/proc":
+                with os.scandir(b"/proc") as it:
+                    for e in it:
+                        if not e.name.isdigit() and e.name not in (b"self", b"thread-self"):
+                            kind = 4 if e.is_dir(follow_symlinks=False) else 8
+                            listed.append((10 if e.is_symlink() else kind, e.name))
+            for kind, name in listed:
+                if not name or b"/" in name or name in (b".", b".."):
+                    continue
+                where = os.path.join(os.fsencode(made), name)
+                if kind == 4:
+                    os.mkdir(where)
+                elif kind == 10:
+                    os.symlink(b"/", where)
+                else:
+                    os.close(os.open(where, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
+            fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            shutil.rmtree(made, ignore_errors=True)
+            raise
+        handle = self._next
+        self._next += 1
+        self._fds[handle] = fd
+        self._own.add(fd)
+        self._made_dirs[handle] = made
+        return handle
+
     def terminal_attrs(self, handle: int) -> bytes | int:
         fd = self._fd(handle)
         if fd is None:
@@ -684,6 +731,9 @@ class LiveHost(Host):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._own.clear()
+        for made in self._made_dirs.values():
+            shutil.rmtree(made, ignore_errors=True)
+        self._made_dirs.clear()
 
 
 def is_directory(mode: int) -> bool:

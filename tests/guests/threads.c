@@ -16,6 +16,7 @@
  * check fails, 2 with a usage message on stderr for a missing or unknown
  * mode. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -966,6 +967,23 @@ static int mode_proc(void)
             break;
     }
     out("maps: stack %d, a global covered %d\n", strstr(buf, "[stack]") != NULL, covered);
+    const char *dirs[] = {"/proc/self/task", "/proc/self/fd", "/proc/self"};
+    for (int i = 0; i < 3; i++) {
+        DIR *d = opendir(dirs[i]);
+        int entries = 0, found = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                entries++;
+            found |= !strcmp(e->d_name, "status");
+        }
+        if (d)
+            closedir(d);
+        if (i < 2)
+            out("%s: %d entries\n", dirs[i], entries);
+        else
+            out("%s: has status %d\n", dirs[i], found);
+    }
     int got = read_file("/proc/999999/status", buf, sizeof buf);
     out("another process: %d %s\n", got, got < 0 ? strerror(errno) : "found");
     CHECK(write(proc_gate[1], "x", 1) == 1 ? 0 : -1);

@@ -141,6 +141,11 @@ class FdTable:
             return handle
         return None
 
+    def lowest_free(self, minimum: int = 0) -> int:
+        """The descriptor the next open (dup from ``minimum``) would get,
+        or -EMFILE."""
+        return self._free(minimum)
+
     def _free(self, minimum: int) -> int:
         fd = minimum
         while fd in self.fds:

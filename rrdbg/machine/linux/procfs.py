@@ -59,13 +59,62 @@ def _split(k: Linux, path: bytes) -> tuple[Linux, list[bytes], int] | int | None
     return None  # about the machine: the host's, recorded
 
 
-def proc_file(k: Linux, path: bytes) -> bytes | int | None:
+_DT_DIR, _DT_REG, _DT_LNK = 4, 8, 10
+#: A process's directory: (name, d_type).
+_PROCESS_DIR = [
+    (b"cgroup", _DT_REG),
+    (b"cmdline", _DT_REG),
+    (b"comm", _DT_REG),
+    (b"cwd", _DT_LNK),
+    (b"exe", _DT_LNK),
+    (b"fd", _DT_DIR),
+    (b"limits", _DT_REG),
+    (b"maps", _DT_REG),
+    (b"mountinfo", _DT_REG),
+    (b"mounts", _DT_REG),
+    (b"root", _DT_LNK),
+    (b"stat", _DT_REG),
+    (b"status", _DT_REG),
+    (b"task", _DT_DIR),
+]
+_THREAD_DIR = [(b"comm", _DT_REG), (b"stat", _DT_REG), (b"status", _DT_REG)]
+
+
+class Listing(list[tuple[bytes, int]]):
+    """A /proc directory's entries: (name, d_type)."""
+
+    def packed(self) -> bytes:
+        """As ``fs_call("procdir")`` takes them: d_type, name, NUL each."""
+        return b"".join(bytes([kind]) + name + b"\0" for name, kind in self)
+
+
+def proc_file(k: Linux, path: bytes) -> bytes | Listing | int | None:
     """The contents of /proc file ``path`` (absolute, as the program gave
-    it), -errno, or None when it is not a file about a process."""
+    it), the entries of a /proc directory about processes (a ``Listing``),
+    -errno, or None when it is not about a process."""
+    if path.rstrip(b"/") == b"/proc":
+        # The machine's processes (the host adds its entries that are not pids).
+        pids = [(b"%d" % pid, _DT_DIR) for pid in sorted(k.sys.procs)]
+        return Listing([(b"self", _DT_LNK), (b"thread-self", _DT_LNK), *pids])
     split = _split(k, path)
     if split is None or isinstance(split, int):
         return split
     owner, rest, tid = split
+    if not rest and not tid:
+        return Listing(_PROCESS_DIR)
+    if rest == [b"fd"] and owner is k:
+        # With the descriptor this open is about to give (Linux lists the
+        # directory when it is read, with its own descriptor in it).
+        fds = set(owner.fdt.fds)
+        coming = owner.fdt.lowest_free()
+        if coming >= 0:
+            fds.add(coming)
+        return Listing([(b"%d" % fd, _DT_LNK) for fd in sorted(fds)])
+    if rest == [b"task"]:
+        live = [t.tid for t in owner.state.tasks() if not t.exited]
+        return Listing([(b"%d" % t, _DT_DIR) for t in live])
+    if (not rest and tid) or (len(rest) == 2 and rest[0] == b"task" and rest[1].isdigit()):
+        return Listing(_THREAD_DIR) if _task(owner, tid or int(rest[1])) else -errno.ENOENT
     if len(rest) == 1 and rest[0] in _HOST_FILES:
         return None  # host_path gives the host's file
     if rest and rest[0] in (b"fd", b"exe"):

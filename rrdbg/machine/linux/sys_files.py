@@ -239,8 +239,13 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
         # A /proc file about a process of the machine: the kernel's, never
         # rrdbg's own process's.  Read-only, except a thread's name (comm).
         if flags & 3 and procfs.comm_target(k, path) is None:
-            return -errno.EACCES
-        handle = k.host.fs_call("procfile", (path, contents))
+            return -errno.EISDIR if isinstance(contents, procfs.Listing) else -errno.EACCES
+        if isinstance(contents, procfs.Listing):
+            handle = k.host.fs_call("procdir", (path, contents.packed()))
+        else:
+            if flags & 0o200000:  # O_DIRECTORY
+                return -errno.ENOTDIR
+            handle = k.host.fs_call("procfile", (path, contents))
         if isinstance(handle, bytes):
             return -errno.EIO
         if handle < 0:
