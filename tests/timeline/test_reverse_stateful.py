@@ -83,6 +83,7 @@ class _World:
         *,
         fatal: bool = False,
         processes: bool = False,
+        threads: bool = False,
     ) -> None:
         self.directory = str(directory)
         self.fatal = fatal
@@ -116,6 +117,17 @@ class _World:
                 use(proc)
 
             m._use = noting  # type: ignore[method-assign]
+        if threads:
+            assert isinstance(m, LinuxMachine)
+            ts = self.thread_switches = [(0, m.current_tid)]
+            switch = m._switch_to
+
+            def noting_thread(task: Any) -> None:
+                if task.tid != ts[-1][1]:
+                    ts.append((m.icount, task.tid))
+                switch(task)
+
+            m._switch_to = noting_thread  # type: ignore[method-assign]
         m.run(t.history_end + 1 if fatal else t.history_end)
         self.end = t.history_end
         assert t.fatal_end is fatal
@@ -128,6 +140,35 @@ class _World:
 
     def timeline(self) -> Timeline:
         return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
+
+    #: For a machine with threads: (icount, tid) of every thread switch in
+    #: the forward pass (a debugger's steps follow the thread it stepped).
+    thread_switches: list[tuple[int, int]] | None = None
+
+    def tid_at(self, k: int) -> int:
+        """The thread that executes the instruction at icount k."""
+        ts = self.thread_switches or [(0, 0)]
+        return ts[bisect.bisect_right(ts, (k, 1 << 62)) - 1][1]
+
+    def thread_before(self, k: int) -> int | None:
+        """The last icount < k at which the thread running at k ran (None:
+        it had not run before k, its history begins there)."""
+        ts = self.thread_switches or [(0, 0)]
+        who = self.tid_at(k)
+        j = k - 1
+        while j >= 0 and self.tid_at(j) != who:
+            j = ts[bisect.bisect_right(ts, (j, 1 << 62)) - 1][0] - 1
+        return j if j >= 0 else None
+
+    def thread_next(self, k: int, who: int) -> int | None:
+        """The first icount >= k at which thread ``who`` runs (None: never)."""
+        ts = self.thread_switches or [(0, 0)]
+        while k < self.end and self.tid_at(k) != who:
+            i = bisect.bisect_right(ts, (k, 1 << 62))
+            if i >= len(ts):
+                return None
+            k = ts[i][0]
+        return k if k < self.end else None
 
     def runs_followed(self, k: int) -> bool:
         """Whether the followed process executes the instruction at icount k."""
@@ -173,7 +214,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         directory = tmp_path_factory.mktemp("stateful") / "threads.rr"
         record_quietly(THREADS, ["race", "3000"], directory, quantum=2000)
         threads = (TH["race_worker"], TH["mode_race"], TH["start_thread"])
-        return _World(directory, threads, TH["race_shared"])
+        return _World(directory, threads, TH["race_shared"], threads=True)
     if request.param == "sigread":
         # Reads cut short by timer signals: EINTR, and restarted after the
         # handler (the restart pending in the state between the syscall and
@@ -294,6 +335,18 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             # (until it has been reported: then the history is over).
             assert stop.kind in self._end_kinds(), stop
             assert self.t.icount == before
+        elif self.world.thread_switches is not None:
+            # The thread that stopped executes one instruction; the others
+            # run after it until it runs again (unless it has ended).
+            w = self.world
+            who = w.tid_at(before)
+            again = w.thread_next(before + 1, who)
+            if again is None:
+                assert before < self.t.icount <= w.end, (stop, before)
+            elif stop.kind in (StopKind.BREAKPOINT, StopKind.WATCHPOINT):
+                assert before < self.t.icount <= again, (stop, before, again)
+            else:
+                assert self.t.icount == again, (stop, before, again)
         elif self.world.switches is not None:
             # The followed process executes one instruction: the others run
             # first while it waits, and after it until it runs again.
@@ -314,7 +367,17 @@ class ReverseMatchesForward(RuleBasedStateMachine):
             assert stop.kind is StopKind.HISTORY_BEGIN
             assert self.t.icount == 0
         else:
-            landing = self.world.previous_followed(before)
+            if self.world.thread_switches is not None:
+                # Back to the stopped thread's own previous instruction; at
+                # its first one its history begins.
+                found = self.world.thread_before(before)
+                if found is None:
+                    assert stop.kind is StopKind.HISTORY_BEGIN, (stop, before)
+                    assert self.t.icount == before
+                    return
+                landing = found
+            else:
+                landing = self.world.previous_followed(before)
             assert self.t.icount == landing, (stop, before)
             undoes_write = self.watching and landing in self.world.writes
             assert stop.kind is (StopKind.WATCHPOINT if undoes_write else StopKind.STEP)
