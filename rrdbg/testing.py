@@ -194,6 +194,12 @@ class FakeTarget:
     def debugged_processes(self) -> list[int]:
         return [self.process_id]
 
+    def set_resumed(self, pids: frozenset[int] | None) -> None:
+        pass
+
+    def frozen(self, pids: set[int]) -> set[int]:
+        return set()
+
     def follow_process(self, pid: int) -> None:
         if pid != self.process_id:
             raise TargetError(f"no process {pid}", errno=EINVAL)

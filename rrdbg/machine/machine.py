@@ -314,6 +314,9 @@ class LinuxMachine:
         #: The process an event stops (the forking or exec'ing one, a
         #: vfork child's parent, the one that ended).
         self.event_process = 0
+        #: An event met at the same instruction as ``event`` (a held vfork
+        #: child's end and its parent's vforkdone), reported at the next run.
+        self.later_event: tuple[tuple[str, int, bytes], int] | None = None
         args = [a.encode() if isinstance(a, str) else a for a in argv]
         #: The file the program was loaded from, and the path the guest knows
         #: it by (the same, unless replaying a recording's kept copy).
@@ -483,6 +486,11 @@ class LinuxMachine:
         before delivery."""
         if self.exit is not None:
             raise EmulatorError("the program has already exited")
+        if self.later_event is not None and self.event is None:
+            (self.event, self.event_process), self.later_event = self.later_event, None
+            if self.process_events:
+                return Stop(StopReason.PROCESS, self.icount)
+            self.event = None
         while True:
             k = self.linux
             sched.expire_timers(k)
@@ -571,6 +579,9 @@ class LinuxMachine:
         self._give_memory_back(self._proc)
         self._note_vfork_done(k)
         if k.pid in self.held:
+            if self.event is not None:
+                # (Its vfork parent's vforkdone came first: reported first.)
+                self.later_event = (self.event, self.event_process)
             self.event = ("exit", k.pid, b"")
             self.event_process = k.pid
             self.ended = status
@@ -743,6 +754,10 @@ class LinuxMachine:
             yield
         finally:
             d.engine.restore_context_bytes(mine)
+
+    def container(self, pid: int) -> Process | None:
+        """Process ``pid``'s container (engine, memory, CPU), alive or kept."""
+        return self.procs.get(pid) or self._spare.get(pid)
 
     def process_for_debugger(self, pid: int) -> Process:
         """The process a debugger's change is for: ``pid``, or the followed
@@ -1103,6 +1118,7 @@ class LinuxMachine:
         ``state_memory`` (the address spaces, slot by slot).  Cached
         translations are dropped unless no executable byte changed
         (``keep_code``)."""
+        self.event = self.later_event = None  # (events belong to the run that met them)
         tree = state.get("tree")
         sys = self.linux.sys
         root_ids = self._root_ids

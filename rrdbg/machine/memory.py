@@ -74,10 +74,12 @@ class _MemFile:
     __slots__ = ("fd",)
 
     def __init__(self) -> None:
+        self.fd = -1  # (set first: __del__ runs even when memfd_create fails)
         self.fd = os.memfd_create("rrdbg-fork", os.MFD_CLOEXEC)
 
     def __del__(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
 
 
 @dataclass(slots=True)
@@ -87,6 +89,39 @@ class _Span:
     lo: int
     hi: int
     file: _MemFile
+
+
+_pagemap_ok: bool | None = None
+
+
+def _pagemap_works() -> bool:
+    """Whether /proc/self/pagemap tells pages written in a private file
+    mapping from the others, tried once on a mapping of our own (a sandbox
+    may show the file but zero the flags: then forks copy instead)."""
+    global _pagemap_ok
+    if _pagemap_ok is None:
+        _pagemap_ok = False
+        try:
+            fd = os.memfd_create("rrdbg-probe", os.MFD_CLOEXEC)
+            try:
+                os.ftruncate(fd, 2 * PAGE)
+                os.pwrite(fd, b"\1" * 2 * PAGE, 0)
+                probe = mmap.mmap(fd, 2 * PAGE, flags=mmap.MAP_PRIVATE)
+                try:
+                    probe[0] = 2  # written: an anonymous copy now
+                    _ = probe[PAGE]  # read: still the file's page
+                    base = ctypes.addressof(ctypes.c_char.from_buffer(probe))
+                    with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
+                        data = os.pread(pagemap.fileno(), 16, 8 * (base // PAGE))
+                    flags = data[7::8].translate(_WRITTEN)
+                    _pagemap_ok = flags == b"\1\0"
+                finally:
+                    probe.close()
+            finally:
+                os.close(fd)
+        except (OSError, ValueError, BufferError):
+            _pagemap_ok = False
+    return _pagemap_ok
 
 
 def page_down(x: int) -> int:
@@ -335,6 +370,8 @@ class GuestMemory:
         plan: list[tuple[int, int, _MemFile | None]] = []  # None: the new file
         fresh: list[tuple[int, int]] = []  # blocks for the new file
         files = {id(span.file) for span in self._spans}
+        # (Past _MAX_FILES, or without a pagemap to trust, the blocks are
+        # copied into the new file and the old files let go of.)
         written = self._written_pages() if len(files) < _MAX_FILES else None
         for r in self._regions:
             if r.start >= below:
@@ -356,6 +393,8 @@ class GuestMemory:
                     source = None
                     fresh.append((lo, hi))
                 else:
+                    if span is not None:
+                        self._host_map(lo, hi)  # zeros: no old file kept for them
                     continue
                 if (
                     plan
@@ -395,6 +434,8 @@ class GuestMemory:
         out: dict[int, bytes] = {}
         if not self._spans:
             return out
+        if not _pagemap_works():
+            return None
         try:
             with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
                 for span in self._spans:

@@ -569,6 +569,8 @@ def _linux_fields(quantum: int | None, cpus: int | None) -> dict[str, str]:
         "timers": "exact",
         # A console read blocks only its task (sched.poll_host_waits).
         "host_waits": "task",
+        # /proc about the processes comes from the kernel (procfs.py).
+        "proc": "kernel",
     }
 
 
@@ -579,6 +581,7 @@ def configure_linux(machine: LinuxMachine, header: LogHeader) -> None:
     machine.linux.interruptible_reads = header.extra.get("reads") == "interruptible"
     machine.linux.exact_timers = header.extra.get("timers") == "exact"
     machine.linux.sys.task_host_waits = header.extra.get("host_waits") == "task"
+    machine.linux.sys.kernel_proc = header.extra.get("proc") == "kernel"
     quantum = header.extra.get("quantum", "")
     if quantum.isdigit() and int(quantum) > 0:
         machine.linux.quantum = int(quantum)

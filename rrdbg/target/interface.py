@@ -143,6 +143,15 @@ class Target(Protocol):
         fork its child too until the debugger detaches it (gdb's
         ``detach-on-fork off`` keeps it).  Breakpoints in any of them stop."""
 
+    def set_resumed(self, pids: frozenset[int] | None) -> None:
+        """The processes the next resume is for (None: every one): stops in
+        another process gdb holds are not reported (gdb thinks it stays
+        where it is; it runs on as the history says)."""
+
+    def frozen(self, pids: set[int]) -> set[int]:
+        """Those of ``pids`` the debugger saw stop and has not resumed
+        since: a run does not report their stops (they run on all the same)."""
+
     def follow_process(self, pid: int) -> None:
         """From now on the debugger looks at process ``pid`` (gdb turned to
         a child after a fork, or to another inferior); TargetError if there

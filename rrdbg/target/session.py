@@ -182,6 +182,10 @@ class Session:
         self.goodbye: str | None = None
         #: The thread ``Hc`` named for the legacy resume packets (0: any).
         self._resume_thread = 0
+        #: The processes the next c/s/bc/bs resumes (Hc), None: all.
+        self._resume_scope: frozenset[int] | None = None
+        #: Whether the note on processes gdb does not resume was given.
+        self._scope_noted = False
 
     # -- dispatch ------------------------------------------------------------
     def handle(self, request: Request | Interrupt) -> Response:
@@ -237,6 +241,8 @@ class Session:
                     t.select_thread(tid or t.current_thread)
                 else:
                     self._resume_thread = tid
+                    # Which processes a c/s/bc/bs resumes: the one named, or all.
+                    self._resume_scope = self._scope([thread])
                 return [Ok()]
             case StartNoAckMode() | QuerySymbol():
                 return [Ok()]
@@ -345,7 +351,8 @@ class Session:
                 back = direction is RspDirection.BACKWARD
                 if step and self._resume_thread:
                     t.select_thread(self._resume_thread)  # Hc: the thread to step
-                return self._resume(step, Direction.BACKWARD if back else Direction.FORWARD)
+                note = self._set_scope(self._resume_scope)
+                return self._resume(step, Direction.BACKWARD if back else Direction.FORWARD, note)
             case VCont(actions=actions):
                 # An action for another process gdb holds (its inferior is
                 # the current one): the debugger turns to that process.
@@ -377,7 +384,8 @@ class Session:
                     over = step and len(actions) == 1 and act.thread is not None
                     sig = act.signal
                     t.deliver_on_resume(None if sig is None else from_gdb(sig))
-                    return self._resume(step, Direction.FORWARD, step_over=over)
+                    note = self._set_scope(self._scope([a.thread for a in actions]))
+                    return self._resume(step, Direction.FORWARD, note, step_over=over)
                 return [ErrorReply(EINVAL)]
             case MonitorCommand(command=command) if command.split() == [b"exit"]:
                 # gdbserver's "monitor exit": this client is done and the
@@ -418,7 +426,39 @@ class Session:
         else:
             t.remove_watchpoint(watch, address, size)
 
-    def _resume(self, step: bool, direction: Direction, *, step_over: bool = False) -> Deferred:
+    def _scope(self, threads: list[str | None]) -> frozenset[int] | None:
+        """The processes resume actions for ``threads`` cover (None: all)."""
+        pids: set[int] = set()
+        for text in threads:
+            if text is None or not text.startswith("p"):
+                return None  # no thread, or no process named: every one
+            pid = text[1:].partition(".")[0]
+            if pid in ("-1", "0", ""):
+                return None
+            try:
+                pids.add(int(pid, 16))
+            except ValueError:
+                return None
+        return frozenset(pids)
+
+    def _set_scope(self, scope: frozenset[int] | None) -> bytes:
+        """Tell the target which processes gdb resumes; the first time gdb
+        leaves one it holds out, a line on why (gdb's schedule-multiple)."""
+        self.target.set_resumed(scope)
+        held = set(self.target.debugged_processes()[1:]) if self.multiprocess else set()
+        if scope is None or held <= scope or self._scope_noted or not self.target.frozen(held):
+            return b""
+        self._scope_noted = True
+        left = ", ".join(str(pid) for pid in sorted(self.target.frozen(held - scope)))
+        return (
+            f"rrdbg: process {left} runs on as recorded while you resume only this one "
+            "(a recording has one history); its stops are not shown until gdb resumes "
+            "it: 'set schedule-multiple on' resumes every process\n"
+        ).encode()
+
+    def _resume(
+        self, step: bool, direction: Direction, note: bytes = b"", *, step_over: bool = False
+    ) -> Deferred:
         def run(interrupted: Interrupted, report: Report) -> list[Reply]:
             try:
                 stop = self.target.resume(
@@ -434,6 +474,8 @@ class Session:
                 # meet the end of history instead.
                 stop = StopEvent(StopKind.STEP, stop.icount, note=stop.note)
             out: list[Reply] = []
+            if note:
+                out.append(ConsoleOutput(note))
             if stop.note:
                 out.append(ConsoleOutput((stop.note + "\n").encode()))
             out.append(self._stop_reply(stop))

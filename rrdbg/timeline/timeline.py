@@ -157,6 +157,10 @@ class Timeline:
         self._attached: set[int] = set()
         #: The breakpoints and watchpoints of those processes.
         self._points: dict[int, tuple[dict[int, bool], list[_Watch]]] = {}
+        #: The processes a forward run stops in (gdb's, when it began).
+        self._holding: set[int] = set()
+        #: Processes gdb saw stop and has not resumed since.
+        self._frozen: set[int] = set()
         #: The furthest icount ever reached.
         self.frontier = 0
         #: The machine's state differs from the recorded one at this icount
@@ -354,14 +358,46 @@ class Timeline:
             return [ThreadInfo(tid, name) for tid, name in m.threads(pid)]
         return [ThreadInfo(tid, name) for tid, name in m.threads()]
 
+    def set_resumed(self, pids: frozenset[int] | None) -> None:
+        self._resumed = pids
+
+    #: The processes the next resume is for (None: every one).
+    _resumed: frozenset[int] | None = None
+
+    def frozen(self, pids: set[int]) -> set[int]:
+        scope = self._resumed
+        kept = self._frozen if scope is None else self._frozen - scope
+        return pids & kept if scope is not None else set()
+
+    def _watched(self) -> list[int]:
+        """The processes whose stops a run reports: the followed one and
+        those gdb holds, except one gdb saw stop and has not resumed since
+        (gdb's schedule-multiple off): gdb keeps that one's state from the
+        stop (its inline frames) and would not take a stop there."""
+        pids = self.debugged_processes()
+        return [p for i, p in enumerate(pids) if i == 0 or p not in self._frozen]
+
+    def _unwatched(self) -> list[tuple[int, Cpu, dict[int, bool]]]:
+        """Processes gdb holds that the next run does not watch."""
+        m = self.machine
+        if not isinstance(m, LinuxMachine):
+            return []
+        watched = set(self._watched())
+        return [
+            (pid, m.procs[pid].cpu, {})
+            for pid in self.debugged_processes()[1:]
+            if pid not in watched
+        ]
+
     def _held(self) -> list[tuple[int, Cpu, dict[int, bool]]]:
-        """(pid, CPU, breakpoints) of the processes held besides the followed one."""
+        """(pid, CPU, breakpoints) of the processes a run watches besides
+        the followed one."""
         m = self.machine
         if not isinstance(m, LinuxMachine):
             return []
         return [
             (pid, m.procs[pid].cpu, self._points.get(pid, ({}, []))[0])
-            for pid in self.debugged_processes()[1:]
+            for pid in self._watched()[1:]
         ]
 
     def _breakpoints_of_runner(self) -> dict[int, bool] | None:
@@ -447,11 +483,18 @@ class Timeline:
     def _floor(self) -> int:
         """Reverse execution stops where the followed process's history
         begins: its fork (0 for the first process), or its last exec for a
-        client without exec events (it could not load the program before)."""
+        client without exec events (it could not load the program before),
+        or the fork of another process gdb holds."""
         m = self.machine
         if not isinstance(m, LinuxMachine):
             return 0
-        return m.history_floor if self.process_events else max(m.history_floor, m.exec_barrier)
+        floor = m.history_floor if self.process_events else max(m.history_floor, m.exec_barrier)
+        # While gdb holds another process, history begins where it was made
+        # too: before, gdb's inferior would have no thread (and gdb does not
+        # take the same process forked twice).
+        for pid in self.debugged_processes()[1:]:
+            floor = max(floor, m.procs[pid].linux.state.born)
+        return floor
 
     @property
     def _barrier(self) -> int:
@@ -537,7 +580,14 @@ class Timeline:
         m = self.machine
         return self.live and m.exit is None and m.icount >= self.frontier and self.host.at_frontier
 
+    def _check_alive(self) -> None:
+        """A debugger change needs the process it looks at to exist now."""
+        m = self.machine
+        if isinstance(m, LinuxMachine) and m.followed not in m.procs:
+            raise TargetError(f"process {m.followed} does not exist at this point", errno=3)
+
     def write_register(self, name: str, value: bytes) -> None:
+        self._check_alive()
         m = self.machine
         pid = m.pid if isinstance(m, LinuxMachine) else 0
         tid = self._selected or 0
@@ -552,6 +602,7 @@ class Timeline:
         self._after_write(Kind.DEBUG_REGISTER, encode_debug_register(name, value, pid, tid))
 
     def write_memory(self, address: int, data: bytes) -> None:
+        self._check_alive()
         m = self.machine
         space = m.debuggee
         mem = space.memory
@@ -817,6 +868,10 @@ class Timeline:
         start = self.machine.icount
         thread = self.machine.current_tid if self._selected is None else self._selected
         self._selected = None
+        scope = self._resumed
+        self._frozen = set() if scope is None else self._frozen - scope
+        for _pid, other, _points in self._unwatched():
+            other.set_exit_addresses(set())  # (armed for an earlier run)
         try:
             if direction is Direction.BACKWARD:
                 stop = self._backward(step=step, interrupted=interrupted, thread=thread)
@@ -827,6 +882,11 @@ class Timeline:
         except RrdbgError:
             self._recover(start)
             raise
+        finally:
+            self._resumed = None
+        m = self.machine
+        if isinstance(m, LinuxMachine) and stop.kind is not StopKind.EXITED:
+            self._frozen.add(m.followed)  # gdb has seen it stop
         self._last_stop = stop
         return stop
 
@@ -1000,7 +1060,7 @@ class Timeline:
         if isinstance(m, LinuxMachine):
             # Stop before delivering a signal gdb wants to see (gdbserver's way).
             passed = self.pass_signals
-            held = set(self.debugged_processes())
+            held = self._holding = set(self._watched())
             # (Only in a process gdb holds: a detached one runs unobserved.)
             m.stop_for_signal = lambda sig: sig not in passed and m.linux.pid in held
             # The end of a process gdb holds is a stop (the followed one's
@@ -1175,7 +1235,13 @@ class Timeline:
         if what in ("fork", "vfork") and pid in self._attached:
             # A fork made again after going back, whose child gdb still
             # holds: gdb knows it (a second fork event for the same process
-            # would confuse it); its threads come back listed.
+            # would confuse it); its threads come back listed.  It is held
+            # again from here: its breakpoints, signals and end.
+            self._holding.add(pid)
+            m.held = frozenset(self._holding)
+            if pid in m.procs:
+                points = self._points.get(pid, ({}, []))[0]
+                m.procs[pid].cpu.set_exit_addresses(set(points))
             return None
         where = m.event_process
         if what != "exit" and where != m.followed and where in m.procs:
@@ -1198,6 +1264,11 @@ class Timeline:
                     self.follow_process(rest[0])
             self._attached.discard(pid)
             self._points.pop(pid, None)
+            # Its breakpoints go with it (its container may run again when
+            # the machine goes back: unobserved then).
+            ended = m.container(pid)
+            if ended is not None and pid != m.followed:
+                ended.cpu.set_exit_addresses(set())
             if status.signal is not None:
                 return StopEvent(StopKind.EXITED, m.icount, signal=status.signal, process=pid)
             return StopEvent(StopKind.EXITED, m.icount, exit_code=status.code, process=pid)
@@ -1258,7 +1329,7 @@ class Timeline:
             # Deliveries gdb stops for going forward are stops going back
             # too, as with record full: noted, never stopped at.
             passed = self.pass_signals
-            holding = set(self.debugged_processes())
+            holding = set(self._watched())
 
             def on_signal(sig: int) -> bool:
                 pid = m.linux.pid

@@ -944,6 +944,15 @@ static int mode_proc(void)
     link[len > 0 ? len : 0] = 0;
     out("fd link: %s\n", link);
     close(nul);
+    len = readlink("/proc/self", link, sizeof link - 1);
+    link[len > 0 ? len : 0] = 0;
+    errno = 0;
+    int not_link = readlink("/proc/self/status", fdpath, sizeof fdpath) < 0 ? errno : 0;
+    out("self link is my pid: %d, status is not a link: %s\n", atoi(link) == getpid(),
+        strerror(not_link));
+    if (read_file("//proc/./self/../self/comm", buf, sizeof buf) < 0)
+        return FAIL("proc: comm by another spelling: %s\n", strerror(errno));
+    out("comm by another spelling: %s", buf);
     if (read_file("/proc/self/stat", buf, sizeof buf) < 0)
         return FAIL("proc: stat: %s\n", strerror(errno));
     const char *after = strrchr(buf, ')');

@@ -223,3 +223,28 @@ def test_initial_stack_layout() -> None:
     assert auxv[AT_PAGESZ] == PAGE
     assert STACK_TOP - 64 <= auxv[AT_RANDOM] + 16 <= STACK_TOP
     assert bytes(mem.view(auxv[AT_RANDOM], 16)) == SeededHost(3).random_bytes(16)
+
+
+def test_without_a_pagemap_forks_copy_and_let_old_files_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose pagemap cannot be trusted: every fork writes the blocks
+    into its own file (same bytes on every side), and zero blocks no longer
+    keep an earlier fork's file mapped."""
+    from rrdbg.machine import memory
+
+    monkeypatch.setattr(memory, "_pagemap_ok", False)
+    rw = PROT_READ | PROT_WRITE
+    parent = GuestMemory(Engine())
+    parent.map(0x100000, 0x20000, rw)
+    parent.poke(0x100000, b"A" * 0x20000)
+    first = GuestMemory(Engine())
+    parent.fork_into(first, 1 << 32)
+    parent.poke(0x110000, bytes(0x10000))  # the second block is all zeros now
+    parent.poke(0x100000, b"B")
+    second = GuestMemory(Engine())
+    parent.fork_into(second, 1 << 32)
+    assert second.read(0x100000, 2) == b"BA" and first.read(0x100000, 2) == b"AA"
+    assert second.read(0x110000, 4) == bytes(4) and first.read(0x110000, 4) == b"AAAA"
+    assert (0x110000, 0x120000) not in _host_file_ranges(parent)
+    assert _host_file_ranges(parent) == _host_file_ranges(second) == [(0x100000, 0x110000)]

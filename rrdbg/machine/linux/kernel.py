@@ -514,7 +514,7 @@ class Linux:
     def own_exe(self, path: bytes) -> bytes:
         """/proc/self/exe (or /proc/PID/exe of this process) as the file it
         stands for: the program this process runs, not rrdbg's Python."""
-        if path == b"/proc/self/exe" or path == b"/proc/%d/exe" % self.pid:
+        if path in (b"/proc/self/exe", b"/proc/thread-self/exe", b"/proc/%d/exe" % self.pid):
             return self.exe_path
         return path
 
@@ -525,7 +525,13 @@ class Linux:
         std = {b"/dev/stdin": 0, b"/dev/stdout": 1, b"/dev/stderr": 2}.get(path)
         if std is not None:
             return std
-        for prefix in (b"/dev/fd/", b"/proc/self/fd/", b"/proc/%d/fd/" % self.pid):
+        prefixes = (
+            b"/dev/fd/",
+            b"/proc/self/fd/",
+            b"/proc/thread-self/fd/",
+            b"/proc/%d/fd/" % self.pid,
+        )
+        for prefix in prefixes:
             if path.startswith(prefix) and path[len(prefix) :].isdigit():
                 return int(path[len(prefix) :])
         return None

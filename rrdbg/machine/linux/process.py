@@ -133,6 +133,9 @@ class System:
     #: blocks only its task (sched.poll_host_waits); off when replaying a
     #: recording made before (the whole machine waited in the read).
     task_host_waits: bool = True
+    #: /proc about the machine's processes comes from the kernel (procfs.py);
+    #: off when replaying a recording made before (it read the host's).
+    kernel_proc: bool = True
     #: What has been reported on stderr once (unknown syscalls, warnings).
     reported: set[int] = field(default_factory=set)
     warned: set[str] = field(default_factory=set)

@@ -39,11 +39,33 @@ _THREAD_FILES = {b"comm", b"stat", b"status"}
 _HOST_FILES = {b"mounts", b"mountinfo", b"mountstats", b"cgroup", b"limits"}
 
 
+def normal(k: Linux, path: bytes) -> bytes:
+    """A /proc path with ``//``, ``.`` and ``..`` resolved by name (what
+    the program means: /proc holds no links to other directories but self
+    and thread-self, and ``..`` of a process's directory is /proc); other
+    paths (and every path in a replay of a recording made before) as the
+    program gave them."""
+    if not path.startswith(b"/") or not k.sys.kernel_proc:
+        return path
+    parts: list[bytes] = []
+    for part in path.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    if not parts or parts[0] != b"proc":
+        return path
+    return b"/" + b"/".join(parts)
+
+
 def _split(k: Linux, path: bytes) -> tuple[Linux, list[bytes], int] | int | None:
     """(the process, the names after its directory, the thread for
     /proc/thread-self) of a /proc path about a process of the machine;
     -ENOENT for a pid that is not one; None for a path about no process."""
-    if not path.startswith(b"/proc/"):
+    if not path.startswith(b"/proc/") or not k.sys.kernel_proc:
         return None
     parts = [p for p in path[len(b"/proc/") :].split(b"/") if p not in (b"", b".")]
     if not parts:
@@ -92,7 +114,7 @@ def proc_file(k: Linux, path: bytes) -> bytes | Listing | int | None:
     """The contents of /proc file ``path`` (absolute, as the program gave
     it), the entries of a /proc directory about processes (a ``Listing``),
     -errno, or None when it is not about a process."""
-    if path.rstrip(b"/") == b"/proc":
+    if path.rstrip(b"/") == b"/proc" and k.sys.kernel_proc:
         # The machine's processes (the host adds its entries that are not pids).
         pids = [(b"%d" % pid, _DT_DIR) for pid in sorted(k.sys.procs)]
         return Listing([(b"self", _DT_LNK), (b"thread-self", _DT_LNK), *pids])
@@ -122,7 +144,8 @@ def proc_file(k: Linux, path: bytes) -> bytes | Listing | int | None:
         # own (own_exe, own_fd); the fd directory and other processes' are
         # not offered.
         own = rest == [b"exe"] or (len(rest) == 2 and rest[1].isdigit())
-        return None if owner is k and own else -errno.ENOENT
+        named = k.own_fd(path) is not None or k.own_exe(path) != path
+        return None if owner is k and own and named else -errno.ENOENT
     if len(rest) == 3 and rest[0] == b"task" and rest[1].isdigit():
         tid, rest = int(rest[1]), rest[2:]
     if tid:
@@ -142,7 +165,15 @@ def proc_link(k: Linux, path: bytes) -> bytes | int | None:
     split = _split(k, path)
     if split is None or isinstance(split, int):
         return split
-    owner, rest, _tid = split
+    owner, rest, tid = split
+    if not rest:
+        # /proc/self and /proc/thread-self are the links; a pid's is a directory.
+        head = path[len(b"/proc/") :].split(b"/", 1)[0]
+        if head == b"self":
+            return b"%d" % owner.pid
+        if head == b"thread-self":
+            return b"%d/task/%d" % (owner.pid, tid)
+        return -errno.EINVAL
     if rest == [b"exe"]:
         return owner.exe_path
     if rest == [b"root"]:
@@ -159,8 +190,10 @@ def proc_link(k: Linux, path: bytes) -> bytes | int | None:
             return f.path
         base = owner.state.cwd or owner.host.getcwd()
         return base.rstrip(b"/") + b"/" + f.path
-    if not rest:
-        return -errno.EINVAL  # a directory, not a link
+    names = {name for name, _ in _PROCESS_DIR}
+    known = (len(rest) == 1 and rest[0] in names) or rest[:1] == [b"task"] or rest == [b"fd"]
+    if known or (len(rest) == 2 and rest[0] == b"fd"):
+        return -errno.EINVAL if known else -errno.ENOENT  # not a link / no such fd
     return -errno.ENOENT
 
 

@@ -219,6 +219,7 @@ def _creation_mode(k: Linux, mode: int) -> int:
 def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
     if isinstance(path, int):
         return path
+    path = procfs.normal(k, path)  # (/proc paths only: "//proc/./self/maps" is /proc/self/maps)
     named = k.own_fd(path)
     if named is not None:
         # /dev/fd/N, /proc/self/fd/N, /dev/stdin ...: the process's own
@@ -454,7 +455,8 @@ def _readlink_common(k: Linux, path: bytes | int, buf: int, size: int) -> int:
         return path
     if _signed(size) <= 0:
         return -errno.EINVAL
-    target = procfs.proc_link(k, path)
+    path = procfs.normal(k, path)
+    target = k.exe_path if k.own_exe(path) != path else procfs.proc_link(k, path)
     if target is None:
         target = k.host.readlink(path)
     if isinstance(target, int):
