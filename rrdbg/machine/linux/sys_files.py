@@ -242,22 +242,21 @@ def _open(k: Linux, path: bytes | int, flags: int, mode: int) -> int:
         if flags & 3 and procfs.comm_target(k, path) is None:
             return -errno.EISDIR if isinstance(contents, procfs.Listing) else -errno.EACCES
         if isinstance(contents, procfs.Listing):
-            handle = k.host.fs_call("procdir", (path, contents.packed()))
+            made = k.host.fs_call("procdir", (path, contents.packed()))
         else:
             if flags & 0o200000:  # O_DIRECTORY
                 return -errno.ENOTDIR
-            handle = k.host.fs_call("procfile", (path, contents))
-        if isinstance(handle, bytes):
-            return -errno.EIO
-        if handle < 0:
-            return handle
-        fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
-        if fd < 0:
-            k.host.close(handle)
-        return fd
+            made = k.host.fs_call("procfile", (path, contents))
+        return _install(k, -errno.EIO if isinstance(made, bytes) else made, flags, path)
     if flags & 0o100:  # O_CREAT
         mode = _creation_mode(k, mode)
     handle = k.host.open(procfs.host_path(k, k.own_exe(path)), flags, mode)
+    return _install(k, handle, flags, path)
+
+
+def _install(k: Linux, handle: int, flags: int, path: bytes) -> int:
+    """A descriptor for the host file ``handle`` just opened (-errno passes
+    through); the handle is closed again if no descriptor is left."""
     if handle < 0:
         return handle
     fd = k.fdt.install(OpenFile(handle, flags, path=path), cloexec=bool(flags & 0o2000000))
