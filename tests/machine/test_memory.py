@@ -163,13 +163,18 @@ def test_fork_shares_pages_copy_on_write() -> None:
     assert parent.read(0x4F0000, 6) == b"PARENT"
 
 
-def test_a_second_fork_shares_what_the_first_shared_and_copies_what_changed() -> None:
-    rw = PROT_READ | PROT_WRITE
+def _forked_once() -> tuple[GuestMemory, GuestMemory]:
+    """A parent with two 64 KiB blocks of "A", and its first fork's child."""
     parent = GuestMemory(Engine())
-    parent.map(0x100000, 0x20000, rw)
+    parent.map(0x100000, 0x20000, PROT_READ | PROT_WRITE)
     parent.poke(0x100000, b"A" * 0x20000)
     first = GuestMemory(Engine())
     parent.fork_into(first, 1 << 32)
+    return parent, first
+
+
+def test_a_second_fork_shares_what_the_first_shared_and_copies_what_changed() -> None:
+    parent, first = _forked_once()
     # The region splits where no block of the first fork begins; a page of
     # the second part is written: the second fork must not share it from
     # the first fork's file.
@@ -234,12 +239,7 @@ def test_without_a_pagemap_forks_copy_and_let_old_files_go(
     from rrdbg.machine import memory
 
     monkeypatch.setattr(memory, "_pagemap_ok", False)
-    rw = PROT_READ | PROT_WRITE
-    parent = GuestMemory(Engine())
-    parent.map(0x100000, 0x20000, rw)
-    parent.poke(0x100000, b"A" * 0x20000)
-    first = GuestMemory(Engine())
-    parent.fork_into(first, 1 << 32)
+    parent, first = _forked_once()
     parent.poke(0x110000, bytes(0x10000))  # the second block is all zeros now
     parent.poke(0x100000, b"B")
     second = GuestMemory(Engine())

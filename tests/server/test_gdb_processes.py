@@ -130,6 +130,20 @@ def _line(text: str, after: str = "static void mode_fork(void)") -> int:
     return next(i for i in range(start, len(lines)) if text in lines[i]) + 1
 
 
+#: gdb stopped at the parent's third fork (the first two children detached),
+#: then holding the children it makes from there.
+_AT_THE_THIRD_FORK_HELD = (
+    f"break procs.c:{_line('pid_t c = fork();')}",
+    "continue",
+    "set detach-on-fork off",
+)
+
+
+def _hits(out: str) -> list[tuple[str, str]]:
+    """(gdb thread, breakpoint number) of every breakpoint stop, in order."""
+    return re.findall(r"Thread (\d\.\d) \"procs\" hit Breakpoint (\d)\.\d", out)
+
+
 def test_detach_on_fork_off_holds_the_child(fork_recording: str) -> None:
     """With detach-on-fork off gdb keeps the child as inferior 2: a
     breakpoint in the child's code stops it (the child's own x), stepping
@@ -171,9 +185,7 @@ def test_reverse_continue_finds_the_last_hit_in_any_held_process(fork_recording:
     out = _gdb(
         fork_recording,
         [
-            f"break procs.c:{_line('pid_t c = fork();')}",
-            "continue",
-            "set detach-on-fork off",
+            *_AT_THE_THIRD_FORK_HELD,
             "set schedule-multiple on",
             f"break procs.c:{_line('_exit(3);')}",
             f"break procs.c:{_line('close(pfd[1]);', after='WNOHANG before')}",
@@ -188,7 +200,7 @@ def test_reverse_continue_finds_the_last_hit_in_any_held_process(fork_recording:
             "continue",
         ],
     )
-    hits = re.findall(r"Thread (\d\.\d) \"procs\" hit Breakpoint (\d)\.\d", out)
+    hits = _hits(out)
     assert hits == [("1.1", "3"), ("2.1", "2"), ("1.1", "3"), ("1.1", "3"), ("2.1", "2")], out
     # (gdb resumes every process: the stop at the fork may name either.)
     assert "@back in 1" in out and "@at the fork in " in out, out
@@ -239,9 +251,7 @@ def test_going_back_stops_at_the_fork_of_a_held_child(fork_recording: str) -> No
     out = _gdb(
         fork_recording,
         [
-            f"break procs.c:{_line('pid_t c = fork();')}",
-            "continue",
-            "set detach-on-fork off",
+            *_AT_THE_THIRD_FORK_HELD,
             "set schedule-multiple on",
             f"break procs.c:{_line('_exit(3);')}",
             "continue",
@@ -252,7 +262,7 @@ def test_going_back_stops_at_the_fork_of_a_held_child(fork_recording: str) -> No
             "continue",
         ],
     )
-    hits = re.findall(r"Thread (\d\.\d) \"procs\" hit Breakpoint (\d)\.\d", out)
+    hits = _hits(out)
     assert hits == [("2.1", "2"), ("2.1", "2")], out
     assert "No more reverse-execution history." in out and "@back in " in out, out
     assert re.search(r"\[Inferior 2 \(process \d+\) exited with code 03\]", out), out
@@ -269,9 +279,7 @@ def test_held_processes_gdb_does_not_resume_run_on_unobserved(fork_recording: st
     out = _gdb(
         fork_recording,
         [
-            f"break procs.c:{_line('pid_t c = fork();')}",
-            "continue",
-            "set detach-on-fork off",
+            *_AT_THE_THIRD_FORK_HELD,
             f"break procs.c:{_line('read(pfd[0], &ch, 1);')}",
             f"break procs.c:{_line('_exit(3);')}",
             f"break procs.c:{_line('third child', after='WNOHANG before')}",
@@ -282,7 +290,7 @@ def test_held_processes_gdb_does_not_resume_run_on_unobserved(fork_recording: st
             'printf "@in %d\\n", $_inferior',
         ],
     )
-    hits = re.findall(r"Thread (\d\.\d) \"procs\" hit Breakpoint (\d)\.\d", out)
+    hits = _hits(out)
     assert hits == [("1.1", "4"), ("2.1", "2")], out
     assert "rrdbg: process" in out and "set schedule-multiple on" in out, out
     assert "@in 1" in out, out
