@@ -19,7 +19,9 @@
  * it the addresses of uc_emu_stop and cs_disasm_iter.
  *
  * The second hook here answers Unicorn's TLB fills from the guest's page
- * permissions, which makes memory faults exact (see "Page permissions").  rrdbg/machine/icount.py holds the pure-Python twin of this
+ * permissions, which makes memory faults exact (see "Page permissions"); the
+ * third filters memory watches to their exact range ("Memory watches").
+ * rrdbg/machine/icount.py holds the pure-Python twin of this
  * file; the two must give identical results (tests check it).
  */
 #define PY_SSIZE_T_CLEAN
@@ -325,6 +327,31 @@ static PyObject *Counter_set_decoder(Counter *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* count_prefix(addr, pc) -> int: how many instructions start in [addr, pc)
+ * when decoding from addr (the caller checks that the bytes are mapped). */
+static PyObject *Counter_count_prefix(Counter *self, PyObject *args)
+{
+    unsigned long long addr, pc;
+    if (!PyArg_ParseTuple(args, "KK", &addr, &pc))
+        return NULL;
+    counter_state *s = self->s;
+    if (s->cs_disasm_iter == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no decoder set");
+        return NULL;
+    }
+    if (pc > 0x100000000ull || addr > pc) {
+        PyErr_SetString(PyExc_ValueError, "bad range");
+        return NULL;
+    }
+    const uint8_t *code = s->host_base + addr;
+    size_t left = (size_t)(pc - addr);
+    uint64_t a = addr;
+    unsigned long n = 0;
+    while (left > 0 && s->cs_disasm_iter(s->cs_handle, &code, &left, &a, s->cs_insn))
+        n++;
+    return PyLong_FromUnsignedLong(n);
+}
+
 static PyObject *Counter_set_io_check(Counter *self, PyObject *args)
 {
     int flag;
@@ -542,6 +569,8 @@ static PyMethodDef Counter_methods[] = {
     {"forget_all", (PyCFunction)Counter_forget_all, METH_NOARGS, "drop every cached block"},
     {"set_decoder", (PyCFunction)Counter_set_decoder, METH_VARARGS,
      "set_decoder(host_base, cs_handle, cs_disasm_iter, cs_insn): decode new blocks natively"},
+    {"count_prefix", (PyCFunction)Counter_count_prefix, METH_VARARGS,
+     "count_prefix(addr, pc) -> int: instructions decoded from addr that start before pc"},
     {"set_io_check", (PyCFunction)Counter_set_io_check, METH_VARARGS,
      "set_io_check(flag): leave blocks with port I/O to Python instead of learning them"},
     {"set_cacheable", (PyCFunction)Counter_set_cacheable, METH_VARARGS,
@@ -595,25 +624,35 @@ typedef struct {
 typedef struct {
     uint64_t fault_page;
     uint32_t fault_type;
+    uint32_t fault_trapped;
     uint32_t fills;
     uint8_t perms[PAGE_COUNT];
+    /* Watch traps: PROT_READ / PROT_WRITE bits withheld from the TLB on
+     * pages a memory watch covers, so that the first such access there
+     * stops exactly before its instruction (cpu.py "Page traps"). */
+    uint8_t trap[PAGE_COUNT];
 } page_state;
 
 static int tlb_fill(void *uc, uint64_t vaddr, int type, tlb_entry *e, void *user_data)
 {
     page_state *s = (page_state *)user_data;
     int need = type == MEM_READ ? 1 : type == MEM_WRITE ? 2 : 0;
-    int perms = vaddr < 0x100000000ull ? s->perms[vaddr >> PAGE_BITS] : 0;
+    int inside = vaddr < 0x100000000ull;
+    int perms = inside ? s->perms[vaddr >> PAGE_BITS] : 0;
+    int trap = inside ? s->trap[vaddr >> PAGE_BITS] : 0;
     s->fills++;
     e->paddr = vaddr;
     if (type == MEM_FETCH) {
-        e->perms = 7;
+        /* One TLB entry serves every kind of access: withhold the trapped
+         * ones here too, or a data access would hit this entry. */
+        e->perms = 7 & ~trap;
         return 1;
     }
-    e->perms = perms;
-    if ((perms & need) != need) {
+    e->perms = perms & ~trap;
+    if ((e->perms & need) != need) {
         s->fault_page = vaddr;
         s->fault_type = (uint32_t)type;
+        s->fault_trapped = (perms & need) == need;
     }
     return 1;
 }
@@ -656,14 +695,30 @@ static PyObject *Pages_set_perms(Pages *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* take_fault() -> (uc_mem_type, page) of the last refused access, or None; clears it. */
+static PyObject *Pages_set_traps(Pages *self, PyObject *args)
+{
+    unsigned long long lo, hi;
+    unsigned int bits;
+    if (!PyArg_ParseTuple(args, "KKI", &lo, &hi, &bits))
+        return NULL;
+    if (hi > 0x100000000ull)
+        hi = 0x100000000ull;
+    for (unsigned long long p = lo >> PAGE_BITS; p < (hi + (1u << PAGE_BITS) - 1) >> PAGE_BITS; p++)
+        self->s->trap[p] = (uint8_t)(bits & 3);
+    Py_RETURN_NONE;
+}
+
+/* take_fault() -> (uc_mem_type, page, trapped) of the last refused access,
+ * or None; clears it.  ``trapped``: only a watch trap refused it. */
 static PyObject *Pages_take_fault(Pages *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->s->fault_type == 0)
         Py_RETURN_NONE;
-    PyObject *out = Py_BuildValue("(IK)", self->s->fault_type,
-                                  (unsigned long long)self->s->fault_page);
+    PyObject *out = Py_BuildValue("(IKO)", self->s->fault_type,
+                                  (unsigned long long)self->s->fault_page,
+                                  self->s->fault_trapped ? Py_True : Py_False);
     self->s->fault_type = 0;
+    self->s->fault_trapped = 0;
     return out;
 }
 
@@ -692,8 +747,10 @@ static PyGetSetDef Pages_getset[] = {
 static PyMethodDef Pages_methods[] = {
     {"set_perms", (PyCFunction)Pages_set_perms, METH_VARARGS,
      "set_perms(lo, hi, perms): the PROT_* bits of the pages of [lo, hi)"},
+    {"set_traps", (PyCFunction)Pages_set_traps, METH_VARARGS,
+     "set_traps(lo, hi, bits): withhold PROT_READ/PROT_WRITE bits on the pages of [lo, hi)"},
     {"take_fault", (PyCFunction)Pages_take_fault, METH_NOARGS,
-     "take_fault() -> (uc_mem_type, page) | None: the access last refused (cleared)"},
+     "take_fault() -> (uc_mem_type, page, trapped) | None: the access last refused (cleared)"},
     {NULL}
 };
 
@@ -710,13 +767,109 @@ static PyTypeObject PagesType = {
     .tp_getset = Pages_getset,
 };
 
+/* ---------------------------------------------------------------------
+ * Memory watches (UC_HOOK_MEM_READ / UC_HOOK_MEM_WRITE), filtered in C.
+ *
+ * Unicorn compares a hook's bounds with the first byte of an access only,
+ * so rrdbg registers a watch's hook from 16 bytes below the watched range
+ * (an access overlapping it from below starts there) and this filter keeps
+ * the accesses that really overlap [lo, hi): Python is called only for
+ * those.  A neighbour written every few instructions, on the same cache
+ * line, then costs a compare in C instead of a trip into Python.
+ * ------------------------------------------------------------------- */
+typedef struct {
+    PyObject_HEAD
+    uint64_t lo;
+    uint64_t hi;
+    uint64_t seen;
+    PyObject *callback;
+} Watch;
+
+static void watch_hook(void *uc, int type, uint64_t address, int size, int64_t value,
+                       void *user_data)
+{
+    Watch *w = (Watch *)user_data;
+    w->seen++;
+    if (address >= w->hi || address + (uint64_t)size <= w->lo)
+        return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = PyObject_CallFunction(w->callback, "Ki", (unsigned long long)address, size);
+    if (r == NULL)
+        PyErr_WriteUnraisable(w->callback);  /* the callback traps its own errors */
+    else
+        Py_DECREF(r);
+    PyGILState_Release(gil);
+}
+
+static int Watch_init(Watch *self, PyObject *args, PyObject *kwds)
+{
+    unsigned long long lo, hi;
+    PyObject *callback;
+    if (!PyArg_ParseTuple(args, "KKO", &lo, &hi, &callback))
+        return -1;
+    if (!PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable");
+        return -1;
+    }
+    if (hi <= lo) {
+        PyErr_SetString(PyExc_ValueError, "empty watch range");
+        return -1;
+    }
+    self->lo = lo;
+    self->hi = hi;
+    Py_INCREF(callback);
+    Py_XSETREF(self->callback, callback);
+    return 0;
+}
+
+static void Watch_dealloc(Watch *self)
+{
+    Py_XDECREF(self->callback);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Watch_get_hook_address(Watch *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)&watch_hook);
+}
+
+static PyObject *Watch_get_user_data(Watch *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)self);
+}
+
+static PyObject *Watch_get_seen(Watch *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->seen);
+}
+
+static PyGetSetDef Watch_getset[] = {
+    {"hook_address", (getter)Watch_get_hook_address, NULL, "address of the C memory hook", NULL},
+    {"user_data", (getter)Watch_get_user_data, NULL, "user_data pointer to pass to uc_hook_add", NULL},
+    {"seen", (getter)Watch_get_seen, NULL, "accesses Unicorn passed to the filter", NULL},
+    {NULL}
+};
+
+static PyTypeObject WatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rrdbg.machine._icount.NativeWatch",
+    .tp_doc = "A memory watch whose exact range is checked in C.",
+    .tp_basicsize = sizeof(Watch),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Watch_init,
+    .tp_dealloc = (destructor)Watch_dealloc,
+    .tp_getset = Watch_getset,
+};
+
 static struct PyModuleDef icount_module = {
-    PyModuleDef_HEAD_INIT, "_icount", "Native hooks: exact instruction counting and the page map for TLB fills.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_icount", "Native hooks: exact instruction counting, the page map for TLB fills, memory watches.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__icount(void)
 {
-    if (PyType_Ready(&CounterType) < 0 || PyType_Ready(&PagesType) < 0)
+    if (PyType_Ready(&CounterType) < 0 || PyType_Ready(&PagesType) < 0 ||
+        PyType_Ready(&WatchType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&icount_module);
     if (m == NULL)
@@ -730,6 +883,12 @@ PyMODINIT_FUNC PyInit__icount(void)
     Py_INCREF(&PagesType);
     if (PyModule_AddObject(m, "NativePages", (PyObject *)&PagesType) < 0) {
         Py_DECREF(&PagesType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&WatchType);
+    if (PyModule_AddObject(m, "NativeWatch", (PyObject *)&WatchType) < 0) {
+        Py_DECREF(&WatchType);
         Py_DECREF(m);
         return NULL;
     }

@@ -26,8 +26,8 @@ import signal as signal_mod
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import capstone
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
@@ -117,6 +117,13 @@ _CODE_FLUSH_BYTES = TCG_BUFFER_BYTES // 2
 _HOST_BYTES_PER_BLOCK = 2048
 _VECTOR_GP = 13
 _MAX_INSN_LENGTH = 15
+#: A trap that springs sooner than this after it was set marks a hot page...
+HOT_TRAP = 1 << 16
+#: ... whose hooks ``rearm_watches`` then keeps for this many instructions,
+#: twice as long each time the page proves hot again, up to the maximum
+#: (re-arming costs two flushes of the translations).
+KEEP_HOT_HOOKS = 1 << 22
+KEEP_HOT_HOOKS_MAX = 1 << 30
 _CR4_TSD = 1 << 2
 _CR0_LINUX = 0x1 | 0x2 | 0x10 | 0x20  # PE, MP, ET, NE
 _CR4_LINUX = _CR4_TSD | (1 << 9) | (1 << 10)  # TSD, OSFXSR, OSXMMEXCPT
@@ -295,8 +302,18 @@ class Cpu:
         # Set while a faulting instruction is run again to learn its address:
         # hooks that report to the debugger must not see that second run.
         self._probing = False
-        self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-        self._md.detail = False
+        # Memory watches (see "Page traps"): what each watches, the hooks
+        # while watching precisely, the pages trapped otherwise.
+        self._watch_specs: dict[int, tuple[bool, int, int, Callable[[int, int], None]]] = {}
+        self._watch_hooks: dict[int, ic.MemoryWatch] = {}
+        self._trapped: list[tuple[int, int]] = []
+        self._watching_precisely = False
+        self._armed_at = self._trapped_at = 0
+        self._hooks_deleted = False
+        self._keep_hot = KEEP_HOT_HOOKS
+        self._capstone: Any = None
+        #: The native counter's own prefix decoder (None: Python decodes).
+        self._count_prefix: Callable[[int, int], int] | None = None
         self._exits: set[int] = set()
         #: Port I/O instructions seen in the guest's code (see _learn_block).
         self._io_exits: set[int] = set()
@@ -313,8 +330,8 @@ class Cpu:
         self.on_rdtsc: Callable[[int], int] = lambda n: n
         memory.on_code_change = self.invalidate_code
         memory.on_perms_change = self._perms_changed
-        if self.native:
-            ic.attach_native_decoder(self.counter, memory.host_base, engine)
+        if self.native and ic.attach_native_decoder(self.counter, memory.host_base, engine):
+            self._count_prefix = getattr(self.counter, "count_prefix", None)
         self._setup_gdt()
         self._install_hooks()
         engine.enable_exits()
@@ -532,9 +549,22 @@ class Cpu:
             out.append(end)
         return out
 
+    @property
+    def _md(self) -> Any:
+        """capstone's Python decoder, imported on first use: most runs decode
+        natively only (importing capstone costs about 25 ms)."""
+        if self._capstone is None:
+            import capstone
+
+            self._capstone = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+            self._capstone.detail = False
+        return self._capstone
+
     def _ninsn(self, addr: int, pc: int) -> int:
         if pc <= addr:
             return 0
+        if self._count_prefix is not None and self.memory.is_mapped(addr, pc - addr):
+            return self._count_prefix(addr, pc)
         return len(self._decode_prefix(addr, pc))
 
     def _decode_prefix(self, addr: int, pc: int) -> list[int]:
@@ -637,6 +667,7 @@ class Cpu:
         """Drop every translation (outside a run).  Re-translating the whole
         working set costs code-buffer space that QEMU never reclaims: count
         it, and start the buffer afresh when it may be half full."""
+        self._forget_deleted_hooks()
         self._code_estimate += self._working_set_bytes()
         if self._code_estimate >= _CODE_FLUSH_BYTES:
             self.flush_translations()
@@ -644,6 +675,26 @@ class Cpu:
         for r in self.memory.regions():
             if r.perms & PROT_EXEC:
                 self.engine.remove_cache(r.start, r.end)
+
+    def _forget_deleted_hooks(self) -> None:
+        """Unicorn frees a deleted hook only when a run ends; until then its
+        translator still sees it, and code translated after removing the
+        last memory hook would keep the slow memory path for good.  So end
+        an empty run first: the block hook refuses the first block."""
+        if not self._hooks_deleted:
+            return
+        self._hooks_deleted = False
+        c = self.counter
+        saved = (c.total, c.last_addr, c.last_size, c.last_icount, c.limit, c.stop_reason)
+        eip = self.eip
+        c.limit = c.total
+        try:
+            self.engine.start(eip)
+        finally:
+            c.total, c.last_addr, c.last_size, c.last_icount, c.limit, c.stop_reason = saved
+            self.eip = eip
+            if self.pages is not None:
+                self.pages.take_fault()
 
     def flush_translations(self) -> None:
         """Empty Unicorn's code buffer (outside a run; the block counts stay)."""
@@ -809,8 +860,12 @@ class Cpu:
                 if self.pages is not None:
                     self.pages.take_fault()
                 return Stop(StopReason.LIMIT, count)
+            refused = self.pages.take_fault() if self.pages is not None else None
+            if status == ucc.UC_ERR_EXCEPTION and refused is not None and refused[2]:
+                self._spring_trap(count)
+                continue
             if status != ucc.UC_ERR_OK:
-                fault = self._fault_from_status(status, eip)
+                fault = self._fault_from_status(status, eip, refused)
                 # Learning the exact address may have run code: the count
                 # must be the one at the fault.
                 self._icount = c.total = count
@@ -838,24 +893,133 @@ class Cpu:
             )
 
     _stop_requested = False
+    #: Handles of memory watches (apart from Unicorn's hook handles).
+    _next_watch_handle = 1 << 60
+
+    # -- memory watches ----------------------------------------------------
+    # Page traps.  Any Unicorn memory hook sends every guest load and store
+    # through Unicorn's slow path (the translator stops inlining the TLB
+    # lookup), which costs 4-7x on code that runs from the TLB.  So a watch
+    # starts as a trap instead: the TLB fill hook withholds the watched kind
+    # of access on the watched pages, and the first such access stops the
+    # engine exactly before its instruction (as a page fault does).  From
+    # there the watches become memory hooks, with the exact range checked
+    # natively, until ``rearm_watches``: a watch on a quiet page costs
+    # nothing until that page is touched.  Without the virtual TLB (the PC)
+    # watches are hooks from the start.
 
     def watch_memory(
-        self, *, write: bool, begin: int, end: int, callback: Callable[[int, int], None]
+        self, *, write: bool, address: int, length: int, callback: Callable[[int, int], None]
     ) -> int:
-        """Call ``callback(address, size)`` on guest reads (or writes) that start
-        in [begin, end]; returns a handle for ``unwatch``.  The hook runs in the
+        """Call ``callback(address, size)`` on guest reads (or writes) that
+        overlap [address, address + length); returns a handle for ``unwatch``.
+        Python is called only for those accesses.  The callback runs in the
         middle of an instruction: it may only record and ``request_stop``.
         Call ``retranslate`` after adding or removing watches."""
-        kind = ucc.UC_HOOK_MEM_WRITE if write else ucc.UC_HOOK_MEM_READ
+        if length <= 0:
+            raise EmulatorError(f"empty watch at {address:#x}")
 
-        def hook(_uc: object, _access: int, address: int, size: int, _v: int, _d: object) -> None:
+        def hit(addr: int, size: int) -> None:
             if not self._probing:
-                callback(address, size)
+                try:
+                    callback(addr, size)
+                except BaseException as exc:  # re-raised by the engine's start()
+                    self.engine.fail_from_hook(exc)
+                    self.request_stop()
 
-        return self.engine.hook_add(kind, hook, begin=begin, end=end)
+        self._next_watch_handle += 1
+        handle = self._next_watch_handle
+        self._watch_specs[handle] = (write, address, address + length, hit)
+        if self.pages is None or self._watching_precisely:
+            self._hook_watch(handle)
+        else:
+            self._set_traps()
+        return handle
 
     def unwatch(self, handle: int) -> None:
-        self.engine.hook_del(handle)
+        if handle not in self._watch_specs:
+            self.engine.hook_del(handle)
+            return
+        del self._watch_specs[handle]
+        watch = self._watch_hooks.pop(handle, None)
+        if watch is not None:
+            watch.remove()
+            self._hooks_deleted = True
+        if not self._watch_specs:
+            self._watching_precisely = False
+            self._keep_hot = KEEP_HOT_HOOKS
+        if self.pages is not None and not self._watching_precisely:
+            self._set_traps()
+
+    def rearm_watches(self) -> bool:
+        """Turn memory watches back into page traps (call between runs; True
+        if re-armed): a page touched once in a while costs nothing between
+        touches.  A hot page, whose trap sprang soon after it was set, keeps
+        its hooks (and the translations made with them) for KEEP_HOT_HOOKS
+        instructions first."""
+        if not self._watching_precisely or self.pages is None:
+            return False
+        hot = self._trapped_at - self._armed_at < HOT_TRAP
+        # (Going back in time, a hot page stays hot: keep them.)
+        if hot and self._icount - self._trapped_at < self._keep_hot:
+            return False
+        self._watching_precisely = False
+        for watch in self._watch_hooks.values():
+            watch.remove()
+        self._watch_hooks.clear()
+        self._hooks_deleted = True
+        self._drop_all_translations()
+        self._set_traps()
+        return True
+
+    @property
+    def watching_precisely(self) -> bool:
+        """Whether the memory watches are hooks now (not page traps)."""
+        return self._watching_precisely or (self.pages is None and bool(self._watch_specs))
+
+    def _hook_watch(self, handle: int) -> None:
+        write, lo, hi, hit = self._watch_specs[handle]
+        self._watch_hooks[handle] = ic.MemoryWatch(
+            self.engine, self.native, write=write, lo=lo, hi=hi, callback=hit
+        )
+
+    def _set_traps(self) -> None:
+        """Page traps for every watch (none while watching precisely)."""
+        pages = self.pages
+        assert pages is not None
+        for lo, hi in self._trapped:
+            pages.set_traps(lo, hi, 0)
+        self._trapped = []
+        if not self._watching_precisely:
+            for _write, lo, hi, _hit in self._watch_specs.values():
+                first, last = lo & ~(PAGE - 1), (hi + PAGE - 1) & ~(PAGE - 1)
+                for page in range(first, last, PAGE):
+                    # (Read and write watches may share a page.)
+                    pages.set_traps(page, page + PAGE, self._trap_bits(page))
+                    self._trapped.append((page, page + PAGE))
+            self._armed_at = self._icount
+        self.engine.flush_tlb()
+
+    def _trap_bits(self, page: int) -> int:
+        bits = 0
+        for write, lo, hi, _hit in self._watch_specs.values():
+            if lo < page + PAGE and hi > page:
+                bits |= PROT_WRITE if write else PROT_READ
+        return bits
+
+    def _spring_trap(self, count: int) -> None:
+        """A trap stopped the engine before an access to a watched page: watch
+        with hooks from this instruction on (it runs again, hooked)."""
+        self._watching_precisely = True
+        if count - self._armed_at < HOT_TRAP:
+            self._keep_hot = min(self._keep_hot * 2, KEEP_HOT_HOOKS_MAX)
+        else:
+            self._keep_hot = KEEP_HOT_HOOKS
+        self._trapped_at = count
+        self._set_traps()
+        for handle in self._watch_specs:
+            self._hook_watch(handle)
+        self._drop_all_translations()
 
     def watch_code(self, address: int, callback: Callable[[int], None]) -> int:
         """Call ``callback(icount)`` each time the instruction at ``address`` is
@@ -886,8 +1050,9 @@ class Cpu:
         self._temp_exit = insns[remaining]
         self._sync_exits()
 
-    def _fault_from_status(self, status: int, eip: int) -> Fault:
-        refused = self.pages.take_fault() if self.pages is not None else None
+    def _fault_from_status(
+        self, status: int, eip: int, refused: tuple[int, int, bool] | None
+    ) -> Fault:
         if status == ucc.UC_ERR_EXCEPTION and refused is not None:
             # The TLB hook refused a data access: EIP and the registers are
             # exactly those before the faulting instruction.

@@ -121,6 +121,12 @@ class Engine:
     def stop(self) -> None:
         _UCLIB.uc_emu_stop(self._handle)
 
+    def fail_from_hook(self, exc: BaseException) -> None:
+        """Have ``start`` raise ``exc`` once the run ends (a hook's error; the
+        caller arranges the stop, since a memory hook must not call
+        ``emu_stop``, unicorn.md G4)."""
+        self.uc._hook_exception = exc
+
     @staticmethod
     def strerror(status: int) -> str:
         text: bytes = _UCLIB.uc_strerror(status)
@@ -315,8 +321,24 @@ class Engine:
         """Register a native UC_HOOK_TLB_FILL callback (the binding has no wrapper)."""
         return self._hook_raw(ucc.UC_HOOK_TLB_FILL, fn_address, user_data, "TLB fill hook")
 
-    def _hook_raw(self, kind: int, fn_address: int, user_data: int, what: str) -> int:
-        """``uc_hook_add`` of a C function, for every address."""
+    def hook_mem_raw(
+        self, *, write: bool, fn_address: int, user_data: int, begin: int, end: int
+    ) -> int:
+        """Register a native UC_HOOK_MEM_WRITE (or _READ) callback for accesses
+        whose first byte lies in [begin, end]; remove it with ``hook_del_raw``."""
+        kind = ucc.UC_HOOK_MEM_WRITE if write else ucc.UC_HOOK_MEM_READ
+        return self._hook_raw(kind, fn_address, user_data, "memory hook", begin, end)
+
+    def _hook_raw(
+        self,
+        kind: int,
+        fn_address: int,
+        user_data: int,
+        what: str,
+        begin: int = 1,
+        end: int = 0,
+    ) -> int:
+        """``uc_hook_add`` of a C function (begin > end: for every address)."""
         handle = _ucmod.uc_hook_h()
         status = _UCLIB.uc_hook_add(
             self._handle,
@@ -324,8 +346,8 @@ class Engine:
             kind,
             ctypes.c_void_p(fn_address),
             ctypes.c_void_p(user_data),
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
+            ctypes.c_uint64(begin),
+            ctypes.c_uint64(end),
         )
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add {what}: {self.strerror(status)}")
@@ -361,6 +383,12 @@ class Engine:
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add port hook: {self.strerror(status)}")
         return int(handle.value)
+
+    def hook_mem(self, *, write: bool, callback: Callable[..., Any], begin: int, end: int) -> int:
+        """A Python UC_HOOK_MEM_WRITE (or _READ) for accesses whose first byte
+        lies in [begin, end]; remove it with ``hook_del``."""
+        kind = ucc.UC_HOOK_MEM_WRITE if write else ucc.UC_HOOK_MEM_READ
+        return self.hook_add(kind, callback, begin=begin, end=end)
 
     def hook_add(self, htype: int, callback: Callable[..., Any], **kw: Any) -> int:
         with converted():

@@ -1,4 +1,5 @@
-"""Block-granular instruction counting: the native hook and its Python twin.
+"""Block-granular instruction counting and memory watches: the native hooks
+and their Python twins.
 
 Role: give the CPU an always-up-to-date count of retired guest instructions
 at translated-block granularity (``total``), plus the facts needed to make it
@@ -6,7 +7,11 @@ exact at any stop (the last block entered).  See ``_icount.c`` for the
 native hook; ``PyCounter`` below is the same algorithm in Python, used when
 the extension is not built or when asked for (``RRDBG_ICOUNT=python``).
 
-Invariants shared by both implementations:
+Memory watches (``make_watch``): a callback for the guest accesses that
+overlap a watched range, with the exact range checked in C (natively) or in
+the hook (the twin); both call the callback for exactly the same accesses.
+
+Invariants shared by both counter implementations:
 - ``total`` counts every instruction of every block whose hook returned
   without stopping; a block the hook stops at is *not* executed.
 - A block is known by (address, size); an unknown one stops the engine with
@@ -17,8 +22,10 @@ Invariants shared by both implementations:
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from rrdbg.errors import EmulatorError
@@ -176,14 +183,17 @@ class Pages(Protocol):
     The hook answers each fill with the identity address and the page's
     PROT_* bits; Unicorn raises a precise fault when they do not allow the
     access, and ``take_fault`` then says which access it was.  Fetches are
-    always allowed (see ``_icount.c``).
+    always allowed (see ``_icount.c``).  Trap bits (``set_traps``) are
+    withheld from every fill of their pages: an access they refuse is
+    reported with ``trapped`` true when the page's own bits allow it.
     """
 
     @property
     def fills(self) -> int: ...
 
     def set_perms(self, lo: int, hi: int, perms: int, /) -> None: ...
-    def take_fault(self) -> tuple[int, int] | None: ...
+    def set_traps(self, lo: int, hi: int, bits: int, /) -> None: ...
+    def take_fault(self) -> tuple[int, int, bool] | None: ...
 
 
 class _TlbEntry(ctypes.Structure):
@@ -196,22 +206,25 @@ class PyPages:
     def __init__(self, engine: Engine) -> None:
         self._fills = 0
         self._perms = bytearray(1 << (32 - _PAGE_SHIFT))
-        self._fault: tuple[int, int] | None = None
-        perms = self._perms
+        self._traps = bytearray(1 << (32 - _PAGE_SHIFT))
+        self._fault: tuple[int, int, bool] | None = None
+        perms, traps = self._perms, self._traps
         need = {MEM_READ: 1, MEM_WRITE: 2}
 
         def hook(_uc: int | None, vaddr: int, kind: int, entry: int, _ud: int | None) -> bool:
             self._fills += 1
             e = _TlbEntry.from_address(entry)
             e.paddr = vaddr
+            inside = vaddr < 1 << 32
+            trap = traps[vaddr >> _PAGE_SHIFT] if inside else 0
             if kind == MEM_FETCH:
-                e.perms = 7
+                e.perms = 7 & ~trap
                 return True
-            bits = perms[vaddr >> _PAGE_SHIFT] if vaddr < 1 << 32 else 0
-            e.perms = bits
+            bits = perms[vaddr >> _PAGE_SHIFT] if inside else 0
+            e.perms = bits & ~trap
             want = need.get(kind, 0)
-            if bits & want != want:
-                self._fault = (kind, vaddr)
+            if e.perms & want != want:
+                self._fault = (kind, vaddr, bits & want == want)
             return True
 
         self._cfunc = TLB_FILL_CFUNC(hook)
@@ -225,7 +238,11 @@ class PyPages:
         first, last = lo >> _PAGE_SHIFT, (min(hi, 1 << 32) + (1 << _PAGE_SHIFT) - 1) >> _PAGE_SHIFT
         self._perms[first:last] = bytes([perms]) * (last - first)
 
-    def take_fault(self) -> tuple[int, int] | None:
+    def set_traps(self, lo: int, hi: int, bits: int, /) -> None:
+        first, last = lo >> _PAGE_SHIFT, (min(hi, 1 << 32) + (1 << _PAGE_SHIFT) - 1) >> _PAGE_SHIFT
+        self._traps[first:last] = bytes([bits & 3]) * (last - first)
+
+    def take_fault(self) -> tuple[int, int, bool] | None:
         fault, self._fault = self._fault, None
         return fault
 
@@ -247,15 +264,37 @@ def make_pages(engine: Engine, native: bool) -> Pages:
     return pages
 
 
+#: capstone 5's CS_ARCH_X86 and CS_MODE_32 (pyproject.toml pins capstone 5).
+_CS_ARCH_X86, _CS_MODE_32, _CS_MAJOR = 3, 4, 5
+
+
+def _capstone_library() -> ctypes.CDLL:
+    """capstone's C library.  Loaded from the Python package's own copy
+    without importing the package: its Python modules (every architecture's
+    constants) take about 25 ms to import, a tenth of a short run.  Any
+    other layout goes through the package's own search."""
+    spec = importlib.util.find_spec("capstone")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, "lib", "libcapstone.so")
+        if os.path.exists(path):
+            lib = ctypes.CDLL(path)
+            if lib.cs_version(None, None) >> 8 == _CS_MAJOR:
+                return lib
+    import capstone
+
+    found: ctypes.CDLL = capstone._cs
+    if found.cs_version(None, None) >> 8 != _CS_MAJOR:
+        raise EmulatorError("capstone 5 is needed (pip install 'capstone>=5.0.1,<6')")
+    return found
+
+
 class NativeDecoder:
     """A capstone handle and instruction buffer for the C hook's own decoding."""
 
     def __init__(self) -> None:
-        import capstone
-
-        lib = capstone._cs
+        lib = _capstone_library()
         self._handle = ctypes.c_size_t()
-        if lib.cs_open(capstone.CS_ARCH_X86, capstone.CS_MODE_32, ctypes.byref(self._handle)):
+        if lib.cs_open(_CS_ARCH_X86, _CS_MODE_32, ctypes.byref(self._handle)):
             raise EmulatorError("cannot open a capstone handle")
         lib.cs_malloc.restype = ctypes.c_void_p
         lib.cs_malloc.argtypes = [ctypes.c_size_t]
@@ -269,10 +308,62 @@ class NativeDecoder:
         return int(self._handle.value)
 
 
-def attach_native_decoder(counter: Counter, host_base: int, engine: Engine) -> None:
-    """Let a native counter decode new blocks itself (no stop, no Python)."""
+def attach_native_decoder(counter: Counter, host_base: int, engine: Engine) -> bool:
+    """Let a native counter decode new blocks (no stop, no Python) and count
+    instructions in a block's prefix (``count_prefix``); False for the twin."""
     if not hasattr(counter, "set_decoder"):
-        return
+        return False
     decoder = NativeDecoder()
     engine.keep_alive(decoder)
     counter.set_decoder(host_base, decoder.handle, decoder.disasm_iter, decoder.insn)
+    return True
+
+
+#: Unicorn compares a memory hook's bounds with an access's first byte; the
+#: widest single access (an SSE store) starts this far below a range it overlaps.
+WATCH_REACH = 16
+
+
+class MemoryWatch:
+    """A registered memory watch: ``callback(address, size)`` for every guest
+    read (or write) that overlaps [lo, hi), and for no other access."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        native: bool,
+        *,
+        write: bool,
+        lo: int,
+        hi: int,
+        callback: Callable[[int, int], None],
+    ) -> None:
+        if hi <= lo:
+            raise EmulatorError(f"empty watch range [{lo:#x}, {hi:#x})")
+        self._engine = engine
+        self.native = native
+        begin, end = max(lo - WATCH_REACH, 0), hi - 1
+        if native:
+            from rrdbg.machine import _icount
+
+            self._native = _icount.NativeWatch(lo, hi, callback)
+            self.handle = engine.hook_mem_raw(
+                write=write,
+                fn_address=self._native.hook_address,
+                user_data=self._native.user_data,
+                begin=begin,
+                end=end,
+            )
+            return
+
+        def hook(_uc: object, _access: int, address: int, size: int, _v: int, _d: object) -> None:
+            if address < hi and address + size > lo:
+                callback(address, size)
+
+        self.handle = engine.hook_mem(write=write, callback=hook, begin=begin, end=end)
+
+    def remove(self) -> None:
+        if self.native:
+            self._engine.hook_del_raw(self.handle)
+        else:
+            self._engine.hook_del(self.handle)

@@ -1176,6 +1176,9 @@ class Timeline:
     def _run_slice(self, target: int, interrupted: Interrupted | None) -> StopEvent | None:
         """One call into the emulator; a stop event, or None to go on."""
         m = self.machine
+        # Memory watches whose page was touched go back to page traps (a
+        # page written once in a while costs nothing in between; see Cpu).
+        m.debuggee.cpu.rearm_watches()
         pending = self.history.next_debug_write()
         limit = min(target, m.icount + POLL_SLICE)
         if pending is not None and pending[0] < limit:
@@ -1311,17 +1314,19 @@ class Timeline:
         for other in {id(c): c for c, _ in held}.values():
             other.retranslate()
         for w in self.watchpoints:
-            lo, hi = max(w.address - 16, 0), w.address + w.length - 1
             for write, kind in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
                 if w.kind is not kind and w.kind is not WatchKind.ACCESS:
                     continue
 
-                def on_access(address: int, size: int, w: _Watch = w) -> None:
-                    if address < w.address + w.length and address + size > w.address:
-                        k = cpu.count_at(cpu.eip)
-                        consider(StopEvent(StopKind.WATCHPOINT, k, watch=(w.kind, w.address)))
+                def on_access(_address: int, _size: int, w: _Watch = w) -> None:
+                    k = cpu.count_at(cpu.eip)
+                    consider(StopEvent(StopKind.WATCHPOINT, k, watch=(w.kind, w.address)))
 
-                handles.append(cpu.watch_memory(write=write, begin=lo, end=hi, callback=on_access))
+                handles.append(
+                    cpu.watch_memory(
+                        write=write, address=w.address, length=w.length, callback=on_access
+                    )
+                )
         if handles:
             cpu.retranslate()
         m = self.machine
@@ -1650,11 +1655,10 @@ class Timeline:
         mem = m.debuggee.memory
         hits: list[tuple[int, int, str]] = []
 
-        def on_cpu(addr: int, size: int) -> None:
-            if addr < address + length and addr + size > address:
-                k = cpu.count_at(cpu.eip)
-                if k < end:
-                    hits.append((k, cpu.eip, ""))
+        def on_cpu(_addr: int, _size: int) -> None:
+            k = cpu.count_at(cpu.eip)
+            if k < end:
+                hits.append((k, cpu.eip, ""))
 
         def on_kernel(addr: int, size: int) -> None:
             if addr < address + length and addr + size > address:
@@ -1662,9 +1666,7 @@ class Timeline:
                 if k < end:
                     hits.append((k, pc, how))
 
-        handle = cpu.watch_memory(
-            write=True, begin=max(address - 16, 0), end=address + length - 1, callback=on_cpu
-        )
+        handle = cpu.watch_memory(write=True, address=address, length=length, callback=on_cpu)
         cpu.retranslate()
         mem.on_poke = on_kernel
         try:
@@ -1839,15 +1841,13 @@ class _Arming:
             return
         if t.watchpoints:
             for w in t.watchpoints:
-                # Unicorn matches the access's first byte: start the range
-                # early enough to catch an access that overlaps from below.
-                lo = max(w.address - 16, 0)
-                hi = w.address + w.length - 1
                 for write, kind in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
                     if w.kind is kind or w.kind is WatchKind.ACCESS:
                         hook = t.watch_hook(kind)
                         self.hooks.append(
-                            cpu.watch_memory(write=write, begin=lo, end=hi, callback=hook)
+                            cpu.watch_memory(
+                                write=write, address=w.address, length=w.length, callback=hook
+                            )
                         )
             cpu.retranslate()
 

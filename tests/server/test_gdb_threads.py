@@ -44,7 +44,7 @@ def race(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[tuple[int,
         if address < shared + 4 and address + size > shared:
             writes.append((m.cpu.count_at(m.cpu.eip), m.current_tid))
 
-    m.cpu.watch_memory(write=True, begin=shared - 16, end=shared + 3, callback=on_write)
+    m.cpu.watch_memory(write=True, address=shared, length=4, callback=on_write)
     m.cpu.retranslate()
     assert t.history_end is not None
     m.run(t.history_end)

@@ -84,8 +84,10 @@ class _World:
         fatal: bool = False,
         processes: bool = False,
         threads: bool = False,
+        python_counter: bool = False,
     ) -> None:
         self.directory = str(directory)
+        self.python_counter = python_counter
         self.fatal = fatal
         self.candidates = candidates
         self.watched = watched
@@ -102,7 +104,7 @@ class _World:
             if address < COUNTER + 4 and address + size > COUNTER:
                 self.writes.append(m.cpu.count_at(m.cpu.eip))
 
-        m.cpu.watch_memory(write=True, begin=COUNTER - 16, end=COUNTER + 3, callback=on_write)
+        m.cpu.watch_memory(write=True, address=COUNTER, length=4, callback=on_write)
         m.cpu.retranslate()
         assert t.history_end is not None
         if processes:
@@ -139,7 +141,19 @@ class _World:
             self.fault_pc = m.cpu.eip
 
     def timeline(self) -> Timeline:
-        return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
+        if not self.python_counter:
+            return Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
+        saved = os.environ.get("RRDBG_ICOUNT")
+        os.environ["RRDBG_ICOUNT"] = "python"
+        try:
+            t = Timeline.replay(self.directory, stdout_fd=self.sink, stderr_fd=self.sink)
+        finally:
+            if saved is None:
+                del os.environ["RRDBG_ICOUNT"]
+            else:
+                os.environ["RRDBG_ICOUNT"] = saved
+        assert not t.machine.cpu.native
+        return t
 
     #: For a machine with threads: (icount, tid) of every thread switch in
     #: the forward pass (a debugger's steps follow the thread it stepped).
@@ -195,7 +209,16 @@ class _World:
 
 @pytest.fixture(
     scope="module",
-    params=["debugme", "debugme-segv", "k_busy", "signals", "sigread", "threads", "pipeline"],
+    params=[
+        "debugme",
+        "debugme-segv",
+        "debugme-python",
+        "k_busy",
+        "signals",
+        "sigread",
+        "threads",
+        "pipeline",
+    ],
 )
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> _World:
     if request.param == "pipeline":
@@ -230,6 +253,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         candidates = (SIG["count"], SIG["tick"], SIG["fault_handler"], SIG["nest"])
         return _World(directory, candidates, SIG["ticks"], fatal=True)
     if request.param.startswith("debugme"):
+        # (debugme-python: the same world replayed with the pure-Python
+        # block counter and page map, whose memory watches and page traps
+        # are the native ones' twins.)
         args = ["segv"] if request.param == "debugme-segv" else []
         directory = tmp_path_factory.mktemp("stateful") / f"{request.param}.rr"
         record_quietly(DEBUGME, args, directory)
@@ -238,6 +264,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             (SYMS["bump"], SYMS["square"], SYMS["main"]),
             SYMS["counter"],
             fatal=bool(args),
+            python_counter=request.param == "debugme-python",
         )
     directory = tmp_path_factory.mktemp("stateful") / "k_busy.rr"
     fd = os.open(os.devnull, os.O_WRONLY)
