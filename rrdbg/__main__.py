@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from rrdbg.cli import main
+from rrdbg.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -64,3 +64,8 @@ def record_quietly(program: str, args: list[str], directory: Path, **options: An
 os.environ.setdefault(
     "RRDBG_STATE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rrdbg-tests-{os.getpid()}")
 )
+# Nor the user's per-program cache (ELF headers).
+os.environ.setdefault(
+    "RRDBG_CACHE_DIR",
+    os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rrdbg-tests-cache-{os.getpid()}"),
+)

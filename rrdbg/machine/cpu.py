@@ -405,7 +405,7 @@ class Cpu:
 
     def _install_hooks(self) -> None:
         e = self.engine
-        e.hook_add(ucc.UC_HOOK_INTR, self._hook_intr)
+        e.hook_intr(self._hook_intr)
         e.hook_add(ucc.UC_HOOK_MEM_READ_UNMAPPED, self._hook_bad_access, user_data="read")
         e.hook_add(ucc.UC_HOOK_MEM_WRITE_UNMAPPED, self._hook_bad_access, user_data="write")
         e.hook_add(ucc.UC_HOOK_MEM_FETCH_UNMAPPED, self._hook_bad_access, user_data="fetch")
@@ -425,7 +425,7 @@ class Cpu:
         e.reg_write(x86.UC_X86_REG_MXCSR, 0x1F80)
 
     # -- hooks (record facts, maybe stop, return) ------------------------
-    def _hook_intr(self, _uc: object, intno: int, _ud: object) -> None:
+    def _hook_intr(self, intno: int) -> None:
         if intno == SYSCALL_VECTOR:
             if self.on_syscall():
                 self._pending = Stop(StopReason.SYSCALL, self.counter.total)

@@ -53,6 +53,8 @@ _CTL_ONE_ARGUMENT = 1 << 26
 #: that later crashes it.  A flush also zeroes the whole buffer, which is
 #: then resident: this is the bound on the memory of translated code.
 TCG_BUFFER_BYTES = 128 << 20
+#: Signature of an interrupt hook (uc, intno, user_data).
+INTR_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 #: Signature of an x86 ``in`` instruction hook (uc, port, size, user_data) -> value.
 PORT_IN_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
@@ -102,6 +104,8 @@ class Engine:
         self._handle = self.uc._uch
         # ctypes callbacks must outlive their registration.
         self._keep: list[Any] = []
+        self._reg_buf = (ctypes.c_uint64 * 2)()
+        self._reg_ptr = ctypes.addressof(self._reg_buf)
 
     # -- execution -----------------------------------------------------
     def start(self, begin: int) -> int:
@@ -133,14 +137,25 @@ class Engine:
         return text.decode("ascii", "replace")
 
     # -- registers -----------------------------------------------------
+    # reg_read/reg_write call the library directly: the binding's generic
+    # path (register classes, ctypes objects per call) costs about 4 us a
+    # call, and every syscall writes EAX.  Integer registers only (at most
+    # 8 bytes; the buffer has room for 16): the others go through *_any.
     def reg_read(self, reg: int) -> int:
-        with converted():
-            value: int = self.uc.reg_read(reg)
-        return value
+        buf = self._reg_buf
+        buf[0] = buf[1] = 0
+        status = _UCLIB.uc_reg_read(self._handle, reg, self._reg_ptr)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot read register {reg}: {self.strerror(status)}")
+        return int(buf[0])
 
     def reg_write(self, reg: int, value: int) -> None:
-        with converted():
-            self.uc.reg_write(reg, value)
+        buf = self._reg_buf
+        buf[0] = value & 0xFFFFFFFFFFFFFFFF
+        buf[1] = 0
+        status = _UCLIB.uc_reg_write(self._handle, reg, self._reg_ptr)
+        if status != ucc.UC_ERR_OK:
+            raise EmulatorError(f"cannot write register {reg}: {self.strerror(status)}")
 
     def batch_reader(self, regs: Sequence[int]) -> Callable[[], list[int]]:
         """A fast reader of several 32-bit registers (used on every syscall)."""
@@ -352,6 +367,24 @@ class Engine:
         if status != ucc.UC_ERR_OK:
             raise EmulatorError(f"cannot add {what}: {self.strerror(status)}")
         return int(handle.value)
+
+    def hook_intr(self, callback: Callable[[int], None]) -> int:
+        """``callback(intno)`` for every interrupt or exception, registered
+        directly (the binding's wrapper costs microseconds on every syscall).
+        An exception in it stops the engine and is raised by ``start``."""
+
+        def trampoline(_uc: object, intno: int, _data: object) -> None:
+            try:
+                callback(intno)
+            except BaseException as exc:  # re-raised by start()
+                self.uc._hook_exception = exc
+                _UCLIB.uc_emu_stop(self._handle)
+
+        fn = INTR_CFUNC(trampoline)
+        self.keep_alive(fn)
+        return self._hook_raw(
+            ucc.UC_HOOK_INTR, ctypes.cast(fn, ctypes.c_void_p).value or 0, 0, "interrupt hook"
+        )
 
     def hook_port_in(self, callback: Callable[[int, int], int]) -> int:
         """``callback(port, size) -> value`` for every ``in`` instruction,

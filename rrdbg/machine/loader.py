@@ -15,14 +15,14 @@ through the ``Host`` passed in.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from rrdbg.errors import LoaderError
 from rrdbg.machine.host import Host
@@ -111,7 +111,7 @@ def parse_program(path: str, image: bytes, load_base: int | None = None) -> Prog
         raise LoaderError(f"{path}: not an ELF file")
     try:
         return _parse(path, image, load_base)
-    except (ELFError, struct.error, ValueError, KeyError, IndexError):
+    except _elf_errors():
         raise LoaderError(f"{path}: malformed ELF file (truncated or corrupt headers)") from None
 
 
@@ -122,23 +122,121 @@ def load_span(program: Program) -> tuple[int, int]:
     return lo, hi
 
 
-def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
+def _elf(image: bytes) -> Any:
+    """pyelftools' view of an ELF file's bytes (imported when first needed:
+    the import takes about 40 ms, and a run whose headers are cached needs
+    none of it)."""
     import io
 
-    elf = ELFFile(io.BytesIO(image))
+    from elftools.elf.elffile import ELFFile
+
+    return ELFFile(io.BytesIO(image))
+
+
+def _elf_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """What pyelftools raises for a malformed file (evaluated only when an
+    exception is being matched)."""
+    from elftools.common.exceptions import ELFError
+
+    return (ELFError, struct.error, ValueError, KeyError, IndexError, *more)
+
+
+@dataclass(frozen=True, slots=True)
+class _Headers:
+    """What the loader reads of an ELF file: its header and program headers,
+    each as (p_type, p_offset, p_vaddr, p_filesz, p_memsz, p_flags)."""
+
+    elfclass: int
+    machine: str
+    little_endian: bool
+    etype: str
+    entry: int
+    phoff: int
+    phnum: int
+    phentsize: int
+    segments: tuple[tuple[str, int, int, int, int, int], ...]
+
+
+def _read_headers(image: bytes) -> _Headers:
+    elf = _elf(image)
+    segments = []
+    if elf.elfclass == 32 and elf["e_machine"] == "EM_386" and elf.little_endian:
+        for i in range(elf.num_segments()):
+            h = elf.get_segment(i).header
+            segments.append((h.p_type, h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz, h.p_flags))
+    return _Headers(
+        elf.elfclass,
+        elf["e_machine"],
+        elf.little_endian,
+        elf["e_type"],
+        elf["e_entry"],
+        elf["e_phoff"],
+        elf["e_phnum"],
+        elf["e_phentsize"],
+        tuple(segments),
+    )
+
+
+#: Bumped when ``_Headers`` changes: older cache entries are then not read.
+_CACHE_VERSION = 1
+
+
+def cache_directory() -> Path | None:
+    """Where rrdbg keeps what it learns once per program: $RRDBG_CACHE_DIR,
+    else $XDG_CACHE_HOME/rrdbg, else ~/.cache/rrdbg; RRDBG_CACHE_DIR=off
+    (or an empty value) turns the cache off."""
+    chosen = os.environ.get("RRDBG_CACHE_DIR")
+    if chosen is not None:
+        return None if chosen in ("", "off") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rrdbg"
+
+
+def _headers(image: bytes) -> _Headers:
+    """The headers of an image, from the per-program cache when there
+    (keyed by the file's SHA-256: a changed file is a new entry).  The
+    cache is an optimisation only: any problem with it reads the file."""
+    folder = cache_directory()
+    if folder is None:
+        return _read_headers(image)
+    entry = folder / "elf" / f"{hashlib.sha256(image).hexdigest()}.json"
+    try:
+        raw = json.loads(entry.read_bytes())
+        if raw.get("version") == _CACHE_VERSION:
+            fields = raw["headers"]
+            fields["segments"] = tuple(tuple(seg) for seg in fields["segments"])
+            cached = _Headers(**fields)
+            if all(isinstance(v, int) for seg in cached.segments for v in seg[1:]):
+                return cached
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    headers = _read_headers(image)
+    record = {"version": _CACHE_VERSION, "headers": dataclasses.asdict(headers)}
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temp = entry.with_suffix(f".{os.getpid()}.tmp")
+        temp.write_text(json.dumps(record))
+        os.replace(temp, entry)
+    except OSError:
+        pass
+    return headers
+
+
+def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
+    elf = _headers(image)
     if elf.elfclass != 32:
         raise LoaderError(
             f"{path}: {elf.elfclass}-bit ELF; rrdbg runs 32-bit i386 programs "
             "(build one with gcc -m32 -static; Debian: apt-get install gcc-multilib)"
         )
-    if elf["e_machine"] != "EM_386":
-        raise LoaderError(f"{path}: ELF for {elf['e_machine']}; rrdbg runs i386 programs")
+    if elf.machine != "EM_386":
+        raise LoaderError(f"{path}: ELF for {elf.machine}; rrdbg runs i386 programs")
     if not elf.little_endian:
         raise LoaderError(f"{path}: big-endian ELF; rrdbg runs i386 programs")
-    etype = elf["e_type"]
+    etype = elf.etype
     if etype not in ("ET_EXEC", "ET_DYN"):
         raise LoaderError(f"{path}: not an executable ({etype})")
-    headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
+    headers = [_Segment(*seg) for seg in elf.segments]
     interp = None
     for h in headers:
         if h.p_type == "PT_INTERP":
@@ -170,23 +268,33 @@ def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
     if not segments:
         raise LoaderError(f"{path}: no loadable segments")
     if phdr_vaddr is None:
-        phoff = elf["e_phoff"]
+        phoff = elf.phoff
         for h in headers:
             if h.p_type == "PT_LOAD" and h.p_offset <= phoff < h.p_offset + h.p_filesz:
                 phdr_vaddr = base + h.p_vaddr + (phoff - h.p_offset)
                 break
     return Program(
         path=path,
-        entry=base + elf["e_entry"],
+        entry=base + elf.entry,
         phoff_vaddr=phdr_vaddr or 0,
-        phnum=elf["e_phnum"],
-        phentsize=elf["e_phentsize"],
+        phnum=elf.phnum,
+        phentsize=elf.phentsize,
         segments=tuple(segments),
         is_pie=is_pie,
         image=image,
         interp=interp,
         dynamic_vaddr=dynamic,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    p_type: str
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: int
 
 
 def map_program(program: Program, memory: GuestMemory, name: str | None = None) -> None:
@@ -286,18 +394,16 @@ class Symbols:
     @classmethod
     def read(cls, program: Program | Kernel) -> Symbols:
         """The program's (or kernel's) ``.symtab`` (empty when stripped or unreadable)."""
-        import io
-
         entries: list[tuple[int, int, str]] = []
         try:
-            elf = ELFFile(io.BytesIO(program.image))
+            elf = _elf(program.image)
             table = elf.get_section_by_name(".symtab")
             base = PIE_BASE if elf["e_type"] == "ET_DYN" else 0
             if table is not None:
-                for sym in table.iter_symbols():  # type: ignore[attr-defined]
+                for sym in table.iter_symbols():
                     if sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT") and sym.name:
                         entries.append((base + sym["st_value"], sym["st_size"], sym.name))
-        except (ELFError, struct.error, ValueError, KeyError, IndexError):
+        except _elf_errors():
             entries = []
         return cls(entries)
 
@@ -350,11 +456,9 @@ class Lines:
     @classmethod
     def read_image(cls, image: bytes) -> Lines:
         """The line table of an ELF file's bytes (empty if it has none)."""
-        import io
-
         rows: list[tuple[int, str | None, int]] = []
         try:
-            elf = ELFFile(io.BytesIO(image))
+            elf = _elf(image)
             if not elf.has_dwarf_info():
                 return cls([])
             base = PIE_BASE if elf["e_type"] == "ET_DYN" else 0
@@ -372,7 +476,7 @@ class Lines:
                         rows.append((base + state.address, None, 0))
                     else:
                         rows.append((base + state.address, files.get(state.file), state.line))
-        except (ELFError, struct.error, ValueError, KeyError, IndexError, AttributeError):
+        except _elf_errors(AttributeError):
             return cls([])
         return cls(rows)
 
@@ -469,7 +573,7 @@ def read_kernel(path: str) -> Kernel:
         raise LoaderError(f"{path}: not an ELF file")
     try:
         return _parse_kernel(path, image, flags)
-    except (ELFError, struct.error, ValueError, KeyError, IndexError):
+    except _elf_errors():
         raise LoaderError(f"{path}: malformed ELF file (truncated or corrupt headers)") from None
 
 
@@ -482,9 +586,7 @@ def _multiboot_flags(path: str, image: bytes) -> int:
 
 
 def _parse_kernel(path: str, image: bytes, flags: int) -> Kernel:
-    import io
-
-    elf = ELFFile(io.BytesIO(image))
+    elf = _elf(image)
     if elf.elfclass != 32 or elf["e_machine"] != "EM_386":
         raise LoaderError(f"{path}: not an ELF32 i386 kernel")
     segments = []

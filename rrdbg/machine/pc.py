@@ -499,7 +499,7 @@ class PcCpu(Cpu):
             return c.total
         return c.total - c.last_icount + indexes[min(self._io_nth, len(indexes) - 1)]
 
-    def _hook_intr(self, _uc: object, intno: int, _ud: object) -> None:
+    def _hook_intr(self, intno: int) -> None:
         """Deliver an exception or ``int n`` through the guest's IDT.
 
         Unicorn hands every interrupt to this hook instead of delivering

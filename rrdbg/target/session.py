@@ -21,8 +21,8 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape as xml_escape
 from typing import assert_never
-from xml.sax.saxutils import escape as xml_escape
 
 from rrdbg.errors import RrdbgError, TargetError
 from rrdbg.rsp import (
@@ -591,7 +591,7 @@ class Session:
     def _threads_xml(self) -> bytes:
         rows = b"".join(
             b'<thread id="%s" core="0" name="%s"/>'
-            % (self._thread_id(tid, pid), xml_escape(name, {'"': "&quot;"}).encode())
+            % (self._thread_id(tid, pid), xml_escape(name).encode())
             for pid, tid, name in self._all_threads()
         )
         return b'<?xml version="1.0"?>\n<threads>%s</threads>\n' % rows

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from xml.sax.saxutils import quoteattr
+from html import escape
 
 from rrdbg.errors import GuestMemoryError
 
@@ -81,7 +81,8 @@ def libraries_svr4(read: Reader, dynamic: int, annex: str = "") -> bytes:
         if prev == 0:
             head += b' main-lm="0x%x"' % lm
         elif name:
-            attr = quoteattr(name.decode("utf-8", "surrogateescape")).encode(
+            # (html.escape: xml.sax.saxutils would import urllib and http.)
+            attr = b'"%s"' % escape(name.decode("utf-8", "surrogateescape")).encode(
                 "utf-8", "surrogateescape"
             )
             body.append(
