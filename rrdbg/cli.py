@@ -759,7 +759,9 @@ def entry() -> None:
     Every command has finished its files by the time ``main`` returns."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        # (A reader that left, or a stream already closed.)
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stream.flush()
+        # (None: started with that descriptor closed; errors: a reader that
+        # left, or a stream already closed.)
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
     os._exit(code)

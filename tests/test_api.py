@@ -215,3 +215,34 @@ def test_recording_over_an_existing_one_names_the_api_argument(
     with pytest.raises(rrdbg.RrdbgError, match=r"pass force=True to replace it") as info:
         rrdbg.record_program(DEBUGME, output=debugme)
     assert "--force" not in str(info.value)
+
+
+@pytest.mark.parametrize("counter", ["native", "python"])
+def test_a_watchpoint_names_the_sse_store_unicorn_shows_with_a_stale_eip(
+    counter: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hotwatch's sse_stores: pxor; nop; movq -> the pair (+5); nop; movd ->
+    # counter; nop; movq -> the pair (+23); ret (+31).  Unicorn runs movq's
+    # memory hook with EIP at the block's start.
+    if counter == "python":
+        monkeypatch.setenv("RRDBG_ICOUNT", "python")
+    directory = tmp_path / "sse.rr"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        rrdbg.record_program(guest("hotwatch"), "10", "sse", output=directory)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(fd)
+    with rrdbg.Recording(directory) as rec:
+        inner = rec.symbol("g_pair") + 4
+        rec.run_to("exit")
+        rec.add_watchpoint(inner, 4, "write")
+        back = [rec.reverse_cont().function for _ in range(2)]
+        forward = [rec.cont().function for _ in range(2)]
+        write = rec.last_write(inner, 4)
+    assert back == ["sse_stores+23", "sse_stores+5"]
+    assert forward == ["sse_stores+13", "sse_stores+31"]
+    assert write is not None and write.function == "sse_stores+23"

@@ -221,3 +221,19 @@ def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     proc.stdout.close()  # `| head -0`: the reader is gone before the first line
     assert proc.wait(timeout=30) == 141
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_the_program_ends_cleanly_with_a_standard_stream_closed(closed: str) -> None:
+    # (rrdbg ends with os._exit after flushing its streams: Python sets a
+    # stream it was started without to None.)
+    fd = 1 if closed == "stdout" else 2
+    keep = {1: subprocess.DEVNULL, 2: subprocess.DEVNULL}
+    proc = subprocess.run(
+        ["sh", "-c", f'exec "$0" -m rrdbg run "$1" {fd}>&-', sys.executable, guest("exitcode")],
+        check=False,
+        stdout=keep[1],
+        stderr=keep[2],
+        timeout=60,
+    )
+    assert proc.returncode == 3

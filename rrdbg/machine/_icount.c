@@ -775,7 +775,9 @@ static PyTypeObject PagesType = {
  * (an access overlapping it from below starts there) and this filter keeps
  * the accesses that really overlap [lo, hi): Python is called only for
  * those.  A neighbour written every few instructions, on the same cache
- * line, then costs a compare in C instead of a trip into Python.
+ * line, then costs a compare in C instead of a trip into Python.  (Unicorn
+ * reports a load that crosses a page also as its aligned halves, so a
+ * range next to such a load can see an access it did not overlap.)
  * ------------------------------------------------------------------- */
 typedef struct {
     PyObject_HEAD
@@ -790,7 +792,7 @@ static void watch_hook(void *uc, int type, uint64_t address, int size, int64_t v
 {
     Watch *w = (Watch *)user_data;
     w->seen++;
-    if (address >= w->hi || address + (uint64_t)size <= w->lo)
+    if (address >= w->hi || address + (uint64_t)size <= w->lo || w->callback == NULL)
         return;
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *r = PyObject_CallFunction(w->callback, "Ki", (unsigned long long)address, size);
@@ -822,9 +824,24 @@ static int Watch_init(Watch *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The callback usually refers back to the CPU that holds this watch: a
+ * cycle, so the type takes part in garbage collection. */
+static int Watch_traverse(Watch *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->callback);
+    return 0;
+}
+
+static int Watch_clear(Watch *self)
+{
+    Py_CLEAR(self->callback);
+    return 0;
+}
+
 static void Watch_dealloc(Watch *self)
 {
-    Py_XDECREF(self->callback);
+    PyObject_GC_UnTrack(self);
+    Watch_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -855,10 +872,12 @@ static PyTypeObject WatchType = {
     .tp_name = "rrdbg.machine._icount.NativeWatch",
     .tp_doc = "A memory watch whose exact range is checked in C.",
     .tp_basicsize = sizeof(Watch),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Watch_init,
     .tp_dealloc = (destructor)Watch_dealloc,
+    .tp_traverse = (traverseproc)Watch_traverse,
+    .tp_clear = (inquiry)Watch_clear,
     .tp_getset = Watch_getset,
 };
 

@@ -936,6 +936,13 @@ class Cpu:
             self._set_traps()
         return handle
 
+    def block_end(self) -> int:
+        """In a memory hook: the count after the whole block being run.  The
+        accessing instruction is one of [count_at(eip), block_end()): Unicorn
+        brings EIP up to date before a memory hook only for plain loads and
+        stores (an SSE movq or an x87 store reports its block's start)."""
+        return self.counter.total
+
     def unwatch(self, handle: int) -> None:
         if handle not in self._watch_specs:
             self.engine.hook_del(handle)

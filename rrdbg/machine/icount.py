@@ -326,7 +326,8 @@ WATCH_REACH = 16
 
 class MemoryWatch:
     """A registered memory watch: ``callback(address, size)`` for every guest
-    read (or write) that overlaps [lo, hi), and for no other access."""
+    read (or write) that overlaps [lo, hi) as Unicorn reports accesses (a
+    load crossing a page is also reported as its aligned halves)."""
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ through the ``Host`` passed in.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -154,7 +155,7 @@ class _Headers:
     phoff: int
     phnum: int
     phentsize: int
-    segments: tuple[tuple[str, int, int, int, int, int], ...]
+    segments: tuple[tuple[str | int, int, int, int, int, int], ...]
 
 
 def _read_headers(image: bytes) -> _Headers:
@@ -188,7 +189,12 @@ def cache_directory() -> Path | None:
     chosen = os.environ.get("RRDBG_CACHE_DIR")
     if chosen is not None:
         return None if chosen in ("", "off") else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home == "~":  # no home at all: no cache, rather than ./~
+            return None
+        base = os.path.join(home, ".cache")
     return Path(base) / "rrdbg"
 
 
@@ -201,24 +207,48 @@ def _headers(image: bytes) -> _Headers:
         return _read_headers(image)
     entry = folder / "elf" / f"{hashlib.sha256(image).hexdigest()}.json"
     try:
-        raw = json.loads(entry.read_bytes())
-        if raw.get("version") == _CACHE_VERSION:
-            fields = raw["headers"]
-            fields["segments"] = tuple(tuple(seg) for seg in fields["segments"])
-            cached = _Headers(**fields)
-            if all(isinstance(v, int) for seg in cached.segments for v in seg[1:]):
-                return cached
+        cached = _cached_headers(json.loads(entry.read_bytes()))
+        if cached is not None:
+            return cached
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         pass
     headers = _read_headers(image)
     record = {"version": _CACHE_VERSION, "headers": dataclasses.asdict(headers)}
+    temp = entry.with_suffix(f".{os.getpid()}.tmp")
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        temp = entry.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps(record))
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # O_EXCL | O_NOFOLLOW: never write through a name someone else placed.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(record))
         os.replace(temp, entry)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            temp.unlink()
+    return headers
+
+
+def _cached_headers(raw: Any) -> _Headers | None:
+    """A cache entry's headers if every field has its type (else None)."""
+    if not isinstance(raw, dict) or raw.get("version") != _CACHE_VERSION:
+        return None
+    fields = raw["headers"]
+    segments = fields.get("segments")
+    if not isinstance(segments, list) or not all(
+        isinstance(seg, list)
+        and len(seg) == 6
+        and isinstance(seg[0], str | int)
+        and all(type(v) is int for v in seg[1:])
+        for seg in segments
+    ):
+        return None
+    fields["segments"] = tuple(tuple(seg) for seg in segments)
+    headers = _Headers(**fields)
+    kinds = {f.name: f.type for f in dataclasses.fields(_Headers)}
+    for name, value in dataclasses.asdict(headers).items():
+        wanted = {"int": int, "str": str, "bool": bool}.get(str(kinds[name]))
+        if wanted is not None and type(value) is not wanted:
+            return None
     return headers
 
 
@@ -289,7 +319,7 @@ def _parse(path: str, image: bytes, load_base: int | None = None) -> Program:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    p_type: str
+    p_type: str | int  # pyelftools' name, or the number of a type it does not know
     p_offset: int
     p_vaddr: int
     p_filesz: int

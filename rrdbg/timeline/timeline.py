@@ -174,7 +174,10 @@ class Timeline:
         #: The signal gdb asked to deliver on the coming resume (None: none).
         self._resume_signal: int | None = None
         #: (kind, address, icount, thread) of the access a forward run met.
-        self._watch_hit: tuple[WatchKind, int, int, int] | None = None
+        #: A forward watch hit: kind, address, icount (perhaps its block's
+        #: start, see _pin_access), thread, the icount after its block.
+        self._watch_hit: tuple[WatchKind, int, int, int, int] | None = None
+        self._access_block_end = 0
         self._closed = False
         self._reader: tuple[Engine, Callable[[], dict[str, bytes]]] | None = None
         #: Bytes the in-memory checkpoints may use (policy.evictions).
@@ -964,11 +967,14 @@ class Timeline:
         end = now
         start = 0
         best = StopEvent(StopKind.POSITION, -1)
+        best_block_end = 0
 
         def consider(event: StopEvent) -> None:
-            nonlocal best
+            nonlocal best, best_block_end
             if start <= event.icount < end and event.icount >= best.icount:
                 best = event
+                if event.kind is StopKind.WATCHPOINT:
+                    best_block_end = self._access_block_end
 
         started = last_report = time.monotonic()
         interrupted_at: int | None = None
@@ -1000,6 +1006,11 @@ class Timeline:
             # Nothing since the followed process's history began.
             self.seek(floor)
             return StopEvent(StopKind.HISTORY_BEGIN, floor)
+        if best.kind is StopKind.WATCHPOINT and best.watch is not None:
+            k, _pc = self._pin_access(
+                best.icount, min(best_block_end, end), self._watch_specs(*best.watch), last=True
+            )
+            best = dataclasses.replace(best, icount=k)
         self.seek(best.icount)
         if best.process is not None:
             self.follow_process(best.process)
@@ -1016,13 +1027,70 @@ class Timeline:
         found: list[StopEvent] = []
 
         def consider(event: StopEvent) -> None:
-            if event.kind is StopKind.WATCHPOINT and event.icount == icount:
-                found.append(event)
+            # (Only the instruction at icount runs: any access is its own,
+            # whatever EIP Unicorn showed the hook.)
+            if event.kind is StopKind.WATCHPOINT:
+                found.append(dataclasses.replace(event, icount=icount))
 
         with self._scan_hooks(consider):
             self._run_plain(icount + 1, None)
         self.seek(icount)
         return found[-1] if found else None
+
+    def _watch_specs(self, kind: WatchKind, address: int) -> list[tuple[bool, int, int]]:
+        """(write, address, length) of the memory watches behind a watchpoint."""
+        out = []
+        for w in self.watchpoints:
+            if (w.kind, w.address) == (kind, address):
+                for write, one in ((True, WatchKind.WRITE), (False, WatchKind.READ)):
+                    if w.kind is one or w.kind is WatchKind.ACCESS:
+                        out.append((write, w.address, w.length))
+        return out
+
+    def _pin_access(
+        self, k: int, block_end: int, specs: list[tuple[bool, int, int]], *, last: bool
+    ) -> tuple[int, int | None]:
+        """(icount, pc) of the instruction that made an access a memory hook
+        reported at ``k``, the first (or ``last``) in [k, block_end); the pc
+        is None when the answer is ``k`` unchecked.
+
+        Unicorn brings EIP up to date before a memory hook only for plain
+        loads and stores: for an SSE movq, an x87 store or fxsave the hook
+        sees its block's start.  So when the block has more than one
+        candidate, run its instructions one at a time from ``k`` with the
+        watches armed; the machine is left after the last one run."""
+        m = self.machine
+        if block_end - k <= 1 or not specs:
+            return k, None
+        self.seek(k)
+        cpu = m.debuggee.cpu
+        hit = [False]
+
+        def note(_addr: int, _size: int) -> None:
+            hit[0] = True
+
+        handles = [
+            cpu.watch_memory(write=write, address=a, length=n, callback=note)
+            for write, a, n in specs
+        ]
+        cpu.retranslate()
+        found: tuple[int, int | None] = (k, None)
+        try:
+            with self._disarmed():
+                while m.icount < block_end:
+                    before, pc = m.icount, m.debuggee.cpu.eip
+                    hit[0] = False
+                    if not self._run_plain(before + 1, None) or m.icount != before + 1:
+                        break
+                    if hit[0]:
+                        found = (before, pc)
+                        if not last:
+                            break
+        finally:
+            for h in handles:
+                cpu.unwatch(h)
+            cpu.retranslate()
+        return found
 
     def _run_plain(self, end: int, interrupted: Interrupted | None) -> bool:
         """Run to ``end`` (or the end of what was recorded); False if interrupted."""
@@ -1081,9 +1149,12 @@ class Timeline:
                 m.process_events = False
                 m.held = frozenset()
         if self._watch_hit is not None:
-            kind, address, count, writer = self._watch_hit
+            kind, address, count, writer, block_end = self._watch_hit
             self._watch_hit = None
-            if count + 1 < m.icount or m.exit is not None:
+            count, _pc = self._pin_access(
+                count, block_end, self._watch_specs(kind, address), last=False
+            )
+            if count + 1 != m.icount or m.exit is not None:
                 self.seek(count + 1)
             # The thread that made the access, even if its slice ended with
             # it (another thread runs next): its registers, its stop.
@@ -1320,6 +1391,7 @@ class Timeline:
 
                 def on_access(_address: int, _size: int, w: _Watch = w) -> None:
                     k = cpu.count_at(cpu.eip)
+                    self._access_block_end = cpu.block_end()
                     consider(StopEvent(StopKind.WATCHPOINT, k, watch=(w.kind, w.address)))
 
                 handles.append(
@@ -1376,7 +1448,13 @@ class Timeline:
                 ):
                     cpu = self.machine.debuggee.cpu
                     count = cpu.count_at(cpu.eip)
-                    self._watch_hit = (w.kind, w.address, count, self.machine.running_tid)
+                    self._watch_hit = (
+                        w.kind,
+                        w.address,
+                        count,
+                        self.machine.running_tid,
+                        cpu.block_end(),
+                    )
                     cpu.request_stop()
                     return
 
@@ -1639,7 +1717,11 @@ class Timeline:
                 self.seek(now)
                 raise TargetError("last-write interrupted", errno=4)
             if hits:
-                found = max(hits)
+                k, pc, how, block_end = max(hits)
+                if not how:
+                    k, pinned = self._pin_access(k, block_end, [(True, address, length)], last=True)
+                    pc = pc if pinned is None else pinned
+                found = (k, pc, how)
                 break
             end = start
         self.seek(now)
@@ -1647,24 +1729,25 @@ class Timeline:
 
     def _writes_until(
         self, address: int, length: int, end: int, interrupted: Interrupted
-    ) -> list[tuple[int, int, str]] | None:
-        """Run from here to ``end`` noting every write (icount, pc, how) to the
-        range, by the CPU or by the kernel; None if interrupted."""
+    ) -> list[tuple[int, int, str, int]] | None:
+        """Run from here to ``end`` noting every write (icount, pc, how, end of
+        its block: see _pin_access) to the range, by the CPU or by the
+        kernel; None if interrupted."""
         m = self.machine
         cpu = m.debuggee.cpu
         mem = m.debuggee.memory
-        hits: list[tuple[int, int, str]] = []
+        hits: list[tuple[int, int, str, int]] = []
 
         def on_cpu(_addr: int, _size: int) -> None:
             k = cpu.count_at(cpu.eip)
             if k < end:
-                hits.append((k, cpu.eip, ""))
+                hits.append((k, cpu.eip, "", min(cpu.block_end(), end)))
 
         def on_kernel(addr: int, size: int) -> None:
             if addr < address + length and addr + size > address:
                 k, pc, how = m.write_origin()
                 if k < end:
-                    hits.append((k, pc, how))
+                    hits.append((k, pc, how, k + 1))
 
         handle = cpu.watch_memory(write=True, address=address, length=length, callback=on_cpu)
         cpu.retranslate()

@@ -98,3 +98,27 @@ def test_bad_files_are_refused_and_not_cached(
                 parse_program("bad", bad)
     # Only well-formed headers are kept (the 64-bit and ARM ones were read).
     assert all(os.path.getsize(e) < 4096 for e in entries(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("entry", "0x8049000"), ("phnum", None), ("little_endian", 1), ("machine", 3), ("extra", 1)],
+)
+def test_an_entry_of_the_wrong_shape_is_read_again(
+    field: str, value: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("RRDBG_CACHE_DIR", str(tmp_path))
+    path = guest("hello")
+    expected = read_program(path)
+    (entry,) = entries(tmp_path)
+    raw = json.loads(entry.read_text())
+    raw["headers"][field] = value
+    entry.write_text(json.dumps(raw))
+    assert read_program(path) == expected
+    raw = json.loads(entry.read_text())
+    raw["headers"]["segments"][0].append(0)  # seven fields
+    entry.write_text(json.dumps(raw))
+    assert read_program(path) == expected
+    assert not list(tmp_path.rglob("*.tmp"))
