@@ -221,9 +221,9 @@ def test_recording_over_an_existing_one_names_the_api_argument(
 def test_a_watchpoint_names_the_sse_store_unicorn_shows_with_a_stale_eip(
     counter: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # hotwatch's sse_stores: pxor; nop; movq -> the pair (+5); nop; movd ->
-    # counter; nop; movq -> the pair (+23); ret (+31).  Unicorn runs movq's
-    # memory hook with EIP at the block's start.
+    # hotwatch's sse_stores: pxor; nop; movq -> the pair (+5); pcmpeqd (+13);
+    # movd -> counter; nop; movq -> the pair (+26); ret (+34).  Unicorn runs
+    # movq's memory hook with EIP at the block's start.
     if counter == "python":
         monkeypatch.setenv("RRDBG_ICOUNT", "python")
     directory = tmp_path / "sse.rr"
@@ -243,6 +243,6 @@ def test_a_watchpoint_names_the_sse_store_unicorn_shows_with_a_stale_eip(
         back = [rec.reverse_cont().function for _ in range(2)]
         forward = [rec.cont().function for _ in range(2)]
         write = rec.last_write(inner, 4)
-    assert back == ["sse_stores+23", "sse_stores+5"]
-    assert forward == ["sse_stores+13", "sse_stores+31"]
-    assert write is not None and write.function == "sse_stores+23"
+    assert back == ["sse_stores+26", "sse_stores+5"]
+    assert forward == ["sse_stores+13", "sse_stores+34"]
+    assert write is not None and write.function == "sse_stores+26"

@@ -6,8 +6,8 @@
  * `watch g_pair.inner` then `reverse-continue` from the end asks "who last
  * wrote this?" with the answer far back on a hot page: the case
  * benchmarks/bench_watch.py measures.  With "sse", the loop is followed by
- * one block of SSE stores (movq to the pair, movd to counter, movq to the
- * pair); Unicorn runs movq's memory hooks with EIP at the block's start: a
+ * one block of SSE stores (movq of zeros to the pair, movd to counter, movq
+ * of ones to the pair); Unicorn runs movq's memory hooks with EIP at the block's start: a
  * watchpoint must still name the store.  Prints the two values. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +20,15 @@ struct pair {
 
 struct pair g_pair;
 
-/* pxor; nop; movq -> the pair; nop; movd -> counter; nop; movq -> the pair.
- * (Unicorn runs memory hooks for movq's 8-byte store with EIP still at the
- * block's start, unlike movd's.) */
+/* pxor; nop; movq zeros -> the pair; pcmpeqd; movd ones -> counter; nop;
+ * movq ones -> the pair.  (Unicorn runs memory hooks for movq's 8-byte
+ * store with EIP still at the block's start, unlike movd's.) */
 static __attribute__((noinline, target("sse2"))) void sse_stores(void)
 {
     __asm__ volatile("pxor %%xmm0, %%xmm0\n\t"
                      "nop\n\t"
                      "movq %%xmm0, %0\n\t"
-                     "nop\n\t"
+                     "pcmpeqd %%xmm0, %%xmm0\n\t"
                      "movd %%xmm0, %1\n\t"
                      "nop\n\t"
                      "movq %%xmm0, %0\n\t"

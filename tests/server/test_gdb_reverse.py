@@ -786,3 +786,34 @@ def test_reverse_stepi_over_a_watched_write_reports_it(recording: str) -> None:
     )
     assert out.count("Old value = 0\nNew value = 1\n") == 2
     assert again == after
+
+
+def test_watchpoints_name_the_sse_store_whose_hook_sees_a_stale_eip(tmp_path: Path) -> None:
+    # hotwatch's sse_stores writes g_pair.inner with two movq (at +5: 0, and
+    # +26: all ones), whose memory hooks Unicorn runs with EIP at the
+    # block's start.
+    hotwatch = guest("hotwatch")
+    directory = tmp_path / "sse.rr"
+    with _stdout_to_devnull():
+        record(hotwatch, ["10", "sse"], str(directory), environ={})
+    with rrdbg_server(["replay", "--gdb", LOCAL, "--once", str(directory)]) as srv:
+        out = gdb_batch(
+            hotwatch,
+            [
+                "break exit",
+                "continue",
+                "watch g_pair.inner",
+                "reverse-continue",
+                "x/i $pc",
+                "reverse-continue",
+                "x/i $pc",
+                "continue",
+                "x/i $pc",
+                "continue",
+                "x/i $pc",
+            ],
+            port=srv.port,
+        )
+        srv.stop()
+    stops = re.findall(r"^=> 0x[0-9a-f]+ <sse_stores\+(\d+)>:\s+(\w+)", out, re.MULTILINE)
+    assert stops == [("26", "movq"), ("5", "movq"), ("13", "pcmpeqd"), ("34", "ret")], out
