@@ -27,13 +27,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gdbserve import GDB_PRELUDE, run_gdb_script, serve_recording  # noqa: E402
+from benchmarks.gdbserve import (  # noqa: E402
+    GDB_PRELUDE,
+    run_gdb_script,
+    serve_recording,
+    timed_rrdbg,
+)
 
 COMPUTE = str(ROOT / "tests" / "guests" / "bin" / "compute")
 
@@ -82,14 +86,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="rrdbg-bench-rev-"))
     try:
         rec = work / "compute.rr"
-        t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "rrdbg", "record", "-o", str(rec), COMPUTE, str(ns.iterations)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        record_s = time.perf_counter() - t0
+        record_s = timed_rrdbg("record", "-o", str(rec), COMPUTE, str(ns.iterations))
         info = subprocess.run(
             [sys.executable, "-m", "rrdbg", "info", str(rec)],
             capture_output=True,

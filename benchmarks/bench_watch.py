@@ -29,16 +29,19 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gdbserve import GDB_PRELUDE, run_gdb_script, serve_recording  # noqa: E402
+from benchmarks.gdbserve import (  # noqa: E402
+    GDB_PRELUDE,
+    run_gdb_script,
+    serve_recording,
+    timed_rrdbg,
+)
 
 HOTWATCH = str(ROOT / "tests" / "guests" / "bin" / "hotwatch")
 
@@ -77,22 +80,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="rrdbg-bench-watch-"))
     try:
         rec = work / "hotwatch.rr"
-        t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "rrdbg", "record", "-o", str(rec), HOTWATCH, str(ns.iterations)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        record_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "rrdbg", "replay", str(rec)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        replay_s = time.perf_counter() - t0
+        record_s = timed_rrdbg("record", "-o", str(rec), HOTWATCH, str(ns.iterations))
+        replay_s = timed_rrdbg("replay", str(rec))
         server, port = serve_recording(rec)
         text = SCRIPT % {"port": port, "repeat": ns.repeat}
         out = run_gdb_script(gdb, work / "bench.py", text, HOTWATCH)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +46,13 @@ def run_gdb_script(gdb: str, script: Path, text: str, program: str) -> str:
         timeout=1800,
         check=False,
     ).stdout
+
+
+def timed_rrdbg(*args: str) -> float:
+    """Run ``rrdbg ARGS`` (its stdout discarded, from the checkout this
+    script belongs to); the wall seconds it took."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "rrdbg", *args], check=True, stdout=subprocess.DEVNULL, cwd=ROOT
+    )
+    return time.perf_counter() - t0
