@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gdbserve import (  # noqa: E402
     GDB_PRELUDE,
+    find_gdb,
     run_gdb_script,
     serve_recording,
     timed_rrdbg,
@@ -79,9 +80,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=250)
     parser.add_argument("--steps", type=int, default=30)
     ns = parser.parse_args()
-    gdb = shutil.which("gdb")
+    gdb = find_gdb()
     if gdb is None:
-        print("gdb is not installed", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="rrdbg-bench-rev-"))
     try:

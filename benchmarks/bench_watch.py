@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gdbserve import (  # noqa: E402
     GDB_PRELUDE,
+    find_gdb,
     run_gdb_script,
     serve_recording,
     timed_rrdbg,
@@ -73,9 +74,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=20_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     ns = parser.parse_args()
-    gdb = shutil.which("gdb")
+    gdb = find_gdb()
     if gdb is None:
-        print("gdb is not installed", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="rrdbg-bench-watch-"))
     try:

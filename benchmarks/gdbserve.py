@@ -3,6 +3,7 @@ and drive gdb with a Python script."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -56,3 +57,11 @@ def timed_rrdbg(*args: str) -> float:
         [sys.executable, "-m", "rrdbg", *args], check=True, stdout=subprocess.DEVNULL, cwd=ROOT
     )
     return time.perf_counter() - t0
+
+
+def find_gdb() -> str | None:
+    """gdb's path, or None after saying on stderr that it is missing."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        print("gdb is not installed", file=sys.stderr)
+    return gdb
