@@ -1076,6 +1076,11 @@ class LinuxMachine:
         """Every process's address space, as snapshots save it."""
         return self._tree
 
+    @property
+    def root_pid(self) -> int:
+        """The first process's pid (the one a debugger follows at first)."""
+        return self._root_ids.pid
+
     def save_state(self) -> dict[str, Any]:
         """The kernel side as JSON: the running process's state under the
         keys a one-process machine has always used; with other processes

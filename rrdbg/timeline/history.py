@@ -53,6 +53,15 @@ class History:
             history.end_cursor = reader.position
         return history
 
+    def view(self) -> History:
+        """Another reader of the same events, at the start (for a replica of
+        the timeline: the lists are shared, not copied; only the live
+        frontier appends to them, and replicas serve finished history)."""
+        other = History()
+        other.icounts, other.kinds, other.payloads = self.icounts, self.kinds, self.payloads
+        other._debug, other.cursors, other.end_cursor = self._debug, self.cursors, self.end_cursor
+        return other
+
     def __len__(self) -> int:
         return len(self.icounts)
 

@@ -19,6 +19,8 @@ Two kinds of timeline:
 Invariants:
 - the machine is only ever run by this class, from the caller's thread, and
   never from inside an emulator callback (hooks record facts and ask to stop);
+  a parallel reverse-continue runs *replicas* (other timelines over the same
+  history, each with its own machine) in worker threads, never this one's;
 - after any stop at icount ``n`` the debugger writes recorded at ``n`` have
   been applied, so the state at ``n`` is the same however it was reached;
 - checkpoints are taken only at such stops, so restoring one and running
@@ -33,6 +35,7 @@ import dataclasses
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,7 +68,7 @@ from rrdbg.record.events import (
     encode_debug_signal,
 )
 from rrdbg.record.files import KeptFiles
-from rrdbg.record.log import Cursor, LogWriter
+from rrdbg.record.log import Cursor, LogHeader, LogWriter
 from rrdbg.record.recording import (
     BLOCKS_NAME,
     IncompleteReplay,
@@ -91,7 +94,7 @@ from rrdbg.target.interface import (
     WatchKind,
     no_report,
 )
-from rrdbg.timeline import policy
+from rrdbg.timeline import parallel, policy
 from rrdbg.timeline.checkpoint import Checkpoint, capture, restore
 from rrdbg.timeline.history import History
 from rrdbg.timeline.host import TimelineHost
@@ -106,6 +109,11 @@ POLL_SLICE = 1 << 23
 WATCH_CHECKPOINT_DISTANCE = 1 << 20
 
 _NO_LIMIT = ic.NO_LIMIT
+#: A parallel reverse-continue scans the interval just before now alone
+#: first when it is shorter than 1/ALONE_FIRST of the history to search.
+ALONE_FIRST = 8
+#: Instructions between a replica's looks at whether its scan is still wanted.
+REPLICA_POLL_SLICE = 1 << 20
 #: Seconds between progress lines of a long reverse-continue.
 REPORT_EVERY = 1.0
 
@@ -217,11 +225,38 @@ class Timeline:
         reader = open_log(directory)
         with reader:
             header = reader.header
-            pc = PcOptions.from_header(header)
             history = History.load(reader)
             end_event = reader.end_event
             readable = reader.position  # the end of what can be read
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
+        jobs = parallel.jobs_from(os.environ.get("RRDBG_JOBS"), len(os.sched_getaffinity(0)))
+        timeline = cls._replay_of(
+            directory,
+            header,
+            history,
+            end,
+            readable,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+            quiet=quiet,
+        )
+        timeline.jobs = jobs
+        return timeline
+
+    @classmethod
+    def _replay_of(
+        cls,
+        directory: str,
+        header: LogHeader,
+        history: History,
+        end: EndRecord | None,
+        readable: Cursor,
+        *,
+        stdout_fd: int,
+        stderr_fd: int,
+        quiet: bool,
+    ) -> Timeline:
+        pc = PcOptions.from_header(header)
         host = TimelineHost(
             history,
             None,
@@ -286,7 +321,58 @@ class Timeline:
                 timeline.image = timeline.store = None
                 timeline.disk = []
                 print(f"rrdbg: {exc}; going on without its snapshots", file=sys.stderr)
+        timeline._replica_parts = (header, history, end, readable)
         return timeline
+
+    def _replica(self) -> Timeline | None:
+        """Another timeline over the same history (sharing its events), for
+        a worker of a parallel reverse-continue: a replay of the same
+        recording, or of a live session's history so far."""
+        if self._replica_parts is not None and self.directory is not None:
+            header, history, end, readable = self._replica_parts
+            replica = Timeline._replay_of(
+                str(self.directory),
+                header,
+                history.view(),
+                end,
+                readable,
+                stdout_fd=1,
+                stderr_fd=2,
+                quiet=True,
+            )
+        elif self._live_parts is not None:
+            replica = self._live_replica(*self._live_parts)
+        else:
+            return None
+        replica._periodic = self._periodic
+        replica._poll_slice = REPLICA_POLL_SLICE
+        return replica
+
+    def _live_replica(self, program: str, args: list[str], quantum: int | None) -> Timeline:
+        """A replay of this live session's history so far: the machine made
+        as the live one was (its answers come from the history now), set
+        up as the live one is, as ``configure_linux`` does from a header."""
+        history = self.history.view()
+        host = TimelineHost(history, None, quiet=True, files=self.host.files)
+        machine = _machine(program, [program, *args], host, self.pc, quantum=quantum)
+        live = self.machine
+        if isinstance(machine, LinuxMachine) and isinstance(live, LinuxMachine):
+            k, mine = live.linux, machine.linux
+            mine.interruptible_reads = k.interruptible_reads
+            mine.exact_timers = k.exact_timers
+            mine.sys.task_host_waits = k.sys.task_host_waits
+            mine.sys.kernel_proc = k.sys.kernel_proc
+            mine.quantum = k.quantum
+            mine.cpus = k.cpus
+        return Timeline(
+            machine,
+            history,
+            host,
+            name=self.name,
+            live=False,
+            history_end=self.frontier,
+            pc=self.pc,
+        )
 
     def _trust_snapshots_up_to(self, readable: Cursor) -> None:
         """A log whose recorder was killed: keep the snapshots whose log
@@ -325,7 +411,7 @@ class Timeline:
         if writer is not None:
             host.set_flush(writer.flush)
         machine = _machine(program, [program, *args], host, pc, quantum=quantum)
-        return cls(
+        timeline = cls(
             machine,
             history,
             host,
@@ -335,6 +421,11 @@ class Timeline:
             writer=writer,
             pc=pc,
         )
+        timeline._live_parts = (program, args, quantum)
+        timeline.jobs = parallel.jobs_from(
+            os.environ.get("RRDBG_JOBS"), len(os.sched_getaffinity(0))
+        )
+        return timeline
 
     # -- Target: state -----------------------------------------------------
     @property
@@ -864,6 +955,10 @@ class Timeline:
         report: Report = no_report,
     ) -> StopEvent:
         self.report = report
+        if self.live:
+            # Replicas still winding down a search read the history, which
+            # going forward live appends to.
+            self._join_workers()
         if direction is Direction.FORWARD:
             self._settle_signal()
         else:
@@ -961,9 +1056,38 @@ class Timeline:
         """QEMU's algorithm: replay the interval before ``now`` with every
         breakpoint and watchpoint observed (not stopping), keep the *last*
         hit; without one, do the same for the interval before that, back to
-        the start of history."""
-        m = self.machine
+        the start of history.  With replicas (``jobs`` > 1), several
+        intervals are replayed at once (``_search_parallel``)."""
         self.take_checkpoint()  # the way back if the search is interrupted
+        spans = self._parallel_spans(now, floor)
+        found = None
+        if len(spans) > 1 and spans[0].length * ALONE_FIRST <= now - spans[-1].start:
+            # A short interval just before now alone first: a hit there
+            # (stepping back through a loop) costs what it costs alone.
+            best, block_end, end, start = self._search(now, interrupted, floor, first_only=True)
+            if best.kind is StopKind.INTERRUPT or best.icount >= floor or start <= floor:
+                return self._stop_at_found(now, floor, best, block_end, end)
+            spans = self._parallel_spans(start, floor)
+            found = self._search_parallel(spans, interrupted)
+            if found is None:
+                found = self._search(start, interrupted, floor)[:3]
+        elif len(spans) > 1:
+            found = self._search_parallel(spans, interrupted)
+        if found is None:
+            found = self._search(now, interrupted, floor)[:3]
+        best, block_end, end = found
+        if best.kind is StopKind.INTERRUPT:
+            best = dataclasses.replace(best, icount=now)
+        return self._stop_at_found(now, floor, best, block_end, end)
+
+    def _search(
+        self, now: int, interrupted: Interrupted, floor: int, *, first_only: bool = False
+    ) -> tuple[StopEvent, int, int, int]:
+        """The sequential search back from ``now`` (``first_only``: in the
+        interval before it only): the last hit (or an INTERRUPT or a POSITION
+        -1 stop), its block's end for a watchpoint, the end of its interval,
+        and the icount searched back to."""
+        m = self.machine
         end = now
         start = 0
         best = StopEvent(StopKind.POSITION, -1)
@@ -990,7 +1114,7 @@ class Timeline:
                 if not self._run_plain(end, interrupted):
                     interrupted_at = m.icount
                     break
-                if best.icount >= floor or start <= floor:
+                if best.icount >= floor or start <= floor or first_only:
                     break
                 end = start
                 if time.monotonic() - last_report >= REPORT_EVERY:
@@ -999,9 +1123,188 @@ class Timeline:
                         f"rrdbg: reverse-continue: no stop after icount {end} "
                         f"({time.monotonic() - started:.0f} s); searching further back"
                     )
-        if interrupted_at is not None:  # back to where the search began
+        if interrupted_at is not None:
+            return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT), 0, end, start
+        return best, best_block_end, end, start
+
+    # -- parallel reverse-continue ------------------------------------------------
+    #: Executors of a reverse-continue: this timeline and ``jobs - 1``
+    #: replicas, in threads (the emulator runs without the GIL); 1: alone.
+    jobs = 1
+    _replica_parts: tuple[LogHeader, History, EndRecord | None, Cursor] | None = None
+    _live_parts: tuple[str, list[str], int | None] | None = None
+    _replicas: list[Timeline] | None = None
+
+    def _parallel_ok(self) -> bool:
+        """Whether a replica behaves as this timeline in a search: nothing
+        written in the past, and a debugger that holds the first process
+        only (replicas follow it, and nothing else)."""
+        m = self.machine
+        if self.dirty or (self._replica_parts is None and self._live_parts is None):
+            return False
+        if isinstance(m, LinuxMachine):
+            return self.debugged_processes() == [m.followed] and m.followed == m.root_pid
+        return True
+
+    def _replicas_for(self, n: int) -> list[Timeline]:
+        """``n`` replicas, made on first use and kept; each set up with this
+        timeline's breakpoints, watchpoints, signals and restore points."""
+        if self._replicas is None:
+            self._replicas = []
+        while len(self._replicas) < n:
+            replica = self._replica()
+            if replica is None:
+                break
+            self._replicas.append(replica)
+        out = self._replicas[:n]
+        for r in out:
+            r.checkpoints = list(self.checkpoints)
+            r.disk = list(self.disk) if r.store is not None else []
+            r.breakpoints = dict(self.breakpoints)
+            r.watchpoints = list(self.watchpoints)
+            r.pass_signals = self.pass_signals
+            r.replay_break = self.replay_break
+            r.budget = self.budget
+            if self.live:
+                r.history_end = self.frontier
+        return out
+
+    def _parallel_spans(self, now: int, floor: int) -> list[parallel.Interval]:
+        """The intervals a parallel search back from ``now`` would scan,
+        newest first; none when it does not apply."""
+        if self.jobs < 2 or not self._parallel_ok():
+            return []
+        points = [c.icount for c in self.checkpoints]
+        if self._replica_parts is not None:  # (replicas of a live session have no image)
+            points += [d.icount or 0 for d in self.disk]
+        return parallel.intervals(points, floor, now)
+
+    def _search_parallel(
+        self, spans: list[parallel.Interval], interrupted: Interrupted
+    ) -> tuple[StopEvent, int, int] | None:
+        """``_search`` over ``spans`` with this timeline and its replicas
+        each replaying other intervals (``parallel``); None where it does
+        not apply, or when an executor failed (the sequential search then
+        meets the same error, or none if it was in an interval it does not
+        need)."""
+        if len(spans) < 2:
+            return None
+        now = spans[0].end
+        self._join_workers()
+        replicas = self._replicas_for(min(self.jobs, len(spans)) - 1)
+        if not replicas:
+            return None
+        board: parallel.Board[tuple[StopEvent, int]] = parallel.Board(spans, 1 + len(replicas))
+        workers = [
+            threading.Thread(
+                target=r._scan_intervals,
+                args=(board, k + 1, interrupted),
+                name=f"rrdbg-scan-{k + 1}",
+                daemon=True,
+            )
+            for k, r in enumerate(replicas)
+        ]
+        for w in workers:
+            w.start()
+        # Workers still scanning older intervals once the answer is known
+        # stop at their next poll; they are joined before the replicas are
+        # used again (_join_workers), not here.
+        self._workers = workers
+        try:
+            self._scan_intervals(board, 0, interrupted)
+            board.wait(0.05, interrupted)
+        finally:
+            if not board.settled:
+                board.interrupt()
+        if board.failed is not None:
+            self._join_workers()
+            return None
+        if board.interrupted:
+            return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT), 0, now
+        answer = board.answer
+        if answer is None:
+            return StopEvent(StopKind.POSITION, -1), 0, spans[-1].start
+        i, (event, block_end) = answer
+        return event, block_end, spans[i].end
+
+    _workers: list[threading.Thread] | None = None
+    #: Instructions per call into the emulator at most (between polls).
+    _poll_slice = POLL_SLICE
+
+    def _join_workers(self) -> None:
+        """Wait for the workers of the last search, and keep their replicas'
+        checkpoints (states of the same recording: the next search has
+        finer intervals), within the budget."""
+        for w in self._workers or []:
+            w.join()
+        self._workers = None
+        for r in self._replicas or []:
+            self._adopt_checkpoints(r.checkpoints)
+            r.checkpoints = r.checkpoints[:1]
+
+    def _scan_intervals(
+        self, board: parallel.Board[tuple[StopEvent, int]], executor: int, interrupted: Interrupted
+    ) -> None:
+        """Replay the intervals ``board`` hands out, noting the last hit of
+        each (the caller's thread for executor 0, a worker's otherwise)."""
+        span = parallel.Interval(0, 0)
+        best: tuple[StopEvent, int] | None = None
+
+        def consider(event: StopEvent) -> None:
+            nonlocal best
+            if span.start <= event.icount < span.end and (
+                best is None or event.icount >= best[0].icount
+            ):
+                block_end = self._access_block_end if event.kind is StopKind.WATCHPOINT else 0
+                best = (event, block_end)
+
+        started = last_report = time.monotonic()
+        i: int | None = None
+        try:
+            with self._scan_hooks(consider):
+                while (i := board.take(executor)) is not None:
+                    span, best = board.spans[i], None
+
+                    def stop(i: int = i) -> bool:
+                        return interrupted() or board.stop_wanted(i)
+
+                    self._restore_at_or_before(span.start)
+                    rb = self.replay_break
+                    if rb is not None:
+                        consider(StopEvent(StopKind.POSITION, rb, signal=SIGINT))
+                    if not self._run_plain(span.end, stop):
+                        if interrupted():
+                            board.interrupt()
+                        board.drop(i)
+                        continue
+                    board.finish(i, best)
+                    if executor == 0 and time.monotonic() - last_report >= REPORT_EVERY:
+                        last_report = time.monotonic()
+                        self.report(
+                            f"rrdbg: reverse-continue: no stop after icount "
+                            f"{board.searched_back_to()} ({time.monotonic() - started:.0f} s, "
+                            f"{board.jobs} at once); searching further back"
+                        )
+        except Exception as exc:  # the caller falls back to searching alone
+            board.fail(exc, -1 if i is None else i)
+
+    def _adopt_checkpoints(self, others: list[Checkpoint]) -> None:
+        """Add checkpoints of the same history taken by a replica."""
+        have = {c.icount for c in self.checkpoints}
+        fresh = [c for c in others if c.icount not in have]
+        if not fresh:
+            return
+        self.checkpoints = sorted([*self.checkpoints, *fresh], key=lambda c: c.icount)
+        self._enforce_budget()
+
+    def _stop_at_found(
+        self, now: int, floor: int, best: StopEvent, best_block_end: int, end: int
+    ) -> StopEvent:
+        """Go to what a search found and say so."""
+        m = self.machine
+        if best.kind is StopKind.INTERRUPT:  # back to where the search began
             self.seek(now)
-            return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT)
+            return best
         if best.icount < floor:
             # Nothing since the followed process's history began.
             self.seek(floor)
@@ -1251,7 +1554,7 @@ class Timeline:
         # page written once in a while costs nothing in between; see Cpu).
         m.debuggee.cpu.rearm_watches()
         pending = self.history.next_debug_write()
-        limit = min(target, m.icount + POLL_SLICE)
+        limit = min(target, m.icount + self._poll_slice)
         if pending is not None and pending[0] < limit:
             limit = max(pending[0], m.icount)
         if limit > m.icount:
@@ -1508,11 +1811,27 @@ class Timeline:
                 return self._last_write(address, length, interrupted), None
             case ["save", directory]:
                 return self.save(directory), None
+            case ["jobs"]:
+                return self._describe_jobs(), None
+            case ["jobs", arg]:
+                jobs = _number(arg, "number of jobs")
+                if not 1 <= jobs <= 64:
+                    raise TargetError(f"bad number of jobs {arg!r} (1 to 64)", errno=22)
+                self.jobs = jobs
+                return self._describe_jobs(), None
             case _:
                 raise TargetError(
                     f"unknown or malformed monitor command {command.strip()!r} (try: monitor help)",
                     errno=22,
                 )
+
+    def _describe_jobs(self) -> str:
+        if self.jobs == 1:
+            return "reverse-continue replays one interval of history at a time\n"
+        text = f"reverse-continue replays up to {self.jobs} intervals of history at once"
+        if self._replica_parts is None and self._live_parts is None:
+            return text + " in rrdbg's sessions (this one: one at a time)\n"
+        return text + "\n"
 
     def _history_limit(self) -> int:
         """The furthest icount a seek may go to."""
@@ -1880,6 +2199,10 @@ class Timeline:
         if self._closed:
             return
         self._closed = True
+        self._join_workers()
+        for replica in self._replicas or []:
+            if replica.image is not None:
+                replica.image.close()
         writer = self.writer
         if writer is None or writer.closed:
             return
@@ -1966,6 +2289,8 @@ rrdbg monitor commands (QEMU's replay commands keep QEMU's names and wording):
   last-write ADDR|SYMBOL [LEN]  icount and pc of the last write to that memory before now
                               (a symbol covers its whole size unless LEN is given)
   save DIR                    (live sessions) write the recording so far to DIR
+  jobs [N]                    how many intervals reverse-continue replays at once
+                              (default: one per CPU, or RRDBG_JOBS)
   exit                        end the server, as gdbserver's (a live program is killed)
 """
 

@@ -1,8 +1,9 @@
 """The main guard of reverse execution: going backwards equals going forwards.
 
 A hypothesis state machine drives a replay timeline with stepi, continue,
-reverse-stepi, reverse-continue (to breakpoints and a write watchpoint) and
-seeks, in any order.  Invariants: the machine-state digest at an icount is
+reverse-stepi, reverse-continue (to breakpoints and a write watchpoint;
+alone or with replicas scanning older intervals at once) and seeks, in any
+order.  Invariants: the machine-state digest at an icount is
 always the one first seen there; every stop is where a model computed from
 one plain forward pass says it must be.  Checkpoint spacing, periodic
 checkpoints and the memory budget are shrunk so that every restore path runs
@@ -44,7 +45,7 @@ from hypothesis.stateful import (
 from rrdbg.machine.machine import LinuxMachine
 from rrdbg.record.recording import PcOptions, record_pc
 from rrdbg.target.interface import Direction, StopKind, WatchKind
-from rrdbg.timeline import policy
+from rrdbg.timeline import parallel, policy
 from rrdbg.timeline.timeline import Timeline
 from tests.conftest import guest, record_quietly
 from tests.timeline.test_timeline import SYMS, symbols
@@ -305,9 +306,12 @@ class ReverseMatchesForward(RuleBasedStateMachine):
         breakpoints=st.sets(st.sampled_from(range(4))),
         watching=st.booleans(),
         start=st.floats(0, 1),
+        jobs=st.sampled_from([1, 2, 3]),
     )
-    def boot(self, breakpoints: set[int], watching: bool, start: float) -> None:
+    def boot(self, breakpoints: set[int], watching: bool, start: float, jobs: int) -> None:
         self.t = self.world.timeline()
+        # reverse-continue alone, or with replicas scanning other intervals.
+        self.t.jobs = jobs
         breakpoints = {self.world.candidates[i % len(self.world.candidates)] for i in breakpoints}
         self.t.budget = 600_000  # a handful of checkpoints: eviction happens
         # Signals go to the program without stops (the model knows
@@ -469,6 +473,7 @@ def test_reverse_matches_forward(world: _World, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(policy, "NEAR", 2000)
     monkeypatch.setattr(policy, "FORWARD_INTERVAL", 5000)
     monkeypatch.setattr(policy, "COST_RATIO", 0)
+    monkeypatch.setattr(parallel, "MIN_INTERVAL", 1000)
     ReverseMatchesForward.world = world
     run = ReverseMatchesForward.TestCase
     examples = int(os.environ.get("RRDBG_STATEFUL_EXAMPLES", "60"))
