@@ -45,6 +45,12 @@ def near_distance(instructions_per_second: float) -> int:
 #: stretched so that taking them costs at most 1/COST_RATIO of the run.
 FORWARD_INTERVAL = 50_000_000
 COST_RATIO = 50
+#: ... and, when reverse-continue has several executors, at least this many
+#: checkpoints per executor over a replay's whole history (intervals fine
+#: enough to share out evenly), as long as they cost at most
+#: 1/SHARE_COST_RATIO of the run.
+INTERVALS_PER_JOB = 8
+SHARE_COST_RATIO = 20
 
 
 def evictions(

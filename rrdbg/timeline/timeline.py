@@ -110,8 +110,9 @@ WATCH_CHECKPOINT_DISTANCE = 1 << 20
 
 _NO_LIMIT = ic.NO_LIMIT
 #: A parallel reverse-continue scans the interval just before now alone
-#: first when it is shorter than 1/ALONE_FIRST of the history to search.
-ALONE_FIRST = 8
+#: first when it is this short (a few milliseconds of replay: a hit there,
+#: stepping back through a loop, costs no more than with one executor).
+ALONE_FIRST = 1 << 22
 #: Instructions between a replica's looks at whether its scan is still wanted.
 REPLICA_POLL_SLICE = 1 << 20
 #: Seconds between progress lines of a long reverse-continue.
@@ -909,8 +910,13 @@ class Timeline:
         t0 = time.perf_counter()
         self.take_checkpoint()
         cost = time.perf_counter() - t0
-        # Keep checkpoints under 1/COST_RATIO of the run (at ~2 G instr/s).
+        # Keep checkpoints under 1/COST_RATIO of the run (at ~2 G instr/s),
+        # but leave a parallel reverse-continue enough intervals to share.
         self._periodic = max(policy.FORWARD_INTERVAL, int(cost * policy.COST_RATIO * 2e9))
+        if self.jobs > 1 and self.history_end is not None:
+            share = self.history_end // (policy.INTERVALS_PER_JOB * self.jobs)
+            dearest = int(cost * policy.SHARE_COST_RATIO * 2e9)
+            self._periodic = max(policy.FORWARD_INTERVAL, dearest, min(self._periodic, share))
 
     def step_is_bounded(self) -> bool:
         if not self._at_live_frontier():
@@ -1061,9 +1067,8 @@ class Timeline:
         self.take_checkpoint()  # the way back if the search is interrupted
         spans = self._parallel_spans(now, floor)
         found = None
-        if len(spans) > 1 and spans[0].length * ALONE_FIRST <= now - spans[-1].start:
-            # A short interval just before now alone first: a hit there
-            # (stepping back through a loop) costs what it costs alone.
+        if len(spans) > 1 and spans[0].length <= ALONE_FIRST:
+            # A short interval just before now alone first.
             best, block_end, end, start = self._search(now, interrupted, floor, first_only=True)
             if best.kind is StopKind.INTERRUPT or best.icount >= floor or start <= floor:
                 return self._stop_at_found(now, floor, best, block_end, end)
