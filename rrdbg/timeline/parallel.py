@@ -171,10 +171,12 @@ class Board(Generic[T]):
             self._cond.notify_all()
 
     def fail(self, exc: BaseException, index: int = -1) -> None:
+        """An executor's error while scanning ``index`` (-1: outside any);
+        an interval older than one with a hit does not matter."""
         with self._cond:
-            if self.failed is None:
-                self.failed, self.failed_at = exc, index
             self._running.discard(index)
+            if self.failed is None and not (0 <= self._newest_hit < index):
+                self.failed, self.failed_at = exc, index
             self._cond.notify_all()
 
     def interrupt(self) -> None:

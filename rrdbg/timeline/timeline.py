@@ -256,6 +256,7 @@ class Timeline:
         stdout_fd: int,
         stderr_fd: int,
         quiet: bool,
+        replica: bool = False,
     ) -> Timeline:
         pc = PcOptions.from_header(header)
         host = TimelineHost(
@@ -321,7 +322,8 @@ class Timeline:
                 # recording.  Do as rrdbg replay (which needs no image) does.
                 timeline.image = timeline.store = None
                 timeline.disk = []
-                print(f"rrdbg: {exc}; going on without its snapshots", file=sys.stderr)
+                if not replica:  # (the timeline said so already)
+                    print(f"rrdbg: {exc}; going on without its snapshots", file=sys.stderr)
         timeline._replica_parts = (header, history, end, readable)
         return timeline
 
@@ -340,6 +342,7 @@ class Timeline:
                 stdout_fd=1,
                 stderr_fd=2,
                 quiet=True,
+                replica=True,
             )
         elif self._live_parts is not None:
             replica = self._live_replica(*self._live_parts)
@@ -353,10 +356,17 @@ class Timeline:
         """A replay of this live session's history so far: the machine made
         as the live one was (its answers come from the history now), set
         up as the live one is, as ``configure_linux`` does from a header."""
+        live = self.machine
+        try:
+            same = Path(program).read_bytes() == live.program_image
+        except OSError:
+            same = False
+        if not same:
+            # (A replica reads it again: it must run what the session runs.)
+            raise RrdbgError(f"{program} changed since the session began")
         history = self.history.view()
         host = TimelineHost(history, None, quiet=True, files=self.host.files)
         machine = _machine(program, [program, *args], host, self.pc, quantum=quantum)
-        live = self.machine
         if isinstance(machine, LinuxMachine) and isinstance(live, LinuxMachine):
             k, mine = live.linux, machine.linux
             mine.interruptible_reads = k.interruptible_reads
@@ -1065,6 +1075,7 @@ class Timeline:
         the start of history.  With replicas (``jobs`` > 1), several
         intervals are replayed at once (``_search_parallel``)."""
         self.take_checkpoint()  # the way back if the search is interrupted
+        self._join_workers()  # (their checkpoints cut finer intervals)
         spans = self._parallel_spans(now, floor)
         found = None
         if len(spans) > 1 and spans[0].length <= ALONE_FIRST:
@@ -1157,10 +1168,15 @@ class Timeline:
         if self._replicas is None:
             self._replicas = []
         while len(self._replicas) < n:
-            replica = self._replica()
+            try:
+                replica = self._replica()
+            except (RrdbgError, OSError, MemoryError) as exc:
+                self._alone(exc)
+                break
             if replica is None:
                 break
             self._replicas.append(replica)
+        del self._replicas[max(n, 0) :]  # (fewer jobs: free the machines)
         out = self._replicas[:n]
         for r in out:
             r.checkpoints = list(self.checkpoints)
@@ -1174,10 +1190,26 @@ class Timeline:
                 r.history_end = self.frontier
         return out
 
+    #: Why reverse-continue searches alone for the rest of the session (a
+    #: replica could not be made, or failed).
+    _alone_because: str | None = None
+
+    def _alone(self, exc: BaseException) -> None:
+        """Search alone from now on, saying why once."""
+        if self._alone_because is None:
+            self._alone_because = str(exc) or type(exc).__name__
+            print(
+                f"rrdbg: reverse-continue goes on one interval at a time: {self._alone_because}",
+                file=sys.stderr,
+                flush=True,
+            )
+        self._join_workers()
+        self._replicas = []
+
     def _parallel_spans(self, now: int, floor: int) -> list[parallel.Interval]:
         """The intervals a parallel search back from ``now`` would scan,
         newest first; none when it does not apply."""
-        if self.jobs < 2 or not self._parallel_ok():
+        if self.jobs < 2 or self._alone_because is not None or not self._parallel_ok():
             return []
         points = [c.icount for c in self.checkpoints]
         if self._replica_parts is not None:  # (replicas of a live session have no image)
@@ -1200,31 +1232,32 @@ class Timeline:
         if not replicas:
             return None
         board: parallel.Board[tuple[StopEvent, int]] = parallel.Board(spans, 1 + len(replicas))
-        workers = [
-            threading.Thread(
-                target=r._scan_intervals,
-                args=(board, k + 1, interrupted),
-                name=f"rrdbg-scan-{k + 1}",
-                daemon=True,
-            )
-            for k, r in enumerate(replicas)
-        ]
-        for w in workers:
-            w.start()
         # Workers still scanning older intervals once the answer is known
         # stop at their next poll; they are joined before the replicas are
         # used again (_join_workers), not here.
-        self._workers = workers
+        self._workers = []
         try:
+            for k, r in enumerate(replicas):
+                worker = threading.Thread(
+                    target=r._scan_intervals,
+                    args=(board, k + 1, interrupted),
+                    name=f"rrdbg-scan-{k + 1}",
+                    daemon=True,
+                )
+                worker.start()
+                self._workers.append(worker)
             self._scan_intervals(board, 0, interrupted)
             board.wait(0.05, interrupted)
         finally:
             if not board.settled:
                 board.interrupt()
-        if board.failed is not None:
+        if self.live:
+            # (Going on live appends to the history the replicas read.)
             self._join_workers()
+        if board.failed is not None and not board.settled:
+            self._alone(board.failed)
             return None
-        if board.interrupted:
+        if board.interrupted and not board.settled:
             return StopEvent(StopKind.INTERRUPT, now, signal=SIGINT), 0, now
         answer = board.answer
         if answer is None:
@@ -1277,7 +1310,10 @@ class Timeline:
                     rb = self.replay_break
                     if rb is not None:
                         consider(StopEvent(StopKind.POSITION, rb, signal=SIGINT))
-                    if not self._run_plain(span.end, stop):
+                    # From an earlier state (a checkpoint evicted since the
+                    # intervals were cut), stop at the start first: a block
+                    # must not run across it (a hook may name its start).
+                    if not self._run_plain(span.start, stop) or not self._run_plain(span.end, stop):
                         if interrupted():
                             board.interrupt()
                         board.drop(i)
@@ -1290,8 +1326,10 @@ class Timeline:
                             f"{board.searched_back_to()} ({time.monotonic() - started:.0f} s, "
                             f"{board.jobs} at once); searching further back"
                         )
-        except Exception as exc:  # the caller falls back to searching alone
+        except BaseException as exc:  # the caller goes on alone (or stops)
             board.fail(exc, -1 if i is None else i)
+            if executor == 0 and not isinstance(exc, Exception):
+                raise
 
     def _adopt_checkpoints(self, others: list[Checkpoint]) -> None:
         """Add checkpoints of the same history taken by a replica."""
@@ -1823,6 +1861,7 @@ class Timeline:
                 if not 1 <= jobs <= 64:
                     raise TargetError(f"bad number of jobs {arg!r} (1 to 64)", errno=22)
                 self.jobs = jobs
+                self._alone_because = None  # (try again)
                 return self._describe_jobs(), None
             case _:
                 raise TargetError(
@@ -1836,6 +1875,8 @@ class Timeline:
         text = f"reverse-continue replays up to {self.jobs} intervals of history at once"
         if self._replica_parts is None and self._live_parts is None:
             return text + " in rrdbg's sessions (this one: one at a time)\n"
+        if self._alone_because is not None:
+            return text + f" (this session: one at a time: {self._alone_because})\n"
         return text + "\n"
 
     def _history_limit(self) -> int:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,7 +330,7 @@ def test_interrupted_parallel_search_goes_back_to_where_it_began(
 
 
 def test_a_failing_replica_leaves_the_search_to_the_timeline(
-    compute_rr: str, fine: None, monkeypatch: pytest.MonkeyPatch
+    compute_rr: str, fine: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     expected = _forward_hits(compute_rr, _arm_rare)[0]
     run_plain = Timeline._run_plain
@@ -349,6 +351,12 @@ def test_a_failing_replica_leaves_the_search_to_the_timeline(
     stop = t.resume(step=False, direction=BACKWARD, interrupted=_never)
     assert (stop.kind, stop.icount) == (StopKind.BREAKPOINT, expected)
     assert failures and t._workers is None  # (joined: the search went on alone)
+    # Said once; alone for the rest of the session, until jobs is set again.
+    assert "one interval at a time: replica trouble" in capfd.readouterr().err
+    assert "this session: one at a time: replica trouble" in t.monitor("jobs", _never)[0]
+    assert t._parallel_spans(t.icount, 0) == []
+    t.monitor("jobs 2", _never)
+    assert t._parallel_spans(t.icount, 0)
     t.close()
 
 
@@ -404,3 +412,46 @@ def test_live_session_searches_with_replicas_of_its_history(fine: None) -> None:
         t.close()
     os.close(sink)
     assert seen[1] == seen[2] and len(seen[1]) == 2
+
+
+def test_a_replica_restoring_further_back_still_cuts_at_the_interval(
+    compute_rr: str, fine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint evicted after the intervals were cut: the replica
+    # restores an older one and must run to the interval's start before
+    # noting anything (a block run across it could be named by its start).
+    restore = Timeline._restore_at_or_before
+
+    def from_the_start(self: Timeline, icount: int) -> None:
+        if threading.current_thread().name.startswith("rrdbg-scan"):
+            icount = 0
+        restore(self, icount)
+
+    monkeypatch.setattr(Timeline, "_restore_at_or_before", from_the_start)
+    forward = _forward_hits(compute_rr, _arm_watch)
+    t = _timeline(compute_rr, 2)
+    _arm_watch(t)
+    assert [k for _, k in _backward_hits(t)[:-1]] == sorted(forward, reverse=True)
+    t.close()
+
+
+def test_live_session_searches_alone_when_its_program_changed(
+    fine: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    program = tmp_path / "compute"
+    shutil.copy(COMPUTE, program)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    t = Timeline.live_run(
+        str(program), ["12"], LiveHost(stdout_fd=sink), stdout_fd=sink, stderr_fd=sink
+    )
+    t.jobs = 2
+    t.insert_breakpoint(CSYMS["abort"], hardware=False)
+    t.resume(step=False, direction=FORWARD, interrupted=_never)
+    program.write_bytes(b"rebuilt meanwhile")
+    t.remove_breakpoint(CSYMS["abort"], hardware=False)
+    t.insert_breakpoint(CSYMS["main"], hardware=False)
+    stop = t.resume(step=False, direction=BACKWARD, interrupted=_never)
+    assert stop.kind is StopKind.BREAKPOINT and t.machine.cpu.eip == CSYMS["main"]
+    assert "changed since the session began" in capfd.readouterr().err
+    t.close()
+    os.close(sink)
