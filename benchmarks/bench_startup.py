@@ -8,6 +8,8 @@ Side by side in one run, the median wall time of --repeat launches of:
 - ``rrdbg run``, ``rrdbg record`` and ``rrdbg replay`` of the hello guest,
   and a served replay (``rrdbg replay --gdb``: launch, gdb's first packet
   ``?`` answered, ``k``, the server's exit);
+- ``rrdbg record`` and the served replay forked by a fork server (what
+  the pytest plugin does: the imports are paid once per test session);
 - qemu-i386 (when installed) and the program run natively.
 
 Phases: imports = import-only - interpreter; work = run - import-only.
@@ -33,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rrdbg.forkserver import ForkServer  # noqa: E402
 from rrdbg.server.launch import start_server  # noqa: E402
 
 HELLO = str(ROOT / "tests" / "guests" / "bin" / "hello")
@@ -59,10 +62,25 @@ def command(*argv: str) -> Callable[[], object]:
     return run
 
 
-def served(recording: Path) -> Callable[[], object]:
+def forked(forks: ForkServer, *args: str) -> Callable[[], object]:
+    """``rrdbg ARGS`` forked by the fork server (as the pytest plugin runs it)."""
+
+    def run() -> object:
+        with open(os.devnull, "r+b") as null:
+            code = forks.spawn(
+                args, stdin=null.fileno(), stdout=null.fileno(), stderr=null.fileno(), cwd=str(ROOT)
+            ).wait(60)
+        if code not in (0, 7):
+            raise RuntimeError(f"rrdbg {' '.join(args)}: status {code}")
+        return code
+
+    return run
+
+
+def served(recording: Path, forks: ForkServer | None = None) -> Callable[[], object]:
     def run() -> object:
         args = ["replay", "--quiet", "--gdb", "127.0.0.1:0", "--once", str(recording)]
-        proc, port = start_server(args, cwd=str(ROOT))
+        proc, port = start_server(args, cwd=str(ROOT), forks=forks)
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(b"$?#3f")
             data = b""
@@ -73,6 +91,8 @@ def served(recording: Path) -> Callable[[], object]:
                 data += chunk
             s.sendall(b"+$k#6b")
         proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
         return proc
 
     return run
@@ -101,6 +121,13 @@ def main() -> int:
             ("rrdbg replay", timed(command(PY, "-m", "rrdbg", "replay", str(rec)), ns.repeat))
         )
         rows.append(("rrdbg replay --gdb (served, ?, k)", timed(served(rec), ns.repeat)))
+        forks = ForkServer.start()
+        try:
+            fork_record = forked(forks, "record", "--force", "-o", str(rec), program)
+            rows.append(("fork server: rrdbg record", timed(fork_record, ns.repeat)))
+            rows.append(("fork server: served (?, k)", timed(served(rec, forks), ns.repeat)))
+        finally:
+            forks.close()
         qemu = shutil.which("qemu-i386")
         if qemu:
             rows.append(("qemu-i386", timed(command(qemu, program), ns.repeat)))
@@ -121,6 +148,12 @@ def main() -> int:
     )
     if "qemu-i386" in table:
         print(f"rrdbg run / qemu-i386: {run / table['qemu-i386']:.1f}")
+    pair = table["rrdbg record"] + table["rrdbg replay --gdb (served, ?, k)"]
+    fork_pair = table["fork server: rrdbg record"] + table["fork server: served (?, k)"]
+    print(
+        f"record + served replay (the pytest plugin's pair): {pair * 1e3:.0f} ms as "
+        f"commands, {fork_pair * 1e3:.0f} ms from the fork server ({pair / fork_pair:.1f}x)"
+    )
     return 0
 
 

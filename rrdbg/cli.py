@@ -705,8 +705,20 @@ def _cmd_ls(ns: argparse.Namespace) -> int:
     return 0
 
 
+_PARSER: argparse.ArgumentParser | None = None
+
+
+def command_parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once (a fork server builds it
+    before it forks)."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = build_parser()
+    return _PARSER
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = command_parser()
     args = list(sys.argv[1:] if argv is None else argv)
     gdb_args: list[str] = []
     if args[:1] == ["gdb"] and "--" in args:

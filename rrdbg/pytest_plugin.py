@@ -19,8 +19,11 @@ When a test fails, the recordings it made are copied to pytest's cache
 them: ``rrdbg replay --gdb :1234 PATH``.
 
 Importing this module imports neither Unicorn nor the rest of rrdbg: the
-recorder and servers run as ``python -m rrdbg`` subprocesses, and the API is
-imported only by ``rrdbg_open``.
+recorder and servers are children of a fork server (``rrdbg/forkserver.py``,
+started at the first recording or server of the session, so that each
+skips Python's and rrdbg's start-up), or ``python -m rrdbg`` subprocesses
+when it cannot start or ``RRDBG_FORKSERVER=off``; the API is imported only
+by ``rrdbg_open``.
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+
+from rrdbg.errors import RrdbgError
+from rrdbg.forkserver import Forked, ForkServer
 
 if TYPE_CHECKING:
     from rrdbg.api import Recording
@@ -64,7 +71,8 @@ class Recorded:
 class Served:
     """A recording served to gdb by ``rrdbg replay --gdb``."""
 
-    process: subprocess.Popen[bytes]
+    #: The server (``Forked`` has Popen's poll, wait, kill and terminate).
+    process: subprocess.Popen[bytes] | Forked
     port: int
 
     @property
@@ -74,6 +82,54 @@ class Served:
 
 def _rrdbg(*args: str) -> list[str]:
     return [sys.executable, "-m", "rrdbg", *args]
+
+
+@pytest.fixture(scope="session")
+def rrdbg_forkserver() -> Iterator[ForkServer | None]:
+    """The session's fork server (None: off, or it could not start; the
+    fixtures then run ``python -m rrdbg``)."""
+    if os.environ.get("RRDBG_FORKSERVER", "").lower() in ("off", "0", "no"):
+        yield None
+        return
+    try:
+        server = ForkServer.start()
+    except RrdbgError as exc:
+        sys.stderr.write(f"rrdbg: {exc}; starting each command on its own\n")
+        yield None
+        return
+    yield server
+    server.close()
+
+
+def _run(forks: ForkServer | None, args: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+    """``rrdbg ARGS`` (forked, or a subprocess): its exit status and output."""
+    if forks is None:
+        proc = subprocess.run(
+            _rrdbg(*args),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+    with (
+        open(os.devnull, "rb") as null,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        try:
+            child = forks.spawn(args, stdin=null.fileno(), stdout=out.fileno(), stderr=err.fileno())
+        except RrdbgError as exc:
+            raise pytest.fail.Exception(f"rrdbg {' '.join(args)}: {exc}") from None
+        try:
+            code = child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise subprocess.TimeoutExpired(_rrdbg(*args), timeout) from None
+        out.seek(0)
+        err.seek(0)
+        return code, out.read(), err.read()
 
 
 def reopen_command(directory: Path) -> str:
@@ -95,7 +151,9 @@ def _program_of(recording: Recorded | os.PathLike[str] | str) -> Path:
 
 @pytest.fixture
 def rrdbg_record(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    rrdbg_forkserver: ForkServer | None,
 ) -> Callable[..., Recorded]:
     """Record a program; see the module docstring."""
     made = request.node.stash.setdefault(_RECORDINGS, [])
@@ -111,7 +169,7 @@ def rrdbg_record(
     ) -> Recorded:
         base = tmp_path_factory.mktemp("rrdbg")
         directory = base / (Path(program).name + ".rr")
-        argv = _rrdbg("record", "--force", "-o", str(directory))
+        argv = ["record", "--force", "-o", str(directory)]
         if machine != "linux":
             argv += ["--machine", machine]
         if ram_mb is not None:
@@ -125,33 +183,29 @@ def rrdbg_record(
         elif stdin is not None:
             argv += ["--stdin", os.fspath(stdin)]
         argv += [os.fspath(program), *args]
-        proc = subprocess.run(
-            argv, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
-        )
+        status, stdout, stderr = _run(rrdbg_forkserver, argv, timeout)
         if not (directory / "log.rrlog").exists():
             raise pytest.fail.Exception(
-                f"rrdbg record {program} failed: {proc.stderr.decode(errors='replace').strip()}"
+                f"rrdbg record {program} failed: {stderr.decode(errors='replace').strip()}"
             )
         made.append(directory)
-        return Recorded(
-            directory, Path(os.fspath(program)).resolve(), proc.returncode, proc.stdout, proc.stderr
-        )
+        return Recorded(directory, Path(os.fspath(program)).resolve(), status, stdout, stderr)
 
     return record
 
 
 @pytest.fixture
-def rrdbg_serve() -> Iterator[Callable[..., Served]]:
+def rrdbg_serve(rrdbg_forkserver: ForkServer | None) -> Iterator[Callable[..., Served]]:
     """Serve a recording to gdb on a free port; see the module docstring."""
     started: list[Served] = []
 
     def serve(recording: Recorded | os.PathLike[str] | str) -> Served:
-        from rrdbg.errors import RrdbgError
         from rrdbg.server.launch import start_server
 
         try:
             proc, port = start_server(
-                ["replay", "--quiet", "--gdb", "127.0.0.1:0", os.fspath(recording)]
+                ["replay", "--quiet", "--gdb", "127.0.0.1:0", os.fspath(recording)],
+                forks=rrdbg_forkserver,
             )
         except RrdbgError as exc:
             raise pytest.fail.Exception(str(exc)) from None
