@@ -13,12 +13,17 @@ Protocol (a UNIX socket pair; each message a 4-byte length and JSON):
 the client sends ``{"spawn": [ARGS], "cwd": DIR, "env": {...}}`` with its
 stdin, stdout and stderr descriptors attached (SCM_RIGHTS), and
 ``{"kill": PID, "signal": N}``; the server answers ``{"started": PID}``
-(or ``{"error": TEXT}``) in order, and says ``{"exited": PID, "code": N}``
-when a child ends (N < 0: killed by signal -N, as subprocess says).
+(with a pidfd of the child attached, where the kernel has them) or
+``{"error": TEXT}``, in order, and says ``{"exited": PID, "code": N}`` when
+a child ends (N < 0: killed by signal -N, as subprocess says).
 
-Invariants: the server process has one thread (it forks); it signals only
-children it has not reaped, so a pid reused by another process is never
-hit; when the client goes away, the server ends (its children run on).
+Invariants: the server process has one thread (it forks); a child's
+``started`` comes before its ``exited``, and a pid is reused only after
+its ``exited`` (the server reaps before it forks again), so statuses go to
+the right child; signals go through the child's pidfd (or the server,
+which signals only children it has not reaped), never to a reused pid;
+when the client goes away, the server ends (its children run on, and can
+still be signalled through their pidfds).
 """
 
 from __future__ import annotations
@@ -33,9 +38,9 @@ import struct
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO, NoReturn
 
 from rrdbg.errors import RrdbgError
 
@@ -141,7 +146,13 @@ def serve(sock: socket.socket) -> None:
             _send(sock, {"error": str(exc) or type(exc).__name__})
         else:
             children.add(pid)
-            _send(sock, {"started": pid})
+            try:
+                pidfd = [os.pidfd_open(pid)]
+            except (AttributeError, OSError):
+                pidfd = []  # (a kernel before 5.3: signals go through the server)
+            _send(sock, {"started": pid}, pidfd)
+            for fd in pidfd:
+                os.close(fd)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -167,46 +178,75 @@ def _fork(
     env = {str(k): str(v) for k, v in dict(message.get("env") or {}).items()}
     if len(fds) != 3:
         raise RrdbgError("a spawn needs stdin, stdout and stderr")
+    if not os.path.isdir(cwd):
+        raise RrdbgError(f"no directory {cwd}")
     if threading.active_count() != 1:
         raise RrdbgError("the fork server has threads: it cannot fork safely")
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # (nothing of the server's copied into a child)
     pid = os.fork()
-    if pid:
-        return pid
-    # The child: rrdbg ARGS with the client's streams, directory and
-    # environment; never returns.
+    if not pid:
+        _child(sock, args, cwd, env, fds, (wake_r, wake_w))
+    return pid
+
+
+def _child(
+    sock: socket.socket,
+    args: list[str],
+    cwd: str,
+    env: dict[str, str],
+    fds: list[int],
+    wake: tuple[int, int],
+) -> NoReturn:
+    """``rrdbg ARGS`` with the client's streams, directory and environment,
+    as ``python -m rrdbg ARGS`` would run it; never returns."""
     code = 1
     try:
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        sock.close()
-        os.close(wake_r)
-        os.close(wake_w)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        for fd in fds:
-            if fd > 2:
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            # (SIGPIPE stays ignored, as Python sets it at start-up.)
+            sock.close()
+            for fd in wake:
                 os.close(fd)
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-        from rrdbg.cli import main
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            for fd in fds:
+                if fd > 2:
+                    os.close(fd)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            # Streams as a fresh interpreter would open them on these
+            # descriptors (the server's were /dev/null's).
+            sys.stdin = open(0, closefd=False, errors="surrogateescape")  # noqa: SIM115
+            sys.stdout = open(  # noqa: SIM115
+                1, "w", closefd=False, buffering=1 if os.isatty(1) else -1
+            )
+            sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
+            from rrdbg.cli import main
 
-        sys.argv = ["rrdbg", *args]
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException as exc:  # (a bug: say it as python -m rrdbg would)
-        with contextlib.suppress(Exception):
-            print(f"rrdbg: internal error: {exc!r}", file=sys.stderr)
+            sys.argv = ["rrdbg", *args]
+            code = main(args)
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # (as the interpreter does)
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:  # (a bug: shown as python -m rrdbg would)
+            traceback.print_exc()
+            code = 1
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(BaseException):
+                    stream.flush()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        os._exit(code if isinstance(code, int) and 0 <= code <= 255 else 1)
 
 
 def _main() -> None:
@@ -220,15 +260,24 @@ def _main() -> None:
 
 
 class ForkServer:
-    """The client: start the server, spawn commands, end it (``close``)."""
+    """The client: start the server, spawn commands, end it (``close``).
+
+    A reader thread takes the server's messages as they come: exits go to
+    their child at once (``Forked.wait`` waits for its own), replies to the
+    spawn waiting for them.  Thread-safe."""
 
     def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
         self._process = process
         self._sock = sock
-        self._lock = threading.Lock()
-        self._exited: dict[int, int] = {}
-        self._replies: list[dict[str, Any]] = []
+        #: Guards the state below; notified at every message and at the end.
+        self._cond = threading.Condition()
+        #: One spawn at a time, so that replies pair with requests.
+        self._spawning = threading.Lock()
+        self._replies: list[dict[str, Any] | Forked] = []
+        #: Children not reported ended, by pid.
+        self._live: dict[int, Forked] = {}
         self.closed = False
+        self._reader = threading.Thread(target=self._read, name="rrdbg-forkserver", daemon=True)
 
     @classmethod
     def start(cls) -> ForkServer:
@@ -247,48 +296,48 @@ class ForkServer:
         finally:
             theirs.close()
         server = cls(process, ours)
+        server._reader.start()
         try:
-            server._take(lambda m: "ready" in m, START_TIMEOUT)
+            server._reply(START_TIMEOUT)
         except RrdbgError:
             server.close()
             raise RrdbgError("the fork server did not start") from None
         return server
 
-    def _pump(self, timeout: float | None) -> bool:
-        """Read one message if one arrives within ``timeout``; whether one
-        did (RrdbgError once the server has gone)."""
-        if self.closed:
-            raise RrdbgError("the fork server has ended")
-        ready, _, _ = select.select([self._sock], [], [], timeout)
-        if not ready:
-            return False
-        try:
-            got = _receive(self._sock)
-        except (OSError, ValueError, TypeError):
-            got = None
-        if got is None:
-            self.closed = True
-            raise RrdbgError("the fork server has ended")
-        message, _ = got
-        if "exited" in message:
-            self._exited[int(message["exited"])] = int(message["code"])
-        else:
-            self._replies.append(message)
-        return True
-
-    def _take(self, wanted: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        """The first reply ``wanted`` accepts, once it came (RrdbgError if
-        none came within ``timeout`` seconds)."""
-        deadline = time.monotonic() + timeout
+    def _read(self) -> None:
         while True:
-            for i, m in enumerate(self._replies):
-                if wanted(m):
-                    return self._replies.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.closed = True
+            try:
+                got = _receive(self._sock, fds=True)
+            except (OSError, ValueError, TypeError):
+                got = None
+            with self._cond:
+                if got is None:
+                    self.closed = True
+                    self._cond.notify_all()
+                    return
+                message, fds = got
+                if "exited" in message:
+                    child = self._live.pop(int(message["exited"]), None)
+                    if child is not None:
+                        child._ended(int(message["code"]))
+                elif "started" in message:
+                    # (Registered here, before its exit can be read.)
+                    child = Forked(self, int(message["started"]), fds[0] if fds else None)
+                    self._live[child.pid] = child
+                    self._replies.append(child)
+                else:
+                    for fd in fds:
+                        os.close(fd)
+                    self._replies.append(message)
+                self._cond.notify_all()
+
+    def _reply(self, timeout: float) -> dict[str, Any] | Forked:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._replies or self.closed, timeout):
                 raise RrdbgError("the fork server did not answer")
-            self._pump(left)
+            if not self._replies:
+                raise RrdbgError("the fork server has ended")
+            return self._replies.pop(0)
 
     def spawn(
         self,
@@ -301,57 +350,48 @@ class ForkServer:
         env: Mapping[str, str] | None = None,
     ) -> Forked:
         """``rrdbg ARGS`` in a forked child with these descriptors."""
-        with self._lock:
+        request = {
+            "spawn": list(args),
+            "cwd": cwd or os.getcwd(),
+            "env": dict(os.environ if env is None else env),
+        }
+        with self._spawning:
             if self.closed:
                 raise RrdbgError("the fork server has ended")
-            request = {
-                "spawn": list(args),
-                "cwd": cwd or os.getcwd(),
-                "env": dict(os.environ if env is None else env),
-            }
             try:
                 _send(self._sock, request, [stdin, stdout, stderr])
             except OSError as exc:
-                self.closed = True
                 raise RrdbgError(f"the fork server has ended: {exc}") from None
-            reply = self._take(lambda m: "started" in m or "error" in m, START_TIMEOUT)
-            if "error" in reply:
-                raise RrdbgError(f"the fork server could not start rrdbg: {reply['error']}")
-            return Forked(self, int(reply["started"]))
+            reply = self._reply(START_TIMEOUT)
+        if isinstance(reply, dict):
+            raise RrdbgError(f"the fork server could not start rrdbg: {reply.get('error')}")
+        return reply
 
-    def _status(self, pid: int, timeout: float | None) -> int | None:
-        """The child's exit code once it has ended within ``timeout``
-        seconds (None: wait as long as it takes), else None."""
-        with self._lock:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while pid not in self._exited:
-                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                try:
-                    read = self._pump(left)
-                except RrdbgError:
-                    raise RrdbgError("the fork server ended before its child") from None
-                if not read and left == 0:
-                    return None
-            return self._exited[pid]
-
-    def _signal(self, pid: int, sig: int) -> None:
-        with self._lock:
-            if not self.closed and pid not in self._exited:
+    def _kill(self, child: Forked, sig: int) -> None:
+        with self._cond:
+            if child.returncode is not None:
+                return
+            if child._pidfd is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(child._pidfd, sig)
+                return
+            if not self.closed:
                 with contextlib.suppress(OSError):
-                    _send(self._sock, {"kill": pid, "signal": sig})
+                    _send(self._sock, {"kill": child.pid, "signal": sig})
 
     def close(self) -> None:
         """End the server (children still running go on until they end)."""
-        if self._process.poll() is None:
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self.closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        if self._reader.is_alive():
+            self._reader.join()
+        self._sock.close()
+        self.closed = True
 
 
 class Forked:
@@ -359,26 +399,34 @@ class Forked:
 
     stderr: BinaryIO | None = None
 
-    def __init__(self, server: ForkServer, pid: int) -> None:
+    def __init__(self, server: ForkServer, pid: int, pidfd: int | None) -> None:
         self._server = server
         self.pid = pid
+        self._pidfd = pidfd
         self.returncode: int | None = None
 
+    def _ended(self, code: int) -> None:
+        """(The reader, holding the server's lock.)"""
+        self.returncode = code
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
     def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self._server._status(self.pid, 0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            self.returncode = self._server._status(self.pid, timeout)
-        if self.returncode is None:
-            raise subprocess.TimeoutExpired(["rrdbg"], timeout or 0)
-        return self.returncode
+        server = self._server
+        with server._cond:
+            server._cond.wait_for(lambda: self.returncode is not None or server.closed, timeout)
+            if self.returncode is not None:
+                return self.returncode
+            if server.closed:
+                raise RrdbgError(f"the fork server ended before its child {self.pid}")
+        raise subprocess.TimeoutExpired(["rrdbg"], timeout or 0)
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None:
-            self._server._signal(self.pid, sig)
+        self._server._kill(self, sig)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)

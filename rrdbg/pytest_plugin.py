@@ -28,6 +28,7 @@ by ``rrdbg_open``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -127,6 +128,9 @@ def _run(forks: ForkServer | None, args: list[str], timeout: float) -> tuple[int
             child.kill()
             child.wait()
             raise subprocess.TimeoutExpired(_rrdbg(*args), timeout) from None
+        except BaseException:  # (Ctrl-C, or the fork server gone: as subprocess.run)
+            child.kill()
+            raise
         out.seek(0)
         err.seek(0)
         return code, out.read(), err.read()
@@ -217,7 +221,8 @@ def rrdbg_serve(rrdbg_forkserver: ForkServer | None) -> Iterator[Callable[..., S
     for served in started:
         if served.process.poll() is None:
             served.process.kill()
-        served.process.wait()
+        with contextlib.suppress(RrdbgError):  # (a fork server gone: killed all the same)
+            served.process.wait()
         if served.process.stderr is not None:
             served.process.stderr.close()
 

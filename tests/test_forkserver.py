@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,11 +106,55 @@ def test_a_server_that_cannot_start_says_why(forks: ForkServer, tmp_path: Path) 
 
 def test_the_server_ends_with_its_client() -> None:
     server = ForkServer.start()
-    process = server._process
+    server._sock.shutdown(socket.SHUT_RDWR)  # (as when the client's process ends)
+    assert server._process.wait(10) == 0
     server.close()
-    assert process.poll() is not None
     with pytest.raises(RrdbgError, match="ended"):
         server.spawn(["ls"], stdin=0, stdout=1, stderr=2)
+
+
+def test_wait_in_one_thread_kill_from_another(forks: ForkServer, tmp_path: Path) -> None:
+    _run(forks, ["record", "-o", str(tmp_path / "d.rr"), DEBUGME])
+    args = ["replay", "--gdb", "127.0.0.1:0", str(tmp_path / "d.rr")]
+    proc, _port = start_server(args, forks=forks)
+    codes: list[int] = []
+    waiter = threading.Thread(target=lambda: codes.append(proc.wait()))
+    waiter.start()
+    time.sleep(0.05)
+    proc.terminate()  # (not behind the waiter)
+    waiter.join(10)
+    assert codes == [-signal.SIGTERM]
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
+def test_a_closed_pipe_is_an_error_as_for_python_m_rrdbg(forks: ForkServer) -> None:
+    # SIGPIPE stays ignored in the children, as in any Python program.
+    def status(spawn: bool) -> int:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            if spawn:
+                with open(os.devnull, "rb") as null:
+                    return forks.spawn(
+                        ["run", HELLO], stdin=null.fileno(), stdout=write_end, stderr=write_end
+                    ).wait(60)
+            return subprocess.run(
+                [sys.executable, "-m", "rrdbg", "run", HELLO],
+                stdout=write_end,
+                stderr=write_end,
+                check=False,
+            ).returncode
+        finally:
+            os.close(write_end)
+
+    assert status(True) == status(False) != -signal.SIGPIPE
+
+
+def test_a_missing_directory_is_refused(forks: ForkServer, tmp_path: Path) -> None:
+    with pytest.raises(RrdbgError, match="no directory"):
+        forks.spawn(["ls"], stdin=0, stdout=1, stderr=2, cwd=str(tmp_path / "gone"))
+    assert _run(forks, ["ls", str(tmp_path)])[0] == 0  # (and it goes on)
 
 
 def test_a_dead_server_is_an_error_not_a_hang() -> None:
@@ -115,11 +162,6 @@ def test_a_dead_server_is_an_error_not_a_hang() -> None:
     server._process.kill()
     server._process.wait()
 
-    def use() -> None:
-        # (The first spawn may still be written before the end is seen.)
-        for _ in range(3):
-            server.spawn(["ls"], stdin=0, stdout=1, stderr=2).wait(10)
-
-    with pytest.raises(RrdbgError):
-        use()
+    with pytest.raises(RrdbgError, match="ended"):
+        server.spawn(["ls"], stdin=0, stdout=1, stderr=2)
     server.close()
