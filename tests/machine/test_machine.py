@@ -129,7 +129,8 @@ def test_only_engine_and_cpu_level_modules_import_unicorn() -> None:
 #: rrdbg only inside functions, so that importing them loads no emulator).
 TOP_MODULE_ALLOWED = {
     "gdbmi.py": {"rrdbg.errors"},
-    "pytest_plugin.py": set(),
+    "pytest_plugin.py": {"rrdbg.errors", "rrdbg.forkserver"},
+    "forkserver.py": {"rrdbg.errors"},
     "api.py": {"rrdbg.errors"},
     "__init__.py": {"rrdbg.errors"},
 }
