@@ -1,7 +1,7 @@
 """Reverse-continue over several intervals of history at once: the schedule.
 
 Role: the pure part of a parallel reverse-continue (no machine, no threads
-of its own).  History is cut at the icounts the search can restore
+of its own; ``default_jobs`` reads RRDBG_JOBS).  History is cut at the icounts the search can restore
 (checkpoints and snapshots) into intervals, newest first.  Each of ``jobs``
 executors (the timeline itself and its replicas, see Timeline) takes an
 interval, replays it with every breakpoint and watchpoint noted, and reports
@@ -25,6 +25,7 @@ Invariants (tests/timeline/test_parallel.py):
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ def jobs_from(setting: str | None, cpus: int) -> int:
     if jobs < 1:
         raise RrdbgError(f"RRDBG_JOBS must be a positive whole number, not {setting!r}")
     return jobs
+
+
+def default_jobs() -> int:
+    """The executors for a new session: RRDBG_JOBS, else one per CPU this
+    process may run on (up to MAX_JOBS)."""
+    return jobs_from(os.environ.get("RRDBG_JOBS"), len(os.sched_getaffinity(0)))
 
 
 def intervals(points: Iterable[int], floor: int, now: int) -> list[Interval]:

@@ -230,7 +230,7 @@ class Timeline:
             end_event = reader.end_event
             readable = reader.position  # the end of what can be read
         end = EndRecord.decode(end_event.payload) if end_event is not None else None
-        jobs = parallel.jobs_from(os.environ.get("RRDBG_JOBS"), len(os.sched_getaffinity(0)))
+        jobs = parallel.default_jobs()
         timeline = cls._replay_of(
             directory,
             header,
@@ -433,9 +433,7 @@ class Timeline:
             pc=pc,
         )
         timeline._live_parts = (program, args, quantum)
-        timeline.jobs = parallel.jobs_from(
-            os.environ.get("RRDBG_JOBS"), len(os.sched_getaffinity(0))
-        )
+        timeline.jobs = parallel.default_jobs()
         return timeline
 
     # -- Target: state -----------------------------------------------------
