@@ -1,13 +1,14 @@
 """Reverse-continue over several intervals of history at once: the schedule.
 
 Role: the pure part of a parallel reverse-continue (no machine, no threads
-of its own; ``default_jobs`` reads RRDBG_JOBS).  History is cut at the icounts the search can restore
-(checkpoints and snapshots) into intervals, newest first.  Each of ``jobs``
-executors (the timeline itself and its replicas, see Timeline) takes an
-interval, replays it with every breakpoint and watchpoint noted, and reports
-its *last* hit or none.  The answer is the last hit of the newest interval
-that has one, and it is known as soon as that interval and every newer one
-are done: older intervals are then abandoned.
+of its own; ``default_jobs`` reads RRDBG_JOBS).  History is cut at the
+icounts the search can restore (checkpoints and snapshots) into intervals,
+newest first.  Each of ``jobs`` executors (the timeline itself and its
+replicas, see Timeline) takes an interval, replays it with every breakpoint
+and watchpoint noted, and reports its *last* hit or none.  The answer is
+the last hit of the newest interval that has one, and it is known as soon
+as that interval and every newer one are done: older intervals are then
+abandoned.
 
 A request and a result are plain data (two icounts in, an optional stop
 out), so an executor could as well be a process restoring a qcow2 snapshot,
