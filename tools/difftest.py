@@ -515,29 +515,35 @@ class Case:
     insn: str
     blob: bytes
     state: bytes
+    #: Where the instruction's state is complete (the epilogue's start),
+    #: as an offset in the blob: where gdb's view is read.
+    after: int = 0
 
 
-def assemble(items: Sequence[tuple[Template, str]], work: Path) -> list[bytes | None]:
-    """The blob of each instruction (None: the assembler refused it)."""
-    out: list[bytes | None] = []
-    # One file for all (one assembler run); a refused line is found by
-    # assembling the rest without it.
+Blob = tuple[bytes, int]
+
+
+def assemble(items: Sequence[tuple[Template, str]], work: Path) -> list[Blob | None]:
+    """The blob of each instruction and its epilogue's offset (None: the
+    assembler refused it)."""
+    # One file for all (one assembler run); if the assembler refuses one,
+    # each is assembled on its own.
     source = [".intel_syntax noprefix", ".text"]
     for i, (_t, insn) in enumerate(items):
         source.append(_blob_source(f"c{i}", insn))
     blobs = _assemble_text("\n".join(source), work, len(items))
     if blobs is not None:
         return list(blobs)
-    for i, (_t, insn) in enumerate(items):
+    out: list[Blob | None] = []
+    for _t, insn in items:
         one = _assemble_text(
             "\n".join([".intel_syntax noprefix", ".text", _blob_source("c0", insn)]), work, 1
         )
         out.append(one[0] if one else None)
-        del i
     return out
 
 
-def _assemble_text(text: str, work: Path, count: int) -> list[bytes] | None:
+def _assemble_text(text: str, work: Path, count: int) -> list[Blob] | None:
     src, obj = work / "cases.s", work / "cases.o"
     src.write_text(text + "\n")
     done = subprocess.run(
@@ -552,7 +558,13 @@ def _assemble_text(text: str, work: Path, count: int) -> list[bytes] | None:
         text_data = elf.get_section_by_name(".text").data()  # type: ignore[union-attr]
         symtab = elf.get_section_by_name(".symtab")
         syms = {s.name: s["st_value"] for s in symtab.iter_symbols()}  # type: ignore[union-attr]
-    return [text_data[syms[f"c{i}_start"] : syms[f"c{i}_end"]] for i in range(count)]
+    return [
+        (
+            text_data[syms[f"c{i}_start"] : syms[f"c{i}_end"]],
+            syms[f"c{i}_after"] - syms[f"c{i}_start"],
+        )
+        for i in range(count)
+    ]
 
 
 # -- running ----------------------------------------------------------------------
@@ -597,12 +609,14 @@ class Emulated:
         mem = self.m.memory
         mem.map(CODE, 0x10000, PROT_READ | PROT_WRITE | PROT_EXEC, "difftest code")
         mem.map(DATA, 0x4000, PROT_READ | PROT_WRITE, "difftest data")
-        self.m.cpu.set_exit_addresses({SENTINEL})
 
-    def run(self, case: Case) -> tuple[int, bytes]:
+    def run(self, case: Case) -> Emulation:
+        """The signal (0: none), the output state, and the registers as gdb
+        reads them from rrdbg just after the instruction."""
         from unicorn import x86_const as x86
 
         from rrdbg.machine.cpu import StopReason
+        from rrdbg.machine.registers import read_registers
 
         m = self.m
         mem = m.memory
@@ -613,24 +627,79 @@ class Emulated:
         m.cpu.invalidate_code(CODE, CODE + len(case.blob))  # (new code at the same place)
         m.engine.reg_write(x86.UC_X86_REG_ESP, STACK_TOP)
         m.cpu.eip = CODE
-        stop = m.cpu.run(m.cpu.counter.total + 10_000)
-        if stop.reason is StopReason.FAULT and stop.fault is not None:
-            # (No handler runs it: clear the exception in progress, or the
-            # next one would be a double fault; see Cpu.forget_exception.)
-            m.cpu.forget_exception()
-            return stop.fault.signal, bytes(OUT_SIZE)
-        if stop.reason is not StopReason.EXIT or m.cpu.eip != SENTINEL:
-            raise RuntimeError(f"{case.insn}: the emulated run stopped with {stop.reason}")
-        return 0, mem.read(OUT, OUT_SIZE)
+        view: dict[str, bytes] = {}
+        for exit_at in (CODE + case.after, SENTINEL):
+            m.cpu.set_exit_addresses({exit_at})
+            stop = m.cpu.run(m.cpu.counter.total + 10_000)
+            if stop.reason is StopReason.FAULT and stop.fault is not None:
+                # (No handler runs it: clear the exception in progress, or
+                # the next one would be a double fault; Cpu.forget_exception.)
+                m.cpu.forget_exception()
+                return stop.fault.signal, bytes(OUT_SIZE), {}
+            if stop.reason is not StopReason.EXIT or m.cpu.eip != exit_at:
+                raise RuntimeError(f"{case.insn}: the emulated run stopped with {stop.reason}")
+            view = view or read_registers(m.engine)
+        return 0, mem.read(OUT, OUT_SIZE), view
 
 
 # -- comparing --------------------------------------------------------------------
 
 
-def differences(case: Case, native: tuple[int, bytes], emulated: tuple[int, bytes]) -> list[str]:
-    """What differs, by register name (empty: the same)."""
+Emulation = tuple[int, bytes, dict[str, bytes]]
+#: Registers gdb shows that the comparison of gdb's view covers (the x87
+#: instruction and operand pointers are the emulator's business: not yet).
+GDB_COMPARED = (
+    *(r for r in GPRS if r != "esp"),
+    "eflags",
+    "fctrl",
+    "fstat",
+    "ftag",
+    *(f"st{i}" for i in range(8)),
+    *(f"xmm{i}" for i in range(8)),
+    "mxcsr",
+)
+
+
+def gdb_view(out: bytes) -> dict[str, bytes]:
+    """The registers gdb would show for an output state, as Linux's ptrace
+    gives them: the full x87 tag word rebuilt from FXSAVE's abridged one
+    and the registers' contents."""
+    fx = out[:512]
+    fcw, fsw, abridged = struct.unpack_from("<HHB", fx, 0)
+    top = (fsw >> 11) & 7
+    tag = 0
+    for phys in range(8):
+        slot = (phys - top) & 7  # (FXSAVE keeps ST(i) order)
+        mant, exp = struct.unpack_from("<QH", fx, 32 + 16 * slot)
+        exp &= 0x7FFF
+        if not abridged >> phys & 1:
+            t = 3
+        elif exp == 0x7FFF:
+            t = 2
+        elif exp == 0:
+            t = 1 if mant == 0 else 2
+        else:
+            t = 0 if mant >> 63 else 2
+        tag |= t << (2 * phys)
+    view = {
+        name: value.to_bytes(4, "little")
+        for name, value in zip(GPRS, struct.unpack_from("<8I", out, 0x200), strict=True)
+    }
+    view["eflags"] = out[0x220:0x224]
+    view["fctrl"], view["fstat"] = fcw.to_bytes(4, "little"), fsw.to_bytes(4, "little")
+    view["ftag"] = tag.to_bytes(4, "little")
+    for i in range(8):
+        view[f"st{i}"] = fx[32 + 16 * i : 42 + 16 * i]
+        view[f"xmm{i}"] = fx[160 + 16 * i : 176 + 16 * i]
+    view["mxcsr"] = fx[24:28]
+    return view
+
+
+def differences(case: Case, native: tuple[int, bytes], emulated: Emulation) -> list[str]:
+    """What differs, by register name (empty: the same).  Where the CPU's
+    state is the same, gdb's view of it from rrdbg is compared too."""
     sig_n, out_n = native
-    sig_e, out_e = emulated
+    sig_e, out_e, view_e = emulated
     if sig_n or sig_e:
         return [] if sig_n == sig_e else [f"signal {sig_n} natively, {sig_e} emulated"]
     diffs: list[str] = []
@@ -665,6 +734,14 @@ def differences(case: Case, native: tuple[int, bytes], emulated: tuple[int, byte
         diffs.append(f"eflags {f_n:08x} != {f_e:08x} (undefined bits masked)")
     if out_n[0x300:0x400] != out_e[0x300:0x400]:
         diffs.append("memory")
+    if not diffs:
+        view_n = gdb_view(out_n)
+        for name in GDB_COMPARED:
+            a, b = view_n[name], view_e[name]
+            if name == "eflags":
+                a, b = ((int.from_bytes(x, "little") & mask).to_bytes(4, "little") for x in (a, b))
+            if a != b:
+                diffs.append(f"gdb's {name} {a[::-1].hex()} != {b[::-1].hex()}")
     return diffs
 
 
@@ -678,7 +755,7 @@ def make_cases(
     items = [(t, instantiate(t, rng)) for t in (rng.choice(pool) for _ in range(count))]
     blobs = assemble(items, work)
     return [
-        Case(t, insn, blob, random_state(rng))
+        Case(t, insn, blob[0], random_state(rng), blob[1])
         for (t, insn), blob in zip(items, blobs, strict=True)
         if blob is not None
     ]
