@@ -26,10 +26,30 @@ from rrdbg.errors import EmulatorError
 
 #: The Unicorn release rrdbg is built and measured on (docs/machine.md).
 PINNED_UNICORN = "2.1.1"
-#: The emulated CPU model; glibc picks its string routines from CPUID, so the
-#: model is part of what makes an instruction count reproducible.
-CPU_MODEL = x86.UC_CPU_X86_QEMU64
+#: The CPU models a machine can emulate, by the names recordings keep.  glibc
+#: picks its string routines from CPUID, so the model is part of what makes
+#: an instruction count reproducible: a recording replays with its own.
+CPU_MODELS: dict[str, int] = {
+    "qemu64": x86.UC_CPU_X86_QEMU64,
+    "nehalem": x86.UC_CPU_X86_NEHALEM,
+    "westmere": x86.UC_CPU_X86_WESTMERE,
+    "sandybridge": x86.UC_CPU_X86_SANDYBRIDGE,
+    "haswell": x86.UC_CPU_X86_HASWELL,
+    "skylake-client": x86.UC_CPU_X86_SKYLAKE_CLIENT,
+}
+#: The model new machines (and recordings) use.
 CPU_MODEL_NAME = "qemu64"
+CPU_MODEL = CPU_MODELS[CPU_MODEL_NAME]
+
+
+def cpu_model_id(name: str) -> int:
+    """Unicorn's id of a model ``CPU_MODELS`` names (EmulatorError if none)."""
+    try:
+        return int(CPU_MODELS[name])
+    except KeyError:
+        known = ", ".join(CPU_MODELS)
+        raise EmulatorError(f"unknown CPU model {name!r} (known: {known})") from None
+
 
 _UCLIB = _ucmod.uclib
 EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value or 0
@@ -88,7 +108,10 @@ def converted() -> Iterator[None]:
 class Engine:
     """A Unicorn i386 (32-bit mode) engine with errors converted."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = CPU_MODEL_NAME) -> None:
+        model_id = cpu_model_id(model)
+        #: The CPU model's name (a key of CPU_MODELS).
+        self.model = model
         with converted():
             self.uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_32)
             # Before anything initialises the TCG context: the code buffer's
@@ -100,7 +123,7 @@ class Engine:
             )
             if status != ucc.UC_ERR_OK:
                 raise EmulatorError(f"cannot size the code buffer: {self.strerror(status)}")
-            self.uc.ctl_set_cpu_model(CPU_MODEL)
+            self.uc.ctl_set_cpu_model(model_id)
         self._handle = self.uc._uch
         # ctypes callbacks must outlive their registration.
         self._keep: list[Any] = []

@@ -29,7 +29,7 @@ from unicorn import x86_const as x86
 from rrdbg.errors import EmulatorError, GuestMemoryError, LoaderError
 from rrdbg.machine import icount as ic
 from rrdbg.machine.cpu import TLS_ENTRIES, TLS_FIRST_ENTRY, Cpu, Fault, Stop, StopReason
-from rrdbg.machine.engine import Engine
+from rrdbg.machine.engine import CPU_MODEL_NAME, Engine, cpu_model_id
 from rrdbg.machine.host import Host, Ids
 from rrdbg.machine.linux import ExitStatus, Linux, LinuxState, ProcessExit, sched, sys_process
 from rrdbg.machine.linux.kernel import BLOCKED, MMAP_TOP, USER_TOP
@@ -244,13 +244,18 @@ class LinuxMachine:
         exe_path: str | None = None,
         quantum: int | None = None,
         cpus: int | None = None,
+        cpu_model: str = CPU_MODEL_NAME,
     ) -> None:
         """``exe_path`` is the path the guest knows its program by
         (``/proc/self/exe``), when ``program_path`` is a copy of it (a
         recording's kept file); default: ``program_path`` made absolute.
         ``quantum``: the scheduler's time slice in instructions (default
         DEFAULT_QUANTUM); ``cpus``: the CPUs the program is told it may use
-        (default: the host's, for a live run; 1 otherwise)."""
+        (default: the host's, for a live run; 1 otherwise); ``cpu_model``:
+        a name in engine.CPU_MODELS (a recording's, when replaying)."""
+        cpu_model_id(cpu_model)  # (unknown: an error before anything is made)
+        #: The emulated CPU model of every process's CPU.
+        self.cpu_model = cpu_model
         self.program = read_program(program_path)
         self.host = host
         self._native = native
@@ -335,7 +340,7 @@ class LinuxMachine:
     # -- processes: address spaces and CPUs ------------------------------
     def _new_process(self, ids: Ids, exe_path: bytes, system: System | None) -> Process:
         """An empty address space with its own CPU and kernel side."""
-        engine = Engine()
+        engine = Engine(self.cpu_model)
         memory = GuestMemory(engine)
         cpu = Cpu(memory, engine, native=self._native)
         regs = CpuRegisters(engine)

@@ -56,7 +56,7 @@ from rrdbg.machine.cpu import (
     _descriptor,
     _old_exception_offset,
 )
-from rrdbg.machine.engine import Engine
+from rrdbg.machine.engine import CPU_MODEL_NAME, Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.loader import MULTIBOOT_BOOTLOADER_MAGIC, Kernel, Symbols, read_kernel
@@ -628,10 +628,12 @@ class PcMachine:
         native: bool | None = None,
         kernel_name: str | None = None,
         exe_path: str | None = None,
+        cpu_model: str = CPU_MODEL_NAME,
     ) -> None:
         """``kernel_name`` is what the command line calls the kernel (by default
         the path as given; a replay passes the recorded one); ``exe_path`` the
-        kernel file's recorded path when loading a recording's kept copy."""
+        kernel file's recorded path when loading a recording's kept copy;
+        ``cpu_model`` a name in engine.CPU_MODELS."""
         if not 2 <= ram_mb <= 3072:
             raise RrdbgError(f"RAM size {ram_mb} MB is outside 2..3072")
         self.kernel: Kernel = read_kernel(kernel_path)
@@ -642,7 +644,9 @@ class PcMachine:
                 f"{kernel_path}: loads up to {self.kernel.end:#x}, beyond {ram_mb} MB of RAM"
             )
         self.host = host
-        self.engine = Engine()
+        self.engine = Engine(cpu_model)
+        #: The emulated CPU model.
+        self.cpu_model = cpu_model
         self.memory = GuestMemory(self.engine)
         # Real PCs have RAM that any ring-0 code may execute and write.
         self.memory.map(0, self.ram, PROT_READ | PROT_WRITE | PROT_EXEC, "[ram]")

@@ -30,7 +30,7 @@ from pathlib import Path
 from rrdbg import __version__
 from rrdbg.errors import ReplayDivergence, RrdbgError
 from rrdbg.machine.base import Machine
-from rrdbg.machine.engine import CPU_MODEL_NAME, is_this_unicorn, unicorn_version
+from rrdbg.machine.engine import CPU_MODEL_NAME, CPU_MODELS, is_this_unicorn, unicorn_version
 from rrdbg.machine.host import LiveHost
 from rrdbg.machine.linux import ExitStatus
 from rrdbg.machine.linux.process import DEFAULT_QUANTUM
@@ -178,6 +178,7 @@ def new_recording(
     parents: bool = True,
     quantum: int | None = None,
     cpus: int | None = None,
+    cpu_model: str = CPU_MODEL_NAME,
 ) -> NewRecording:
     """Create DIR (or refuse), its snapshot image and its log with a header,
     and keep the program in DIR/files.
@@ -208,6 +209,7 @@ def new_recording(
             parents=parents,
             quantum=quantum,
             cpus=cpus,
+            cpu_model=cpu_model,
         )
     except OSError as exc:
         raise RrdbgError(f"{directory}: cannot write a recording there: {_reason(exc)}") from None
@@ -233,6 +235,7 @@ def _new_recording(
     parents: bool,
     quantum: int | None,
     cpus: int | None,
+    cpu_model: str,
 ) -> NewRecording:
     # Bad programs fail before anything is created.
     if program_image is not None:
@@ -278,7 +281,7 @@ def _new_recording(
     header = LogHeader(
         rrdbg_version=__version__,
         unicorn_version=unicorn_version(),
-        cpu_model=CPU_MODEL_NAME,
+        cpu_model=cpu_model,
         program_path=exe_path or os.path.abspath(program),
         program_size=len(loaded_image),
         program_sha256=sha256,
@@ -315,6 +318,7 @@ def record(
     force_hint: str = "use --force to replace it",
     sysroot: str | None = None,
     quantum: int | None = None,
+    cpu_model: str = CPU_MODEL_NAME,
 ) -> RecordStats:
     """Run ``program`` live, writing a recording to ``directory``.
 
@@ -342,6 +346,7 @@ def record(
         force=force,
         force_hint=force_hint,
         quantum=quantum,
+        cpu_model=cpu_model,
     )
     out, header, qcow, image_file = rec.directory, rec.header, rec.qcow, rec.image_file
     argv = [program, *args]
@@ -351,7 +356,7 @@ def record(
         host = RecordingHost(live, writer, KeptFiles(out))
         host.flush = writer.flush
         try:
-            machine = LinuxMachine(program, argv, host, quantum=quantum)
+            machine = LinuxMachine(program, argv, host, quantum=quantum, cpu_model=cpu_model)
             host.icount = lambda: machine.cpu.counter.total
             store = SnapshotStore(qcow)
 
@@ -644,10 +649,11 @@ def open_log(directory: str) -> LogReader:
     try:
         header = reader.header
         program_file(d, header)
-        if not is_this_unicorn(header.unicorn_version) or header.cpu_model != CPU_MODEL_NAME:
+        if not is_this_unicorn(header.unicorn_version) or header.cpu_model not in CPU_MODELS:
             raise RrdbgError(
                 f"{directory}: recorded with Unicorn {header.unicorn_version}, CPU model "
-                f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL_NAME}"
+                f"{header.cpu_model}; this rrdbg runs {unicorn_version()}, models "
+                f"{', '.join(CPU_MODELS)}"
             )
     except BaseException:
         reader.close()
@@ -677,7 +683,13 @@ def open_recording(
             files=KeptFiles(d),
         )
         try:
-            machine = LinuxMachine(program, list(header.argv), host, exe_path=header.program_path)
+            machine = LinuxMachine(
+                program,
+                list(header.argv),
+                host,
+                exe_path=header.program_path,
+                cpu_model=header.cpu_model,
+            )
             configure_linux(machine, header)
         except ReplayDivergence:
             _raise_if_incomplete(d, reader, 0)
@@ -861,6 +873,7 @@ def replay_pc(directory: str, *, quiet: bool = False, stdout_fd: int = 1) -> PcR
             ram_mb=options.ram_mb,
             cmdline=options.cmdline,
             kernel_name=header.argv[0].decode("utf-8", "surrogateescape"),
+            cpu_model=header.cpu_model,
         )
         host.icount = machine.event_icount
         stopped = _stopped_at(Path(directory))

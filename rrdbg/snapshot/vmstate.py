@@ -27,7 +27,7 @@ from typing import Any
 
 from rrdbg.errors import RrdbgError, SnapshotFormatError
 from rrdbg.machine.base import Machine
-from rrdbg.machine.engine import CPU_MODEL, is_this_unicorn, unicorn_version
+from rrdbg.machine.engine import CPU_MODEL, cpu_model_id, is_this_unicorn, unicorn_version
 from rrdbg.record.log import crc32c
 from rrdbg.snapshot.qcow2 import Qcow2Image, SnapshotInfo
 
@@ -53,12 +53,14 @@ class VmHeader:
     cpu_context: bytes
     #: CRC-32C of each stored chunk (by chunk number); None in version 1.
     sums: dict[int, int] | None = None
+    #: Unicorn's id of the CPU model (engine.CPU_MODELS) the state is of.
+    cpu_model: int = CPU_MODEL
 
     def encode(self) -> bytes:
         doc = {
             "version": FORMAT_VERSION,
             "unicorn": unicorn_version(),
-            "cpu_model": CPU_MODEL,
+            "cpu_model": self.cpu_model,
             "icount": self.icount,
             "cursor": self.cursor.hex(),
             "regions": [list(r) for r in self.regions],
@@ -98,10 +100,10 @@ class VmHeader:
                 if crc32c(data[: 16 + n + m]) != stored:
                     raise SnapshotFormatError(f"{where}: damaged (vmstate header checksum)")
                 sums = {int(c): int(s) for c, s in doc["sums"]}
-            if not is_this_unicorn(doc["unicorn"]) or doc["cpu_model"] != CPU_MODEL:
+            if not is_this_unicorn(doc["unicorn"]):
                 raise SnapshotFormatError(
-                    f"{where}: vmstate made with Unicorn {doc['unicorn']}, model "
-                    f"{doc['cpu_model']}; this rrdbg runs {unicorn_version()}, model {CPU_MODEL}"
+                    f"{where}: vmstate made with Unicorn {doc['unicorn']}; "
+                    f"this rrdbg runs {unicorn_version()}"
                 )
             return cls(
                 icount=int(doc["icount"]),
@@ -113,6 +115,7 @@ class VmHeader:
                 state=dict(doc["state"] if "state" in doc else doc["linux"]),
                 cpu_context=context,
                 sums=sums,
+                cpu_model=int(doc["cpu_model"]),
             )
         except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise SnapshotFormatError(f"{where}: malformed vmstate header ({exc})") from None
@@ -169,6 +172,7 @@ class SnapshotStore:
             state=machine.save_state(),
             cpu_context=machine.engine.context_bytes(),
             sums=sums,
+            cpu_model=cpu_model_id(machine.engine.model),
         ).encode()
         if len(header) > HEADER_CLUSTERS * self.chunk:
             raise SnapshotFormatError("vmstate header does not fit its reserved clusters")
@@ -201,6 +205,11 @@ class SnapshotStore:
     def load(self, machine: Machine, info: SnapshotInfo) -> bytes:
         """Put the machine in the state of snapshot ``info``; returns the log cursor."""
         header, offsets = self.read_header(info)
+        if header.cpu_model != cpu_model_id(machine.engine.model):
+            raise SnapshotFormatError(
+                f"{self.image.path}: snapshot {info.name!r} is of CPU model id "
+                f"{header.cpu_model}, this machine's is {machine.engine.model}"
+            )
         # Read and check everything before the machine changes: a damaged
         # snapshot must leave the machine as it was (the caller falls back
         # to another one).

@@ -53,7 +53,7 @@ from rrdbg.errors import (
 from rrdbg.machine import icount as ic
 from rrdbg.machine.base import DebuggableMachine
 from rrdbg.machine.cpu import Cpu, StopReason, signal_name
-from rrdbg.machine.engine import Engine
+from rrdbg.machine.engine import CPU_MODEL_NAME, Engine
 from rrdbg.machine.host import Host
 from rrdbg.machine.loader import Lines, Symbols
 from rrdbg.machine.machine import LinuxMachine
@@ -271,7 +271,13 @@ class Timeline:
         program = program_file(Path(directory), header)
         try:
             machine = _machine(
-                program, list(header.argv), host, pc, kernel_name=name, exe_path=header.program_path
+                program,
+                list(header.argv),
+                host,
+                pc,
+                kernel_name=name,
+                exe_path=header.program_path,
+                cpu_model=header.cpu_model,
             )
             if isinstance(machine, LinuxMachine):
                 configure_linux(machine, header)
@@ -366,7 +372,9 @@ class Timeline:
             raise RrdbgError(f"{program} changed since the session began")
         history = self.history.view()
         host = TimelineHost(history, None, quiet=True, files=self.host.files)
-        machine = _machine(program, [program, *args], host, self.pc, quantum=quantum)
+        machine = _machine(
+            program, [program, *args], host, self.pc, quantum=quantum, cpu_model=live.engine.model
+        )
         if isinstance(machine, LinuxMachine) and isinstance(live, LinuxMachine):
             k, mine = live.linux, machine.linux
             mine.interruptible_reads = k.interruptible_reads
@@ -2348,10 +2356,13 @@ def _machine(
     kernel_name: str | None = None,
     exe_path: str | None = None,
     quantum: int | None = None,
+    cpu_model: str = CPU_MODEL_NAME,
 ) -> DebuggableMachine:
     machine: DebuggableMachine
     if pc is None:
-        machine = LinuxMachine(program, argv, host, exe_path=exe_path, quantum=quantum)
+        machine = LinuxMachine(
+            program, argv, host, exe_path=exe_path, quantum=quantum, cpu_model=cpu_model
+        )
     else:
         machine = PcMachine(
             program,
@@ -2360,6 +2371,7 @@ def _machine(
             cmdline=pc.cmdline,
             kernel_name=kernel_name,
             exe_path=exe_path,
+            cpu_model=cpu_model,
         )
     host.set_icount(machine.event_icount)
     return machine
