@@ -201,12 +201,28 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
         "switch to another (default 5000000; a recording keeps its own)",
     )
     parser.add_argument(
+        "--cpu",
+        metavar="MODEL",
+        default=None,
+        help="the emulated CPU model (default qemu64; also nehalem, westmere, "
+        "sandybridge, haswell, skylake-client; a recording keeps its own)",
+    )
+    parser.add_argument(
         "--sysroot",
         metavar="DIR",
         help="absolute paths the program reads (its dynamic loader and libraries "
         "first) resolve under DIR when they exist there, like qemu-user's -L: "
         "a Debian i386 tree extracted into DIR",
     )
+
+
+def _cpu_model(ns: argparse.Namespace) -> str:
+    """The --cpu model, checked (a one-line error for an unknown one)."""
+    from rrdbg.machine.engine import CPU_MODEL_NAME, cpu_model_id
+
+    model = str(ns.cpu or CPU_MODEL_NAME)
+    cpu_model_id(model)
+    return model
 
 
 def _check_machine_options(ns: argparse.Namespace) -> None:
@@ -222,6 +238,7 @@ def _check_machine_options(ns: argparse.Namespace) -> None:
             raise RrdbgError("--sysroot is for Linux programs")
         if not os.path.isdir(ns.sysroot):
             raise RrdbgError(f"--sysroot {ns.sysroot}: no such directory")
+    _cpu_model(ns)
 
 
 def _add_checkpoint_memory(parser: argparse.ArgumentParser) -> None:
@@ -275,7 +292,13 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     except OSError as exc:
         raise RrdbgError(f"cannot open --stdin file {ns.stdin}: {exc.strerror}") from None
     try:
-        machine = LinuxMachine(ns.program, [ns.program, *ns.args], host, quantum=ns.quantum)
+        machine = LinuxMachine(
+            ns.program,
+            [ns.program, *ns.args],
+            host,
+            quantum=ns.quantum,
+            cpu_model=_cpu_model(ns),
+        )
         result = machine.run_to_end()
     finally:
         host.shutdown()
@@ -294,7 +317,9 @@ def _run_pc(ns: argparse.Namespace) -> int:
     except OSError as exc:
         raise RrdbgError(f"cannot open --stdin file {ns.stdin}: {exc.strerror}") from None
     try:
-        machine = PcMachine(ns.program, host, ram_mb=ns.ram_mb or 32, cmdline=ns.append)
+        machine = PcMachine(
+            ns.program, host, ram_mb=ns.ram_mb or 32, cmdline=ns.append, cpu_model=_cpu_model(ns)
+        )
         result = machine.run_to_end()
     finally:
         host.shutdown()
@@ -355,6 +380,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
             interval=ns.snapshot_interval,
             stdin=ns.stdin,
             force=ns.force,
+            cpu_model=_cpu_model(ns),
         )
         index.remember(directory)
         return _pc_status(result)
@@ -369,6 +395,7 @@ def _cmd_record(ns: argparse.Namespace) -> int:
         force=ns.force,
         sysroot=ns.sysroot,
         quantum=ns.quantum,
+        cpu_model=_cpu_model(ns),
     )
     index.remember(directory)
     _report_end(stats.result)
@@ -498,7 +525,13 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         if pc is None:
             check_interpreter(ns.program, host)
         rec = new_recording(
-            ns.program, ns.args, ns.output, force=ns.force, pc=pc, quantum=ns.quantum
+            ns.program,
+            ns.args,
+            ns.output,
+            force=ns.force,
+            pc=pc,
+            quantum=ns.quantum,
+            cpu_model=_cpu_model(ns),
         )
     timeline = Timeline.live_run(
         ns.program,
@@ -510,6 +543,7 @@ def _cmd_debug(ns: argparse.Namespace) -> int:
         pc=pc,
         files=KeptFiles(rec.directory) if rec is not None else None,
         quantum=ns.quantum,
+        cpu_model=_cpu_model(ns),
     )
     timeline.budget = ns.checkpoint_memory << 20
     if rec is not None:

@@ -12,7 +12,8 @@ architecture leaves undefined for that instruction masked, and faults
 compared by signal.
 
 Usage: python tools/difftest.py [--class NAME ...] [--count N] [--seed S]
-prints a table of mismatches grouped by instruction and class.
+[--insn TEXT] [--cpu MODEL] prints a table of mismatches grouped by
+instruction and class.
 """
 
 from __future__ import annotations
@@ -599,13 +600,13 @@ class Emulated:
     written into pages mapped for the test, and the CPU runs it from its
     start to the sentinel return address."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "qemu64") -> None:
         from rrdbg.machine.host import SeededHost
         from rrdbg.machine.machine import LinuxMachine
         from rrdbg.machine.memory import PROT_EXEC, PROT_READ, PROT_WRITE
 
         hello = str(ROOT / "tests" / "guests" / "bin" / "hello")
-        self.m = LinuxMachine(hello, ["hello"], SeededHost())
+        self.m = LinuxMachine(hello, ["hello"], SeededHost(), cpu_model=model)
         mem = self.m.memory
         mem.map(CODE, 0x10000, PROT_READ | PROT_WRITE | PROT_EXEC, "difftest code")
         mem.map(DATA, 0x4000, PROT_READ | PROT_WRITE, "difftest data")
@@ -762,11 +763,11 @@ def make_cases(
 
 
 def compare(
-    cases: Sequence[Case], work: Path
+    cases: Sequence[Case], work: Path, model: str = "qemu64"
 ) -> dict[tuple[str, str], list[tuple[Case, list[str]]]]:
-    """Mismatches by (class, mnemonic)."""
+    """Mismatches by (class, mnemonic), the emulated CPU being ``model``."""
     native = run_native(build_native(work), cases)
-    emulated = Emulated()
+    emulated = Emulated(model)
     found: dict[tuple[str, str], list[tuple[Case, list[str]]]] = collections.defaultdict(list)
     for case, nat in zip(cases, native, strict=True):
         diffs = differences(case, nat, emulated.run(case))
@@ -781,6 +782,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--insn", help="one instruction (Intel syntax) instead of the classes")
+    parser.add_argument("--cpu", default="qemu64", help="the emulated CPU model (rrdbg --cpu)")
     ns = parser.parse_args()
     if shutil.which("gcc") is None:
         print("difftest: gcc (with -m32) is needed", file=sys.stderr)
@@ -792,10 +794,10 @@ def main() -> int:
         if not cases:
             print("difftest: the assembler refused every case", file=sys.stderr)
             return 2
-        found = compare(cases, work)
+        found = compare(cases, work, ns.cpu)
     per_class = collections.Counter(c.template.klass for c in cases)
     bad_class = collections.Counter(k for (k, _m), v in found.items() for _ in v)
-    print(f"{len(cases)} cases (seed {ns.seed}); mismatches by class:")
+    print(f"{len(cases)} cases (seed {ns.seed}, CPU model {ns.cpu}); mismatches by class:")
     for klass in classes:
         print(f"  {klass:<8} {bad_class[klass]:>6} of {per_class[klass]}")
     for (klass, mnemonic), items in sorted(found.items(), key=lambda kv: -len(kv[1])):

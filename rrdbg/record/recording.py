@@ -790,6 +790,7 @@ def record_pc(
     stdin: str | None = None,
     force: bool = False,
     force_hint: str = "use --force to replace it",
+    cpu_model: str = CPU_MODEL_NAME,
 ) -> tuple[PcResult, list[SnapshotInfo]]:
     """Run a Multiboot kernel live on the PC machine, writing a recording.
 
@@ -810,6 +811,7 @@ def record_pc(
         force=force,
         pc=options,
         force_hint=force_hint,
+        cpu_model=cpu_model,
     )
     snapshots: list[SnapshotInfo] = []
     live = LiveHost(stdin_path=stdin)
@@ -817,7 +819,9 @@ def record_pc(
         host = RecordingHost(live, writer)
         host.flush = writer.flush
         try:
-            machine = PcMachine(kernel, host, ram_mb=options.ram_mb, cmdline=options.cmdline)
+            machine = PcMachine(
+                kernel, host, ram_mb=options.ram_mb, cmdline=options.cmdline, cpu_model=cpu_model
+            )
             host.icount = machine.event_icount
             store = SnapshotStore(rec.qcow)
             writer.flush()

@@ -419,17 +419,21 @@ class Timeline:
         pc: PcOptions | None = None,
         files: KeptFiles | None = None,
         quantum: int | None = None,
+        cpu_model: str = CPU_MODEL_NAME,
     ) -> Timeline:
         """A live session of ``program`` (a kernel with ``pc``): runs on
         ``live_host`` and records (mapped files kept in ``files``: the
-        recording's, or in memory); ``quantum`` is the scheduler's."""
+        recording's, or in memory); ``quantum`` is the scheduler's,
+        ``cpu_model`` the emulated CPU's."""
         history = History(writer)
         host = TimelineHost(
             history, live_host, stdout_fd=stdout_fd, stderr_fd=stderr_fd, files=files
         )
         if writer is not None:
             host.set_flush(writer.flush)
-        machine = _machine(program, [program, *args], host, pc, quantum=quantum)
+        machine = _machine(
+            program, [program, *args], host, pc, quantum=quantum, cpu_model=cpu_model
+        )
         timeline = cls(
             machine,
             history,
@@ -2170,6 +2174,7 @@ class Timeline:
             parents=False,
             quantum=self.machine.linux.quantum if isinstance(self.machine, LinuxMachine) else None,
             cpus=self.machine.linux.cpus if isinstance(self.machine, LinuxMachine) else None,
+            cpu_model=m.engine.model,
             force_hint="monitor save writes a new directory",
         )
         writer = rec.writer

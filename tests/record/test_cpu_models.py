@@ -8,6 +8,7 @@ one model is never loaded into a machine of another.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,18 @@ def test_a_snapshot_is_only_loaded_into_its_model(other_rr: Path) -> None:
 def test_an_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(EmulatorError, match=r"unknown CPU model 'pentium9' \(known: qemu64, "):
         LinuxMachine(DEBUGME, ["debugme"], SeededHost(), cpu_model="pentium9")
+
+
+def test_the_command_line_chooses_the_model(tmp_path: Path) -> None:
+    run = _rrdbg("run", "--cpu", OTHER, "--icount", DEBUGME)
+    assert run.returncode == 7 and run.stdout == "total=55 counter=15\n"
+    rec = tmp_path / "d.rr"
+    assert _rrdbg("record", "--cpu", OTHER, "-o", str(rec), DEBUGME).returncode == 7
+    assert f"CPU model {OTHER}" in _rrdbg("info", str(rec)).stdout
+    instructions = re.search(r"instructions: (\d+)", _rrdbg("info", str(rec)).stdout)
+    assert instructions is not None
+    assert run.stderr.strip() == f"rrdbg: {int(instructions.group(1))} instructions"
+    bad = _rrdbg("run", "--cpu", "pentium9", DEBUGME)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.startswith("rrdbg: unknown CPU model 'pentium9' (known: qemu64, ")
+    assert bad.stderr.count("\n") == 1
