@@ -682,30 +682,29 @@ static void Pages_dealloc(Pages *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Pages_set_perms(Pages *self, PyObject *args)
+/* Set table[p] = value for every page p that [lo, hi) touches (args: lo,
+ * hi, value; hi clipped to 4 GiB). */
+static PyObject *fill_pages(uint8_t *table, PyObject *args, unsigned int mask)
 {
     unsigned long long lo, hi;
-    unsigned int perms;
-    if (!PyArg_ParseTuple(args, "KKI", &lo, &hi, &perms))
+    unsigned int value;
+    if (!PyArg_ParseTuple(args, "KKI", &lo, &hi, &value))
         return NULL;
     if (hi > 0x100000000ull)
         hi = 0x100000000ull;
     for (unsigned long long p = lo >> PAGE_BITS; p < (hi + (1u << PAGE_BITS) - 1) >> PAGE_BITS; p++)
-        self->s->perms[p] = (uint8_t)perms;
+        table[p] = (uint8_t)(value & mask);
     Py_RETURN_NONE;
+}
+
+static PyObject *Pages_set_perms(Pages *self, PyObject *args)
+{
+    return fill_pages(self->s->perms, args, 0xff);
 }
 
 static PyObject *Pages_set_traps(Pages *self, PyObject *args)
 {
-    unsigned long long lo, hi;
-    unsigned int bits;
-    if (!PyArg_ParseTuple(args, "KKI", &lo, &hi, &bits))
-        return NULL;
-    if (hi > 0x100000000ull)
-        hi = 0x100000000ull;
-    for (unsigned long long p = lo >> PAGE_BITS; p < (hi + (1u << PAGE_BITS) - 1) >> PAGE_BITS; p++)
-        self->s->trap[p] = (uint8_t)(bits & 3);
-    Py_RETURN_NONE;
+    return fill_pages(self->s->trap, args, 3);
 }
 
 /* take_fault() -> (uc_mem_type, page, trapped) of the last refused access,
