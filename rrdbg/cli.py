@@ -204,8 +204,8 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
         "--cpu",
         metavar="MODEL",
         default=None,
-        help="the emulated CPU model (default qemu64; also nehalem, westmere, "
-        "sandybridge, haswell, skylake-client; a recording keeps its own)",
+        help="the emulated CPU model (default skylake-client, or qemu64 with a stock "
+        "Unicorn; also haswell, sandybridge, westmere, nehalem; a recording keeps its own)",
     )
     parser.add_argument(
         "--sysroot",

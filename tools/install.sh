@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install rrdbg into .venv on a Debian machine, with the system packages it
 # needs (a C compiler and Python headers for the native icount hook, venv,
-# and gdb, the debugger rrdbg serves).
+# gdb, the debugger rrdbg serves, and cmake and git to build Unicorn with
+# rrdbg's CPU patches, tools/build_unicorn.sh).
 #   tools/install.sh          rrdbg itself
 #   tools/install.sh --dev    plus the test and lint tools, gcc-multilib, qemu-utils,
 #                             qemu-system-x86, lldb, dejagnu
@@ -16,6 +17,9 @@ extras=""
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v gdb >/dev/null 2>&1 || need+=(gdb)
+# Unicorn is built from source with rrdbg's CPU patches (tools/build_unicorn.sh).
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v git >/dev/null 2>&1 || need+=(git)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 python3 - <<'PY' || need+=(python3-dev)
 import os, sys, sysconfig
@@ -64,3 +68,6 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip >/dev/null &&
     echo "tools/install.sh: installing rrdbg into .venv failed (pip's messages above)" >&2
     exit 1
 fi
+# The wheel's Unicorn, replaced by one built with rrdbg's CPU patches
+# (third_party/unicorn); does nothing if .venv has it already.
+tools/build_unicorn.sh

@@ -37,20 +37,6 @@ CPU_MODELS: dict[str, int] = {
     "haswell": x86.UC_CPU_X86_HASWELL,
     "skylake-client": x86.UC_CPU_X86_SKYLAKE_CLIENT,
 }
-#: The model new machines (and recordings) use.
-CPU_MODEL_NAME = "qemu64"
-CPU_MODEL = CPU_MODELS[CPU_MODEL_NAME]
-
-
-def cpu_model_id(name: str) -> int:
-    """Unicorn's id of a model ``CPU_MODELS`` names (EmulatorError if none)."""
-    try:
-        return int(CPU_MODELS[name])
-    except KeyError:
-        known = ", ".join(CPU_MODELS)
-        raise EmulatorError(f"unknown CPU model {name!r} (known: {known})") from None
-
-
 _UCLIB = _ucmod.uclib
 EMU_STOP_ADDRESS: int = ctypes.cast(_UCLIB.uc_emu_stop, ctypes.c_void_p).value or 0
 
@@ -81,19 +67,67 @@ PORT_IN_CFUNC = ctypes.CFUNCTYPE(
 )
 
 
+def patch_level() -> int:
+    """Which of rrdbg's CPU patches (third_party/unicorn) the Unicorn library
+    carries: 0 for a stock library (it has no ``uc_rrdbg_patchlevel``)."""
+    getter = getattr(_UCLIB, "uc_rrdbg_patchlevel", None)
+    if getter is None:
+        return 0
+    getter.restype = ctypes.c_uint
+    getter.argtypes = []
+    return int(getter())
+
+
+#: Models whose CPUID advertises RDRAND.  The stock library's RDRAND returns
+#: the host's random numbers, which no hook sees and a replay cannot repeat;
+#: rrdbg's build hides RDRAND (third_party/unicorn/0006-no-rdrand.patch).
+RDRAND_MODELS = frozenset({"haswell", "skylake-client"})
+#: The model new machines (and recordings) use: the most capable one whose
+#: every advertised feature matches the host CPU in tools/difftest.py
+#: (docs/machine.md); with a stock Unicorn, whose SSE, MMX and BMI differ and
+#: whose RDRAND would not replay, the plain qemu64.
+CPU_MODEL_NAME = "skylake-client" if patch_level() else "qemu64"
+CPU_MODEL = CPU_MODELS[CPU_MODEL_NAME]
+
+
+def cpu_model_id(name: str) -> int:
+    """Unicorn's id of a model ``CPU_MODELS`` names (EmulatorError if none,
+    or if this library cannot emulate it reproducibly)."""
+    try:
+        model = int(CPU_MODELS[name])
+    except KeyError:
+        known = ", ".join(CPU_MODELS)
+        raise EmulatorError(f"unknown CPU model {name!r} (known: {known})") from None
+    if name in RDRAND_MODELS and not patch_level():
+        raise EmulatorError(
+            f"CPU model {name} needs rrdbg's Unicorn build (tools/build_unicorn.sh): "
+            "this stock Unicorn's RDRAND returns the host's random numbers, "
+            "which a replay cannot repeat"
+        )
+    return model
+
+
 def unicorn_version() -> str:
-    """The Unicorn library's version (``2.1.1``), from ``uc_version``.
+    """The Unicorn library's version, from ``uc_version``: ``2.1.1`` for the
+    stock library, ``2.1.1+rrdbg.N`` for one built by tools/build_unicorn.sh
+    with rrdbg's patches at level N (its CPU differs, so recordings and
+    snapshots name it).
 
     Not the Python binding's ``__version__``: the 2.1.1 wheel's binding says
     ``2.1.0``."""
     combined = int(unicorn.uc_version()[2])
-    return f"{combined >> 24}.{(combined >> 16) & 0xFF}.{(combined >> 8) & 0xFF}"
+    base = f"{combined >> 24}.{(combined >> 16) & 0xFF}.{(combined >> 8) & 0xFF}"
+    level = patch_level()
+    return f"{base}+rrdbg.{level}" if level else base
 
 
 def is_this_unicorn(recorded: str) -> bool:
     """Whether a recording's Unicorn version is this one.  Recordings made
-    before rrdbg named the library's version carry the binding's label."""
-    return recorded in (unicorn_version(), getattr(unicorn, "__version__", ""))
+    before rrdbg named the library's version carry the binding's label
+    (those were all made with the stock library)."""
+    if recorded == unicorn_version():
+        return True
+    return patch_level() == 0 and recorded == getattr(unicorn, "__version__", "")
 
 
 @contextmanager

@@ -72,7 +72,8 @@ from rrdbg.machine.registers import write_register
 #: Where a dynamic loader is placed to measure it before it is placed for good.
 _PROBE_BASE = 0x10000
 
-#: AT_HWCAP is CPUID.1:EDX of the pinned QEMU64 model (tests/machine/test_cpu.py checks it).
+#: AT_HWCAP is CPUID.1:EDX, the same for every model in engine.CPU_MODELS
+#: (tests/machine/test_cpu.py checks it for the default one).
 HWCAP = 0x078BFBFD
 
 _SYSCALL_REGS = (

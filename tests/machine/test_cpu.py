@@ -6,7 +6,7 @@ import pytest
 from unicorn import x86_const as x86
 
 from rrdbg.machine.cpu import SIGSEGV, SIGTRAP, Cpu, StopReason
-from rrdbg.machine.engine import Engine
+from rrdbg.machine.engine import CPU_MODEL_NAME, Engine, patch_level
 from rrdbg.machine.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
 
 CODE = 0x08048000
@@ -37,8 +37,23 @@ def test_cpuid_is_the_pinned_model(native: bool) -> None:
         read(r).to_bytes(4, "little")
         for r in (x86.UC_X86_REG_EBX, x86.UC_X86_REG_EDX, x86.UC_X86_REG_ECX)
     )
-    assert vendor == b"AuthenticAMD"  # QEMU64
+    # The default model: Skylake-Client with rrdbg's Unicorn, else QEMU64.
+    expected = b"GenuineIntel" if CPU_MODEL_NAME == "skylake-client" else b"AuthenticAMD"
+    assert vendor == expected
     assert cpu.icount == 3
+
+
+@pytest.mark.skipif(not patch_level(), reason="needs rrdbg's Unicorn build")
+def test_rdrand_is_neither_advertised_nor_executed() -> None:
+    # RDRAND would return the host's random numbers, which a replay cannot
+    # repeat: CPUID leaf 1 hides it and the instruction raises #UD (SIGILL).
+    cpu = cpu_with(b"\xb8\x01\x00\x00\x00\x0f\xa2" + INT80 + b"\x0f\xc7\xf0" + INT80)
+    cpu.on_syscall = lambda: True
+    assert cpu.run().reason is StopReason.SYSCALL
+    assert not cpu.engine.reg_read(x86.UC_X86_REG_ECX) & (1 << 30)
+    stop = cpu.run()
+    assert stop.reason is not StopReason.SYSCALL
+    assert cpu.eip == CODE + 9  # at rdrand eax, not past it
 
 
 @pytest.mark.parametrize("native", [True, False])
