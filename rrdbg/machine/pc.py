@@ -354,9 +354,15 @@ class PcCpu(Cpu):
         super()._install_hooks()
         self._emulated = set()
         self._watchers = {}
-        # Protected mode, FPU present and native; no CR4.TSD at ring 0.
-        self.engine.reg_write(x86.UC_X86_REG_CR0, 0x11 | 0x20)
+        # What QEMU's Multiboot loader hands a kernel (tests/guests/kernels/
+        # k_fpu.c checks it against qemu-system-i386): protected mode with
+        # ET set (CR0 = PE|ET, so x87 errors would be reported through
+        # IRQ 13, which this machine does not model), no CR4.TSD at ring 0,
+        # and the FPU in its FNINIT state: every x87 register empty (Unicorn's
+        # reset leaves them tagged valid), control words 0x037F and 0x1F80.
+        self.engine.reg_write(x86.UC_X86_REG_CR0, 0x11)
         self.engine.reg_write(x86.UC_X86_REG_CR4, 0)
+        self.engine.reg_write(x86.UC_X86_REG_FPTAG, 0xFFFF)
         self.engine.reg_write(x86.UC_X86_REG_EFLAGS, 0x2)
         self.on_port_in: Callable[[int, int], int] = lambda _p, _s: 0xFFFFFFFF
         self.on_port_out: Callable[[int, int, int], None] = lambda _p, _s, _v: None

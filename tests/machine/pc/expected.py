@@ -168,6 +168,17 @@ CASES: dict[str, KernelCase] = {
             "k_selfmod: patched yes, answer 0x11111111 then 0x22222222: yes\n"
         ),
     ),
+    # The CPU a kernel starts on: ring 0, CR0 = PE|ET, the FPU in its FNINIT
+    # state (all x87 registers empty), extended precision, MXCSR flags.
+    "k_fpu": KernelCase(
+        "k_fpu",
+        stdout=serial(
+            "k_fpu: cpl 0 cr0 mp 0 em 0 ts 0 et 1 ne 0\n"
+            "k_fpu: at entry fcw 037f fsw 0000 ftw ffff\n"
+            "k_fpu: 1/3 3fd5555555555555 fsw 0020 ftw ffff\n"
+            "k_fpu: mxcsr 00001f80 after divss 00001fa0\n"
+        ),
+    ),
     "k_unhandled": KernelCase(
         "k_unhandled",
         stdout=serial("k_unhandled: ud2 with an empty IDT\n"),
