@@ -12,7 +12,13 @@ Needs the corpus sysroot (``python tools/corpus.py --fetch-only``, or any run
 of tools/corpus.py) and qemu-i386 (Debian: qemu-user).  Goal (issue 18):
 rrdbg run <= 1.5x qemu-i386 on long runs.
 
-Usage: python benchmarks/bench_forward.py [--repeat N] [--sysroot DIR]
+``--cpu-before`` adds ``rrdbg run`` on the CPU rrdbg had before its Unicorn
+patches and CPU model (issue 19): the stock Unicorn 2.1.1 wheel's library
+(downloaded once into ~/.cache/rrdbg-unicorn/stock, selected with
+LIBUNICORN_PATH) with the qemu64 model, and this Unicorn with qemu64, so
+the patches' cost and the model's are apart.
+
+Usage: python benchmarks/bench_forward.py [--repeat N] [--sysroot DIR] [--cpu-before]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +41,38 @@ DEFAULT_SYSROOT = (
 )
 
 
+MODE_ORDER = [
+    "native", "qemu-i386", "stock Unicorn, qemu64", "rrdbg run, qemu64", "rrdbg run",
+    "rrdbg record",
+]  # fmt: skip
+
+
+def stock_unicorn() -> Path:
+    """A directory holding the stock Unicorn 2.1.1 wheel's libunicorn.so.2."""
+    cache = Path(os.environ.get("RRDBG_UNICORN_CACHE", Path.home() / ".cache" / "rrdbg-unicorn"))
+    stock = cache / "stock"
+    if not (stock / "libunicorn.so.2").exists():
+        stock.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary",
+                 ":all:", "-d", tmp, "unicorn==2.1.1"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            (wheel,) = Path(tmp).glob("unicorn-2.1.1-*.whl")
+            with zipfile.ZipFile(wheel) as z:
+                data = z.read("unicorn/lib/libunicorn.so.2")
+            (stock / "libunicorn.so.2").write_bytes(data)
+    return stock
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sysroot", type=Path, default=DEFAULT_SYSROOT)
+    parser.add_argument(
+        "--cpu-before", action="store_true", help="also rrdbg run on the stock Unicorn and qemu64"
+    )
     ns = parser.parse_args()
     s = ns.sysroot
     qemu = shutil.which("qemu-i386")
@@ -62,6 +97,11 @@ def main() -> int:
             ),
         }
         env = dict(os.environ, LC_ALL="C")
+        envs = (
+            {"stock Unicorn, qemu64": dict(env, LIBUNICORN_PATH=str(stock_unicorn()))}
+            if (ns.cpu_before)
+            else {}
+        )
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(ns.repeat):
             for name, (argv, static) in programs.items():
@@ -73,6 +113,30 @@ def main() -> int:
                     "native": native,
                     "qemu-i386": [qemu, "-L", str(s), *argv],
                     "rrdbg run": [*rrdbg, "run", "--sysroot", str(s), *argv],
+                    **(
+                        {
+                            "stock Unicorn, qemu64": [
+                                *rrdbg,
+                                "run",
+                                "--cpu",
+                                "qemu64",
+                                "--sysroot",
+                                str(s),
+                                *argv,
+                            ],
+                            "rrdbg run, qemu64": [
+                                *rrdbg,
+                                "run",
+                                "--cpu",
+                                "qemu64",
+                                "--sysroot",
+                                str(s),
+                                *argv,
+                            ],
+                        }
+                        if ns.cpu_before
+                        else {}
+                    ),
                     "rrdbg record": [
                         *rrdbg,
                         "record",
@@ -90,7 +154,7 @@ def main() -> int:
                         cmd,
                         check=False,
                         cwd=work,
-                        env=env,
+                        env=envs.get(mode, env),
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE,
                     )
@@ -108,10 +172,10 @@ def main() -> int:
     for name in programs:
         qemu_s = statistics.median(times[(name, "qemu-i386")])
         native_s = statistics.median(times[(name, "native")])
-        for mode in ("native", "qemu-i386", "rrdbg run", "rrdbg record"):
+        for mode in sorted({m for (n, m) in times if n == name}, key=MODE_ORDER.index):
             t = statistics.median(times[(name, mode)])
             print(
-                f"  {name:<18} {mode:<13} {t:7.3f} s  x qemu {t / qemu_s:5.2f}  "
+                f"  {name:<18} {mode:<22} {t:7.3f} s  x qemu {t / qemu_s:5.2f}  "
                 f"x native {t / native_s:6.1f}"
             )
     return 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import random
 import shutil
 import struct
@@ -138,6 +139,7 @@ TEMPLATES: list[Template] = [
     *_t("bmi", ["bzhi {r32}, {r32b}, {r32c}"], AF | PF),
     *_t("bmi", [f"{op} {{r32}}, {{r32b}}, {{r32c}}" for op in ("pdep", "pext", "sarx", "shlx")]),
     *_t("bmi", ["rorx {r32}, {r32b}, {imm8}", "movbe {r32}, " + MEM32, "crc32 {r32}, {r32b}"]),
+    *_t("bmi", ["adcx {r32}, {r32b}", "adox {r32}, {r32b}"]),
     *_t(
         "x87",
         [
@@ -329,6 +331,12 @@ TEMPLATES: list[Template] = [
     *_t("sse4.1", ["ptest {xmm}, {xmmb}"], AF | SF | OF | PF),
     *_t("sse4.2", ["pcmpgtq {xmm}, {xmmb}", "crc32 {r32}, {r8}"]),
     *_t("sse4.2", ["pcmpistri {xmm}, {xmmb}, {imm8}"], AF | PF),
+    *_t(
+        "aes",
+        [f"{op} {{xmm}}, {{xmmb}}" for op in ("aesenc", "aesenclast", "aesdec", "aesdeclast")]
+        + ["aesimc {xmm}, {xmmb}", "aeskeygenassist {xmm}, {xmmb}, {imm8}"]
+        + ["pclmulqdq {xmm}, {xmmb}, {imm8}"],
+    ),
 ]
 
 CLASSES = sorted({t.klass for t in TEMPLATES})
@@ -696,6 +704,33 @@ def gdb_view(out: bytes) -> dict[str, bytes]:
     return view
 
 
+#: Instructions whose result the architecture defines only to within a bound:
+#: RCP and RSQRT give 12-bit approximations (relative error at most
+#: 1.5 * 2^-12, Intel SDM), and each vendor and generation has its own.
+#: rrdbg's are exact (rounded to nearest), so a lane matches if the host's
+#: value is within the bound of rrdbg's; zeros, infinities and NaNs must be
+#: the same bits.
+APPROXIMATE = frozenset({"rcpps", "rcpss", "rsqrtps", "rsqrtss"})
+APPROXIMATION_BOUND = 1.5 * 2.0**-12
+
+
+def within_approximation(native: bytes, emulated: bytes) -> bool:
+    """Whether every single-precision lane of the host's result is within
+    the architectural bound of rrdbg's (both 16-byte registers)."""
+    for k in range(0, 16, 4):
+        if native[k : k + 4] == emulated[k : k + 4]:
+            continue
+        ((n,), (e,)) = (
+            struct.unpack("<f", native[k : k + 4]),
+            struct.unpack("<f", emulated[k : k + 4]),
+        )
+        if not (math.isfinite(n) and math.isfinite(e)) or e == 0.0:
+            return False
+        if abs(n - e) > APPROXIMATION_BOUND * abs(e) * (1 + 2.0**-20):
+            return False
+    return True
+
+
 def differences(case: Case, native: tuple[int, bytes], emulated: Emulation) -> list[str]:
     """What differs, by register name (empty: the same).  Where the CPU's
     state is the same, gdb's view of it from rrdbg is compared too."""
@@ -719,9 +754,10 @@ def differences(case: Case, native: tuple[int, bytes], emulated: Emulation) -> l
         a, b = fx_n[32 + 16 * i : 42 + 16 * i], fx_e[32 + 16 * i : 42 + 16 * i]
         if a != b:
             diffs.append(f"st/mm{i} {a[::-1].hex()} != {b[::-1].hex()}")
+    approximate = case.insn.split()[0] in APPROXIMATE
     for i in range(8):
         a, b = fx_n[160 + 16 * i : 176 + 16 * i], fx_e[160 + 16 * i : 176 + 16 * i]
-        if a != b:
+        if a != b and not (approximate and within_approximation(a, b)):
             diffs.append(f"xmm{i} {a[::-1].hex()} != {b[::-1].hex()}")
     gpr_n = struct.unpack_from("<8I", out_n, 0x200)
     gpr_e = struct.unpack_from("<8I", out_e, 0x200)
@@ -734,14 +770,19 @@ def differences(case: Case, native: tuple[int, bytes], emulated: Emulation) -> l
     if f_n != f_e:
         diffs.append(f"eflags {f_n:08x} != {f_e:08x} (undefined bits masked)")
     if out_n[0x300:0x400] != out_e[0x300:0x400]:
-        diffs.append("memory")
+        first = next(i for i in range(0x100) if out_n[0x300 + i] != out_e[0x300 + i])
+        last = max(i for i in range(0x100) if out_n[0x300 + i] != out_e[0x300 + i])
+        a, b = out_n[0x300 + first : 0x301 + last], out_e[0x300 + first : 0x301 + last]
+        diffs.append(f"memory at {IN_MEM + first:#x}: {a.hex()} != {b.hex()}")
     if not diffs:
         view_n = gdb_view(out_n)
         for name in GDB_COMPARED:
             a, b = view_n[name], view_e[name]
             if name == "eflags":
                 a, b = ((int.from_bytes(x, "little") & mask).to_bytes(4, "little") for x in (a, b))
-            if a != b:
+            if a != b and not (
+                approximate and name.startswith("xmm") and within_approximation(a, b)
+            ):
                 diffs.append(f"gdb's {name} {a[::-1].hex()} != {b[::-1].hex()}")
     return diffs
 
@@ -760,6 +801,22 @@ def make_cases(
         for (t, insn), blob in zip(items, blobs, strict=True)
         if blob is not None
     ]
+
+
+#: Differences that stay, by mnemonic, with the reason (docs/machine.md):
+#: they are counted apart and do not fail a run.
+_HOST_DOUBLE = (
+    "rrdbg's Unicorn, like QEMU 5.0, computes it through the host's double precision "
+    "(53-bit significands, not 64), so its value in the last bits and its precision, "
+    "underflow and invalid flags differ; its stack faults match"
+)
+KNOWN: dict[str, str] = dict.fromkeys(
+    (
+        "f2xm1", "fyl2x", "fyl2xp1", "fpatan", "fptan", "fsin", "fcos", "fsincos",
+        "fprem", "fprem1",
+    ),
+    _HOST_DOUBLE,
+)  # fmt: skip
 
 
 def compare(
@@ -782,7 +839,13 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--insn", help="one instruction (Intel syntax) instead of the classes")
-    parser.add_argument("--cpu", default="qemu64", help="the emulated CPU model (rrdbg --cpu)")
+    from rrdbg.machine.engine import CPU_MODEL_NAME
+
+    parser.add_argument(
+        "--cpu",
+        default=CPU_MODEL_NAME,
+        help="the emulated CPU model (rrdbg --cpu; rrdbg's default)",
+    )
     ns = parser.parse_args()
     if shutil.which("gcc") is None:
         print("difftest: gcc (with -m32) is needed", file=sys.stderr)
@@ -796,16 +859,20 @@ def main() -> int:
             return 2
         found = compare(cases, work, ns.cpu)
     per_class = collections.Counter(c.template.klass for c in cases)
-    bad_class = collections.Counter(k for (k, _m), v in found.items() for _ in v)
+    bad_class = collections.Counter(k for (k, m), v in found.items() if m not in KNOWN for _ in v)
+    known_class = collections.Counter(k for (k, m), v in found.items() if m in KNOWN for _ in v)
     print(f"{len(cases)} cases (seed {ns.seed}, CPU model {ns.cpu}); mismatches by class:")
     for klass in classes:
-        print(f"  {klass:<8} {bad_class[klass]:>6} of {per_class[klass]}")
+        known = f"  (+{known_class[klass]} documented)" if known_class[klass] else ""
+        print(f"  {klass:<8} {bad_class[klass]:>6} of {per_class[klass]}{known}")
     for (klass, mnemonic), items in sorted(found.items(), key=lambda kv: -len(kv[1])):
         case, diffs = items[0]
-        print(
-            f"{klass:<8} {mnemonic:<12} {len(items):>5}  e.g. {case.insn}: " + "; ".join(diffs[:3])
-        )
-    return 1 if found else 0
+        label = f"{mnemonic} (doc)" if mnemonic in KNOWN else mnemonic
+        print(f"{klass:<8} {label:<12} {len(items):>5}  e.g. {case.insn}: " + "; ".join(diffs[:3]))
+    reasons = sorted({KNOWN[m] for (_k, m) in found if m in KNOWN})
+    for reason in reasons:
+        print(f"(doc): {reason}")
+    return 1 if any(m not in KNOWN for (_k, m) in found) else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 The default tests are DEFAULT_TESTS: the gdb.reverse tests that apply to a
 remote target which records by itself (not the *-precsave ones, which save
 gdb's own recorder's log; not insn-reverse, which needs that recorder; not
-waitpid-reverse, which forks; not i386-sse-reverse yet, see KNOWN_GAPS).
+waitpid-reverse, which forks).
 Steps:
 
 1. source: the Debian source package of the gdb installed here (same
@@ -57,7 +57,7 @@ DEFAULT_TESTS = tuple(
     for name in (
         "break-reverse", "consecutive-reverse", "finish-reverse", "finish-reverse-bkpt",
         "fstatat-reverse", "getrandom", "getresuid-reverse", "i386-reverse",
-        "i387-env-reverse", "i387-stack-reverse", "machinestate",
+        "i386-sse-reverse", "i387-env-reverse", "i387-stack-reverse", "machinestate",
         "next-reverse-bkpt-over-sr", "pipe-reverse", "readv-reverse", "recvmsg-reverse",
         "sigall-reverse", "solib-reverse", "step-reverse", "time-reverse", "until-reverse",
         "watch-reverse",
@@ -70,13 +70,6 @@ NATIVE_ONLY: dict[str, str] = {
     "turn on process record": (
         "switches gdb's own recorder on; rrdbg records by itself (the board says gdb,use_precord 0)"
     ),
-}
-
-#: gdb.reverse tests left out of DEFAULT_TESTS because they show where rrdbg's
-#: CPU differs from the real one (for the issue on CPU exactness).
-KNOWN_GAPS: dict[str, str] = {
-    "gdb.reverse/i386-sse-reverse.exp": "one of sse_test's SSE results differs from the "
-    "real CPU's; CPUID reports no SSSE3, so the SSSE3 part is skipped",
 }
 
 #: Checks that cannot pass against rrdbg, with the reason.
