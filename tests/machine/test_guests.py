@@ -47,6 +47,7 @@ CASES: list[tuple[str, list[str], bytes]] = [
     ("fault_fpe", [], b""),
     ("signals", [], b""),
     ("sigread", [], b""),
+    ("fpmath", [], b""),
 ]
 
 
