@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install rrdbg into .venv on a Debian machine, with the system packages it
 # needs (a C compiler and Python headers for the native icount hook, venv,
-# gdb, the debugger rrdbg serves, and cmake and git to build Unicorn with
+# gdb, the debugger rrdbg serves, and cmake, make and git to build Unicorn with
 # rrdbg's CPU patches, tools/build_unicorn.sh).
 #   tools/install.sh          rrdbg itself
 #   tools/install.sh --dev    plus the test and lint tools, gcc-multilib, qemu-utils,
@@ -19,6 +19,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v gdb >/dev/null 2>&1 || need+=(gdb)
 # Unicorn is built from source with rrdbg's CPU patches (tools/build_unicorn.sh).
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v make >/dev/null 2>&1 || need+=(make)
 command -v git >/dev/null 2>&1 || need+=(git)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 python3 - <<'PY' || need+=(python3-dev)
