@@ -364,7 +364,14 @@ TEMPLATES: list[Template] = [
     ),
     *_t("sse4.1", ["ptest {xmm}, {xmmb}"], AF | SF | OF | PF),
     *_t("sse4.2", ["pcmpgtq {xmm}, {xmmb}", "crc32 {r32}, {r8}"]),
-    *_t("sse4.2", ["pcmpistri {xmm}, {xmmb}, {imm8}"], AF | PF),
+    *_t(
+        "sse4.2",
+        [
+            f"{op} {{xmm}}, {{xmmb}}, {{imm8}}"
+            for op in ("pcmpistri", "pcmpistrm", "pcmpestri", "pcmpestrm")
+        ],
+        AF | PF,
+    ),
     *_t(
         "aes",
         [f"{op} {{xmm}}, {{xmmb}}" for op in ("aesenc", "aesenclast", "aesdec", "aesdeclast")]

@@ -195,3 +195,19 @@ def test_code_that_was_port_io_and_changed_does_not_fault(native: bool) -> None:
     cpu.set_icount(0)
     assert cpu.run().reason is StopReason.SYSCALL
     assert cpu.icount == 4
+
+
+@pytest.mark.skipif(not patch_level(), reason="needs rrdbg's Unicorn build")
+def test_pcmpestri_with_the_most_negative_length_does_not_crash() -> None:
+    # Unicorn 2.1.1's PCMPESTRI took |INT32_MIN| as a negative length and
+    # read far outside the registers: the host process died (SIGSEGV).  The
+    # length saturates to 16: two empty-free strings, "equal any".
+    code = (
+        b"\xb8\x00\x00\x00\x80"  # mov eax, 0x80000000
+        b"\x89\xc2"  # mov edx, eax
+        b"\x66\x0f\x3a\x61\xc1\x00" + INT80  # pcmpestri xmm0, xmm1, 0
+    )
+    cpu = cpu_with(code)
+    cpu.on_syscall = lambda: True
+    assert cpu.run().reason is StopReason.SYSCALL
+    assert cpu.engine.reg_read(x86.UC_X86_REG_ECX) == 0  # xmm0 = xmm1 = 0: a match at 0
