@@ -6,7 +6,9 @@ program natively (through the sysroot's dynamic loader), under qemu-i386
 
 - ``sha256sum`` of 4 MiB of random bytes (memory-heavy, few syscalls);
 - ``sort -n`` of 300,000 numbers (branchy code, two threads);
-- ``busybox dd bs=512`` of the same 4 MiB (syscall-heavy: 16 k reads and writes).
+- ``busybox dd bs=512`` of the same 4 MiB (syscall-heavy: 16 k reads and writes);
+- ``python3.11`` adding 300,000 floats (x87-heavy: Debian's i386 Python
+  computes floats on the x87).
 
 Needs the corpus sysroot (``python tools/corpus.py --fetch-only``, or any run
 of tools/corpus.py) and qemu-i386 (Debian: qemu-user).  Goal (issue 18):
@@ -41,6 +43,7 @@ DEFAULT_SYSROOT = (
 )
 
 
+FLOAT_LOOP = "x = 0.0\nfor i in range(300000):\n    x += i * 1.1 / 3.3 - (i % 7) * 0.25\nprint(x)"
 MODE_ORDER = [
     "native", "qemu-i386", "stock Unicorn, qemu64", "rrdbg run, qemu64", "rrdbg run",
     "rrdbg record",
@@ -91,6 +94,11 @@ def main() -> int:
         programs = {
             "sha256sum 4 MiB": ([f"{s}/usr/bin/sha256sum", "rand4m.bin"], False),
             "sort -n 300,000": ([f"{s}/usr/bin/sort", "-n", "nums.txt"], False),
+            # x87-heavy: Debian's i386 Python does float arithmetic on the x87
+            "python3 float loop": (
+                [f"{s}/usr/bin/python3.11", "-c", FLOAT_LOOP],
+                False,
+            ),
             "busybox dd bs=512": (
                 [f"{s}/bin/busybox", "dd", "if=rand4m.bin", "of=/dev/null", "bs=512"],
                 True,

@@ -137,7 +137,8 @@ TEMPLATES: list[Template] = [
     *_t("int", ["aam {imm8nz}", "aad {imm8}"], CF | OF | AF),
     *_t("bmi", ["popcnt {r32}, {r32b}"]),
     *_t("bmi", ["lzcnt {r32}, {r32b}", "tzcnt {r32}, {r32b}"], OF | SF | AF | PF),
-    *_t("bmi", ["andn {r32}, {r32b}, {r32c}", "bextr {r32}, {r32b}, {r32c}"], AF | PF),
+    *_t("bmi", ["andn {r32}, {r32b}, {r32c}"], AF | PF),
+    *_t("bmi", ["bextr {r32}, {r32b}, {r32c}"], AF | PF | SF),  # SF undefined for BEXTR
     *_t("bmi", ["blsi {r32}, {r32b}", "blsr {r32}, {r32b}", "blsmsk {r32}, {r32b}"], AF | PF),
     *_t("bmi", ["bzhi {r32}, {r32b}, {r32c}"], AF | PF),
     *_t("bmi", [f"{op} {{r32}}, {{r32b}}, {{r32c}}" for op in ("pdep", "pext", "sarx", "shlx")]),
