@@ -13,6 +13,7 @@ except ``cpu``/``icount`` for constants.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -67,9 +68,11 @@ PORT_IN_CFUNC = ctypes.CFUNCTYPE(
 )
 
 
+@functools.cache
 def patch_level() -> int:
     """Which of rrdbg's CPU patches (third_party/unicorn) the Unicorn library
-    carries: 0 for a stock library (it has no ``uc_rrdbg_patchlevel``)."""
+    carries: 0 for a stock library (it has no ``uc_rrdbg_patchlevel``).  The
+    library is loaded once per process, so the answer is kept."""
     getter = getattr(_UCLIB, "uc_rrdbg_patchlevel", None)
     if getter is None:
         return 0
